@@ -1,0 +1,1 @@
+"""Models (torch): vision encoder, scanpath predictor, gaze graph + GNN, projector, LLM."""

@@ -1,0 +1,76 @@
+"""The contract between the report model and its callers (the backend, the CLI, evaluation).
+
+Anything that drafts reports implements ``ReportModel``: the full Gaze2Report bundle, and the
+untrained base-LLM drafter used before a bundle exists. Callers never touch torch objects.
+This module imports no torch so the types can be used from anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ml.types import Image, Scanpath
+
+
+@dataclass
+class Decoding:
+    """Decoding settings for report generation."""
+
+    max_new_tokens: int = 160
+    num_beams: int = 1  # 1 = greedy (streams); >1 = beam search (no streaming)
+    repetition_penalty: float = 1.1
+    no_repeat_ngram_size: int = 4
+    do_sample: bool = False
+    temperature: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class GazeGraph:
+    """The gaze graph of one scanpath with the GNN's attention, for the attention overlay."""
+
+    scanpath: Scanpath
+    node_attention: list[float]  # one weight per fixation, sums to 1
+    edges: list[tuple[int, int]] = field(default_factory=list)
+    edge_attention: list[float] = field(default_factory=list)
+    edge_types: list[str] = field(default_factory=list)  # temporal | spatial | overlap
+
+
+@dataclass
+class Draft:
+    """A generated report with what it was conditioned on."""
+
+    text: str
+    scanpath: Scanpath | None
+    attention: list[float]
+    model: dict[str, Any]  # bundle identity: name, version, base model, sha256, untrained flag
+    n_tokens: int = 0
+
+
+class ReportModel(Protocol):
+    """What the backend serves. ``info()`` is the bundle identity shown to users."""
+
+    def info(self) -> dict[str, Any]: ...
+
+    def predict_scanpaths(self, image: Image, n: int = 1, seed: int = 0) -> list[Scanpath]: ...
+
+    def gaze_graph(self, image: Image, scanpath: Scanpath) -> GazeGraph: ...
+
+    def generate(
+        self,
+        image: Image,
+        scanpath: Scanpath | None = None,
+        decoding: Decoding | None = None,
+        on_token: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Draft:
+        """Draft a report. ``scanpath=None`` means predict one (Gaze2Report's on-the-fly gaze).
+
+        ``on_token`` receives text pieces as they are decoded (streaming); ``should_stop``
+        is polled between tokens so a cancelled request stops generating.
+        """
+        ...
+
+
