@@ -7,7 +7,9 @@ import sys
 
 def _register_gui(sub) -> None:
     p = sub.add_parser("gui", help="open the radiologist's workstation (the default)")
-    p.add_argument("paths", nargs="*", help="studies to open: DICOM/PNG files, folders, a cohort or REFLACX folder")
+    p.add_argument(
+        "paths", nargs="*", help="studies to open: DICOM/PNG files, folders, a cohort or REFLACX folder"
+    )
     p.add_argument("--backend", default=None, help="backend URL (default: start a local one)")
     p.add_argument("--screenshot", default=None, help="save a screenshot of the window to this PNG and exit")
 

