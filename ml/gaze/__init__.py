@@ -1,0 +1,1 @@
+"""Gaze: file formats (io), screen/viewport geometry, fixation detection. Torch-free, Qt-free."""
