@@ -1,0 +1,32 @@
+# Gaze2Report: the two commands of the README.
+#   make run   set up, fetch the embedded assets, open the workstation on the default case
+#   make test  set up, fetch the embedded assets, run the whole test suite (CI runs exactly this)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup assets lint screenshots
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -c constraints.txt -e '.[all,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+assets: setup
+	$(PY) main.py assets fetch
+
+run: assets
+	$(PY) main.py
+
+test: assets
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+lint: setup
+	$(PY) -m ruff check .
+
+screenshots: assets
+	$(PY) scripts/screenshots.py
