@@ -1,0 +1,163 @@
+"""Request and response bodies of the v1 API (pydantic); docs/API.md describes them for clients.
+
+Bounds live here so that the generated OpenAPI schema documents them and out-of-range input is a
+422 before any work is done.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ml.models.api import Decoding
+
+MAX_FIXATIONS = 512
+
+ImageFormat = Literal["png", "dicom", "raw"]
+RawDtype = Literal["uint8", "uint16", "int16", "float32"]
+ScanpathSourceName = Literal["recorded", "simulated", "predicted"]
+
+
+_Spacing = Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ImageIn(_Strict):
+    """An image as base64 bytes: a PNG/JPEG/TIFF file, a DICOM file, or a raw 2-D array."""
+
+    format: ImageFormat
+    data: str = Field(
+        description="base64 of the file bytes (png, dicom) or of C-order little-endian pixels (raw)"
+    )
+    shape: list[int] | None = Field(default=None, description="raw only: [rows, columns]", max_length=8)
+    dtype: RawDtype | None = Field(default=None, description="raw only: pixel type")
+    name: str = Field(default="", max_length=256, description="file-name hint used in messages")
+    spacing: tuple[_Spacing, _Spacing] | None = Field(default=None, description="(row, column) mm per pixel")
+
+
+class GazePoint(_Strict):
+    """One fixation in image pixels (origin top-left) with its duration in seconds."""
+
+    x: float = Field(allow_inf_nan=False)
+    y: float = Field(allow_inf_nan=False)
+    duration: float = Field(ge=0.0, le=60.0, allow_inf_nan=False)
+
+
+class DecodingIn(_Strict):
+    """Decoding options (``ml.models.api.Decoding``); omitted keys take the model's defaults."""
+
+    max_new_tokens: int = Field(default=Decoding.max_new_tokens, ge=1, le=1024)
+    num_beams: int = Field(default=Decoding.num_beams, ge=1, le=8)
+    repetition_penalty: float = Field(default=Decoding.repetition_penalty, ge=0.5, le=2.0)
+    no_repeat_ngram_size: int = Field(default=Decoding.no_repeat_ngram_size, ge=0, le=16)
+    do_sample: bool = Decoding.do_sample
+    temperature: float = Field(default=Decoding.temperature, ge=0.05, le=5.0)
+    seed: int = Field(default=Decoding.seed, ge=0, le=2**31 - 1)
+
+    def to_decoding(self) -> Decoding:
+        return Decoding(**self.model_dump())
+
+
+Gaze = list[GazePoint]
+
+
+class ScanpathsRequest(_Strict):
+    image: ImageIn
+    n: int = Field(default=1, ge=1, le=16)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class GraphRequest(_Strict):
+    image: ImageIn
+    gaze: Gaze | None = Field(
+        default=None, max_length=MAX_FIXATIONS, description="null: use a predicted scanpath"
+    )
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class ReportRequest(_Strict):
+    image: ImageIn
+    gaze: Gaze | None = Field(
+        default=None, max_length=MAX_FIXATIONS, description="null: use a predicted scanpath"
+    )
+    decoding: DecodingIn | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response: a one-line message a GUI can show, a stable code, and for 500s an id."""
+
+    detail: str
+    code: str
+    error_id: str | None = None
+
+
+class QueueState(BaseModel):
+    running: int
+    waiting: int
+    capacity: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    ready: bool
+    device: str
+    untrained: bool | None
+    api: Literal["v1"] = "v1"
+    version: str
+    model: dict[str, Any] | None
+    queue: QueueState
+    error: str | None = None
+
+
+class Capabilities(BaseModel):
+    scanpaths: bool
+    graph: bool
+    stream: bool = True
+
+
+class ModelOut(BaseModel):
+    info: dict[str, Any]
+    untrained: bool
+    capabilities: Capabilities
+    context_length: int | None
+    decoding: DecodingIn
+
+
+class ScanpathsOut(BaseModel):
+    scanpaths: list[Gaze]
+    image_size: tuple[int, int]
+
+
+class GraphOut(BaseModel):
+    scanpath: Gaze
+    scanpath_source: ScanpathSourceName | None
+    node_attention: list[float]
+    edges: list[tuple[int, int]]
+    edge_attention: list[float]
+    edge_types: list[str]
+    image_size: tuple[int, int]
+
+
+class ReportOut(BaseModel):
+    report: str
+    scanpath: Gaze
+    scanpath_source: ScanpathSourceName | None
+    attention: list[float]
+    n_tokens: int
+    model: dict[str, Any]
+    untrained: bool
+    image_size: tuple[int, int]
+    elapsed_s: float
+
+
+class ScanpathEvent(BaseModel):
+    scanpath: Gaze
+    scanpath_source: ScanpathSourceName | None
+
+
+class TokenEvent(BaseModel):
+    text: str
