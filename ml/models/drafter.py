@@ -17,8 +17,7 @@ from ml.types import Image, Scanpath
 
 SYSTEM = "You are an experienced radiologist. You write concise, structured chest X-ray reports."
 INSTRUCTION = (
-    "Write the report for this {view}chest radiograph ({width}x{height} pixels). "
-    "Use exactly two sections: FINDINGS: and IMPRESSION:."
+    "Write the report for this {view}chest radiograph. Use exactly two sections: FINDINGS: and IMPRESSION:."
 )
 #: The draft is steered into the report format by starting the answer with the first section.
 ANSWER_PREFIX = "FINDINGS:"
@@ -126,7 +125,7 @@ class Drafter:
 
     def prompt(self, image: Image) -> str:
         view = f"{image.view_position} " if image.view_position else ""
-        user = INSTRUCTION.format(view=view, width=image.width, height=image.height)
+        user = INSTRUCTION.format(view=view)
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return text + ANSWER_PREFIX

@@ -1,0 +1,129 @@
+"""``python main.py serve``: run the backend (one model per process) on loopback by default.
+
+Prints ``GAZE2REPORT_BACKEND url=...`` once listening (and the token once, only when it made
+one up). A bundle that fails to load falls back to the untrained drafter, and health says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("serve", help="run the inference backend (HTTP API, docs/API.md)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (default 8765)")
+    p.add_argument("--port-file", type=Path, default=None, help="write the bound port here once listening")
+    p.add_argument("--bundle", type=Path, default=None, help="trained model bundle folder")
+    p.add_argument(
+        "--llm", default=None, help="base LLM for the untrained drafter (default: embedded SmolLM2)"
+    )
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host (needs GAZE2REPORT_TOKEN set)",
+    )
+    p.add_argument("--queue", type=int, default=8, help="requests that may wait for the model (default 8)")
+    p.add_argument("--max-pixels", type=int, default=36_000_000, help="largest image accepted, in pixels")
+    p.add_argument("--max-body-mb", type=int, default=128, help="largest request body, in MiB")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=run)
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def make_factory(bundle: Path | None, llm: str | None, device: str):
+    """A callable that loads the bundle, or the drafter (with the reason) when there is none."""
+
+    def factory():
+        import logging
+
+        from ml.models.drafter import Drafter
+
+        log = logging.getLogger("gaze2report.serve")
+        note = ""
+        if bundle is not None:
+            try:
+                from ml.models.bundle import load_bundle
+
+                return load_bundle(bundle, device)
+            except Exception as exc:  # any load failure: serve the drafter and say why
+                note = f"bundle {bundle} failed to load ({type(exc).__name__}: {exc}); serving the untrained drafter"
+                note = note.splitlines()[0]
+                log.warning(note)
+        return Drafter.load(llm, device=device, note=note)
+
+    return factory
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    import socket
+
+    from ml.serve.auth import MIN_TOKEN_LENGTH, new_token, token_from_env
+
+    token = token_from_env()
+    if not is_loopback(args.host):
+        if not args.allow_remote:
+            print(
+                f"error: --host {args.host} is not loopback; add --allow-remote to expose the backend",
+                file=sys.stderr,
+            )
+            return 2
+        if token is None:
+            print("error: --allow-remote needs an explicit token in GAZE2REPORT_TOKEN", file=sys.stderr)
+            return 2
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        print(f"error: GAZE2REPORT_TOKEN must be at least {MIN_TOKEN_LENGTH} characters", file=sys.stderr)
+        return 2
+    generated = token is None
+    token = token or new_token()
+
+    import uvicorn
+
+    from ml.models.llm import pick_device
+    from ml.serve import Settings, create_app
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    device = str(pick_device(args.device))
+    settings = Settings(
+        max_pixels=args.max_pixels,
+        max_body_bytes=args.max_body_mb << 20,
+        queue_capacity=args.queue,
+        device=device,
+    )
+    app = create_app(make_factory(args.bundle, args.llm, device), token, settings)
+
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host.strip("[]"), args.port))
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    host = f"[{args.host.strip('[]')}]" if family == socket.AF_INET6 else args.host
+    print(f"GAZE2REPORT_BACKEND url=http://{host}:{port}", flush=True)
+    if generated:
+        print(f"GAZE2REPORT_TOKEN={token}", flush=True)
+    if args.port_file is not None:
+        args.port_file.write_text(f"{port}\n")
+    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
