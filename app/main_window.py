@@ -1,0 +1,372 @@
+"""The workstation's main window: worklist | viewer | report, backend status always visible.
+
+Threading: everything that touches disk or network goes through ``app.workers.submit`` or a
+``ReportStream`` thread; this class only reacts to their signals. The window owns the
+``BackendManager`` (local subprocess or configured URL) and asks it for a client per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app import theme, workers
+from app.backend.client import DraftResult, ReportStream
+from app.backend.launcher import DEAD, ERROR, LOADING, READY, STARTING, BackendManager
+from app.report.panel import ReportPanel
+from app.settings import Settings
+from app.viewer.image_view import DisplayData, ImageView, prepare_display
+from ml.types import Image, Study
+
+
+def load_study_image(path: str) -> tuple[Image, DisplayData]:
+    """Worker-thread job: read the file and prepare the display array."""
+    from ml.imaging import load_image
+
+    image = load_image(path)
+    return image, prepare_display(image)
+
+
+class BackendBanner(QtWidgets.QFrame):
+    """A red strip with the reason and a restart button; shown only when the backend is dead."""
+
+    restart = QtCore.Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.label = QtWidgets.QLabel("")
+        self.label.setWordWrap(True)
+        self.button = QtWidgets.QPushButton("Restart backend")
+        self.button.clicked.connect(self.restart)
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 10, 6)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.button)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    study_loaded = QtCore.Signal(str)  # study id
+    draft_finished = QtCore.Signal(object)  # DraftResult or error text (str)
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        backend: BackendManager | None = None,
+        auto_draft: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or Settings.load()
+        self.setWindowTitle("Gaze2Report")
+        self.resize(1600, 1000)
+        self.auto_draft = auto_draft
+        self.studies: list[Study] = []
+        self.current: Study | None = None
+        self.image: Image | None = None
+        self.draft: DraftResult | None = None
+        self.stream: ReportStream | None = None
+        self._pending_generate: str | None = None
+        self._load_token = 0
+
+        # viewer + banner
+        self.view = ImageView()
+        self.banner = BackendBanner()
+        central = QtWidgets.QWidget()
+        cl = QtWidgets.QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.view, 1)
+        self.setCentralWidget(central)
+
+        # report panel
+        self.report = ReportPanel()
+        self.report_dock = QtWidgets.QDockWidget("Report", self)
+        self.report_dock.setObjectName("reportDock")
+        self.report_dock.setWidget(self.report)
+        self.report_dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.report_dock.setMinimumWidth(420)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.report_dock)
+
+        # status bar: backend indicator always visible
+        self.backend_dot = QtWidgets.QLabel()
+        self.backend_text = QtWidgets.QLabel("backend: not started")
+        self.backend_text.setObjectName("backendStatus")
+        self.status_msg = QtWidgets.QLabel("")
+        sb = self.statusBar()
+        sb.addWidget(self.status_msg, 1)
+        sb.addPermanentWidget(self.backend_dot)
+        sb.addPermanentWidget(self.backend_text)
+        self._set_backend_indicator(theme.MUTED, "backend: not started")
+
+        # backend
+        self.backend = backend or BackendManager(
+            self.settings.backend_url, self.settings.backend_token, self.settings.backend_bundle, parent=self
+        )
+        self.backend.setParent(self)
+        self.backend.state_changed.connect(self._on_backend_state)
+        self.banner.restart.connect(self.backend.restart)
+
+        # report actions
+        self.report.generate_requested.connect(self.generate)
+        self.report.stop_requested.connect(self.stop_generation)
+
+        self._build_actions()
+
+    # ------------------------------------------------------------------ actions
+    def _build_actions(self) -> None:
+        self.toolbar = self.addToolBar("Viewer")
+        self.toolbar.setObjectName("viewerToolbar")
+        self.toolbar.setMovable(False)
+        self.toolbar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        v = self.view
+
+        def act(
+            text: str,
+            slot,
+            shortcut: str | None = None,
+            tip: str = "",
+            checkable: bool = False,
+            bar: bool = True,
+        ):
+            a = QtGui.QAction(text, self)
+            if shortcut:
+                a.setShortcut(QtGui.QKeySequence(shortcut))
+                a.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            a.setToolTip(f"{tip or text} ({shortcut})" if shortcut else tip or text)
+            a.setCheckable(checkable)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            if bar:
+                self.toolbar.addAction(a)
+            return a
+
+        self.act_open = act("Open…", self.open_dialog, "Ctrl+O", "Open DICOM/PNG files or a folder")
+        self.toolbar.addSeparator()
+        self.act_fit = act("Fit", v.fit, "F", "Fit the image to the window")
+        act("Zoom +", lambda: v.zoom_by(1.25), "+", bar=False)
+        act("Zoom +", lambda: v.zoom_by(1.25), "=", bar=False)
+        act("Zoom −", lambda: v.zoom_by(0.8), "-", bar=False)
+        self.act_invert = act("Invert", v.toggle_invert, "I", "Invert the grey scale")
+        self.act_rotate = act("Rotate", lambda: v.rotate(90), "R", "Rotate 90° clockwise")
+        self.act_flip_h = act("Flip H", lambda: v.flip(True), "H", "Flip horizontally")
+        self.act_flip_v = act("Flip V", lambda: v.flip(False), "V", "Flip vertically")
+        self.act_reset = act("Reset", v.reset, "Space", "Reset window, orientation and zoom")
+        self.act_auto = act("Auto W/L", v.auto_window, "A", "Automatic window/level")
+        self.preset_box = QtWidgets.QComboBox()
+        self.preset_box.setToolTip("Window/level presets (right-drag: horizontal = level, vertical = width)")
+        self.preset_box.setMinimumWidth(170)
+        self.preset_box.activated.connect(lambda i: v.apply_preset(self.preset_box.itemText(i)))
+        self.toolbar.addWidget(self.preset_box)
+        self.toolbar.addSeparator()
+        act("Next study", self.next_study, "PgDown", bar=False)
+        act("Previous study", self.prev_study, "PgUp", bar=False)
+        act("Generate draft", lambda: self.generate("auto"), "G", bar=False)
+
+    # ------------------------------------------------------------------ backend
+    def start_backend(self) -> None:
+        self.backend.start()
+
+    def _set_backend_indicator(self, colour: str, text: str) -> None:
+        self.backend_dot.setPixmap(theme.dot(colour, 11))
+        self.backend_text.setText(text)
+
+    def _on_backend_state(self, state: str, message: str) -> None:
+        colour = {
+            READY: theme.OK,
+            LOADING: theme.WARN,
+            STARTING: theme.WARN,
+            ERROR: theme.BAD,
+            DEAD: theme.BAD,
+        }.get(state, theme.MUTED)
+        self._set_backend_indicator(colour, message)
+        if state in (DEAD, ERROR):
+            self.banner.show_message(f"Backend {state}: {message}")
+            if self.stream is not None and self.stream.is_running():
+                self.stop_generation()
+                self._draft_failed("the backend went away during generation")
+        else:
+            self.banner.hide()
+        if state == READY and self._pending_generate:
+            mode, self._pending_generate = self._pending_generate, None
+            self.generate(mode)
+
+    # ------------------------------------------------------------------ studies
+    def open_dialog(self) -> None:
+        files, _ = QtWidgets.QFileDialog.getOpenFileNames(
+            self,
+            "Open radiographs",
+            "",
+            "Radiographs (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)",
+        )
+        if files:
+            self.open_paths(files)
+
+    def open_default_case(self) -> None:
+        """Open the embedded default case (built on a worker thread the first time)."""
+        from app.defaults import ensure_default_case
+
+        self.status_msg.setText("Preparing the default case…")
+        self.report.set_state("Preparing the default case…")
+        workers.submit(
+            ensure_default_case,
+            lambda folder: self.open_paths([str(folder)]),
+            self._on_default_failed,
+            context=self,
+        )
+
+    def _on_default_failed(self, exc: BaseException) -> None:
+        msg = workers.error_text(exc)
+        self.status_msg.setText(msg)
+        self.report.set_state(f"No default case: {msg}. Open a radiograph with Ctrl+O.")
+        self.draft_finished.emit(msg)
+
+    def open_paths(self, paths: list[str]) -> None:
+        from app.worklist.discover import discover
+
+        self.status_msg.setText("Looking for studies…")
+        workers.submit(lambda: discover(paths), self._on_discovered, self._on_open_error, context=self)
+
+    def _on_discovered(self, studies: list[Study]) -> None:
+        if not studies:
+            self.status_msg.setText("No radiographs found there")
+            return
+        self.set_studies(studies)
+
+    def set_studies(self, studies: list[Study]) -> None:
+        self.studies = list(studies)
+        self.status_msg.setText(f"{len(self.studies)} stud{'y' if len(self.studies) == 1 else 'ies'}")
+        self.open_study(self.studies[0])
+
+    def _on_open_error(self, exc: BaseException) -> None:
+        self.status_msg.setText(workers.error_text(exc))
+
+    def next_study(self) -> None:
+        self._step_study(1)
+
+    def prev_study(self) -> None:
+        self._step_study(-1)
+
+    def _step_study(self, delta: int) -> None:
+        if not self.studies or self.current is None:
+            return
+        i = self.studies.index(self.current) if self.current in self.studies else 0
+        j = min(max(i + delta, 0), len(self.studies) - 1)
+        if j != i:
+            self.open_study(self.studies[j])
+
+    def open_study(self, study: Study) -> None:
+        self.stop_generation()
+        self.current = study
+        self.draft = None
+        self._load_token += 1
+        token = self._load_token
+        self.status_msg.setText(f"Loading {study.id}…")
+        self.report.editor.clear()
+        self.report.set_locked(False)
+        self.report.set_labels({})
+        self.report.set_model_badge(None)
+        self.report.set_state(f"{study.id}: loading the image…")
+        workers.submit(
+            lambda: load_study_image(study.image_path),
+            lambda res: self._on_image_loaded(token, study, res),
+            lambda exc: self._on_image_failed(token, study, exc),
+            context=self,
+        )
+
+    def _on_image_loaded(self, token: int, study: Study, result: tuple[Image, DisplayData]) -> None:
+        if token != self._load_token:
+            return  # the user moved on
+        image, display = result
+        self.image = image
+        self.view.set_image(image, display, study.id)
+        self.preset_box.clear()
+        self.preset_box.addItems(list(self.view.presets()))
+        self.setWindowTitle(f"Gaze2Report — {study.id}")
+        self.status_msg.setText(f"{study.id} · {Path(study.image_path).name}")
+        self.report.title.setText(f"Report — {study.id}")
+        self.report.set_state("No draft yet")
+        self.study_loaded.emit(study.id)
+        if self.auto_draft:
+            self.generate("auto")
+
+    def _on_image_failed(self, token: int, study: Study, exc: BaseException) -> None:
+        if token != self._load_token:
+            return
+        msg = workers.error_text(exc)
+        self.status_msg.setText(f"Could not open {study.id}: {msg}")
+        self.report.set_state(f"Could not open the image: {msg}")
+        self.view.clear()
+        self.draft_finished.emit(f"image failed: {msg}")
+
+    # ------------------------------------------------------------------ generation
+    def gaze_for(self, mode: str):
+        """The scanpath to condition on: the recorded one for 'recorded'/'auto' when present."""
+        if self.current is None or mode == "predicted":
+            return None
+        recorded = [s for s in self.current.scanpaths if s.source.value == "recorded"]
+        return recorded[-1] if recorded else None
+
+    def generate(self, mode: str = "auto") -> None:
+        if self.image is None or self.current is None:
+            return
+        if self.backend.state != READY:
+            self._pending_generate = mode
+            self.report.set_state(f"Waiting for the backend ({self.backend.state})…")
+            return
+        self.stop_generation()
+        gaze = self.gaze_for(mode)
+        self.stream = ReportStream(self.backend.client(), self.image, gaze, parent=self)
+        self.stream.token.connect(self.report.editor.append_token)
+        self.stream.finished.connect(self._draft_done)
+        self.stream.failed.connect(self._draft_failed)
+        self.stream.scanpath.connect(self._draft_scanpath)
+        self.report.editor.begin_stream()
+        self.report.set_busy(True)
+        self.report.set_state("Drafting…" + (" (recorded gaze)" if gaze is not None else ""))
+        self.stream.start()
+
+    def stop_generation(self) -> None:
+        if self.stream is not None:
+            self.stream.cancel()
+            for sig in (self.stream.token, self.stream.finished, self.stream.failed, self.stream.scanpath):
+                with contextlib.suppress(RuntimeError, TypeError):
+                    sig.disconnect()
+            self.stream = None
+            self.report.editor.end_stream()
+            self.report.set_busy(False)
+            self.report.set_state("Generation stopped")
+
+    def _draft_scanpath(self, scanpath) -> None:
+        pass  # overlays pick it up from the final result
+
+    def _draft_done(self, result: DraftResult) -> None:
+        self.stream = None
+        self.draft = result
+        self.report.editor.end_stream(result.text)
+        self.report.set_busy(False)
+        src = result.raw.get("scanpath_source")
+        self.report.set_model_badge(result.model, result.untrained, src)
+        self.report.set_state(f"Draft ready · {result.n_tokens} tokens in {result.elapsed_s:.1f} s")
+        self.draft_finished.emit(result)
+
+    def _draft_failed(self, message: str) -> None:
+        self.stream = None
+        self.report.editor.end_stream()
+        self.report.set_busy(False)
+        self.report.set_state(f"Draft failed: {message}")
+        self.status_msg.setText(message)
+        self.draft_finished.emit(message)
+
+    # ------------------------------------------------------------------ lifecycle
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
+        self.stop_generation()
+        self.backend.stop()
+        super().closeEvent(ev)

@@ -1,0 +1,176 @@
+"""The right-hand report panel: state line, model badge, the editor, finding chips and the actions."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+from app import theme
+from app.report.editor import ReportEditor
+
+#: Labeler value -> (text, colour) for the finding chips.
+CHIP_STYLE = {
+    1: ("positive", theme.BAD),
+    -1: ("uncertain", theme.WARN),
+    0: ("negative", theme.OK),
+}
+
+
+class FlowRow(QtWidgets.QWidget):
+    """Chips that wrap onto several lines."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout = QtWidgets.QGridLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(4)
+        self.widgets: list[QtWidgets.QWidget] = []
+
+    def set_widgets(self, widgets: list[QtWidgets.QWidget], per_row: int = 2) -> None:
+        for w in self.widgets:
+            w.setParent(None)
+            w.deleteLater()
+        self.widgets = list(widgets)
+        for i, w in enumerate(self.widgets):
+            self._layout.addWidget(w, i // per_row, i % per_row)
+
+
+class ReportPanel(QtWidgets.QWidget):
+    generate_requested = QtCore.Signal(str)  # "predicted" | "recorded"
+    stop_requested = QtCore.Signal()
+    save_requested = QtCore.Signal()
+    sign_requested = QtCore.Signal()
+    export_requested = QtCore.Signal(str)  # txt | json | sr | pairs
+    versions_requested = QtCore.Signal()
+    chip_clicked = QtCore.Signal(str)  # observation name
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QtWidgets.QLabel("Report")
+        self.title.setObjectName("panelTitle")
+        self.state = QtWidgets.QLabel("No study")
+        self.state.setObjectName("muted")
+        self.state.setWordWrap(True)
+        self.badge = QtWidgets.QLabel("")
+        self.badge.setWordWrap(True)
+        self.badge.setObjectName("muted")
+        self.editor = ReportEditor()
+        self.chips = FlowRow()
+        chips_title = QtWidgets.QLabel("FINDINGS READ BY THE LABELER")
+        chips_title.setObjectName("sectionTitle")
+        self.chips_title = chips_title
+
+        self.generate_btn = QtWidgets.QToolButton()
+        self.generate_btn.setText("Draft")
+        self.generate_btn.setToolTip(
+            "Generate a draft (G): with the recorded gaze when there is one, else predicted gaze"
+        )
+        self.generate_btn.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        menu = QtWidgets.QMenu(self.generate_btn)
+        self.act_gen_pred = menu.addAction("Regenerate with predicted gaze")
+        self.act_gen_real = menu.addAction("Regenerate with the recorded gaze")
+        self.act_gen_pred.triggered.connect(lambda: self.generate_requested.emit("predicted"))
+        self.act_gen_real.triggered.connect(lambda: self.generate_requested.emit("recorded"))
+        self.generate_btn.setMenu(menu)
+        self.generate_btn.clicked.connect(lambda: self.generate_requested.emit("auto"))
+        self.stop_btn = QtWidgets.QPushButton("Stop")
+        self.stop_btn.clicked.connect(self.stop_requested)
+        self.save_btn = QtWidgets.QPushButton("Save")
+        self.save_btn.setToolTip("Keep this text as a new version (Ctrl+S)")
+        self.save_btn.clicked.connect(self.save_requested)
+        self.sign_btn = QtWidgets.QPushButton("Sign")
+        self.sign_btn.setObjectName("primary")
+        self.sign_btn.setToolTip("Sign and lock the report (Ctrl+Shift+S)")
+        self.sign_btn.clicked.connect(self.sign_requested)
+        self.versions_btn = QtWidgets.QPushButton("Versions")
+        self.versions_btn.setToolTip("Every version with who and when; diff draft vs final")
+        self.versions_btn.clicked.connect(self.versions_requested)
+        self.export_btn = QtWidgets.QToolButton()
+        self.export_btn.setText("Export")
+        self.export_btn.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
+        emenu = QtWidgets.QMenu(self.export_btn)
+        for key, label in (
+            ("txt", "Report as text…"),
+            ("json", "Report as JSON…"),
+            ("sr", "DICOM Structured Report…"),
+            ("pairs", "Draft → final pairs (JSONL)…"),
+            ("ellipses", "Annotations as REFLACX anomaly_location_ellipses.csv…"),
+        ):
+            emenu.addAction(label).triggered.connect(lambda _=False, k=key: self.export_requested.emit(k))
+        self.export_btn.setMenu(emenu)
+
+        for b in (self.generate_btn, self.export_btn):
+            b.setMinimumHeight(28)
+        row1 = QtWidgets.QHBoxLayout()
+        row1.addWidget(self.generate_btn)
+        row1.addWidget(self.stop_btn)
+        row1.addStretch(1)
+        row1.addWidget(self.versions_btn)
+        row1.addWidget(self.export_btn)
+        row2 = QtWidgets.QHBoxLayout()
+        row2.addWidget(self.save_btn)
+        row2.addStretch(1)
+        row2.addWidget(self.sign_btn)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 8)
+        layout.addWidget(self.title)
+        layout.addWidget(self.state)
+        layout.addWidget(self.badge)
+        layout.addLayout(row1)
+        layout.addWidget(self.editor, 1)
+        layout.addWidget(chips_title)
+        layout.addWidget(self.chips)
+        layout.addLayout(row2)
+        self.set_busy(False)
+        self.set_labels({})
+
+    def set_busy(self, busy: bool) -> None:
+        self.stop_btn.setVisible(busy)
+        self.generate_btn.setEnabled(not busy)
+        self.sign_btn.setEnabled(not busy and not self.editor.locked)
+        self.save_btn.setEnabled(not busy and not self.editor.locked)
+
+    def set_locked(self, locked: bool) -> None:
+        self.editor.set_locked(locked)
+        self.sign_btn.setEnabled(not locked)
+        self.save_btn.setEnabled(not locked)
+        self.generate_btn.setEnabled(not locked)
+        self.sign_btn.setText("Signed" if locked else "Sign")
+
+    def set_state(self, text: str) -> None:
+        self.state.setText(text)
+
+    def set_model_badge(
+        self, model: dict | None, untrained: bool = False, scanpath_source: str | None = None
+    ) -> None:
+        if not model:
+            self.badge.setText("")
+            return
+        name = model.get("name", "model")
+        ver = model.get("version", "")
+        parts = [f"Model: {name}{' ' + str(ver) if ver else ''}"]
+        if scanpath_source:
+            parts.append(f"gaze: {scanpath_source}")
+        text = " · ".join(parts)
+        if untrained or model.get("untrained"):
+            text += f"<br><span style='color:{theme.WARN}'>⚠ untrained base LLM — not a clinical draft</span>"
+        self.badge.setText(text)
+
+    def set_labels(self, labels: dict[str, int | None]) -> None:
+        """Chips for the observations the labeler found (positive / uncertain / negative)."""
+        widgets = []
+        for name, value in labels.items():
+            if value is None or value not in CHIP_STYLE:
+                continue
+            kind, colour = CHIP_STYLE[value]
+            b = QtWidgets.QPushButton(f"{name}")
+            b.setToolTip(f"{name}: {kind} — click to show where the model attended")
+            b.setProperty("chip", kind)
+            b.setStyleSheet(
+                f"QPushButton {{ border: 1px solid {colour}; color: {colour}; border-radius: 10px;"
+                f" padding: 2px 8px; background: transparent; text-align: left; }}"
+            )
+            b.clicked.connect(lambda _=False, n=name: self.chip_clicked.emit(n))
+            widgets.append(b)
+        self.chips.set_widgets(widgets)
+        self.chips_title.setVisible(bool(widgets))

@@ -1,0 +1,1 @@
+"""The radiograph viewer: pyqtgraph image view, overlays, viewport state."""

@@ -1,0 +1,89 @@
+"""Run blocking work off the GUI thread and get the result back as a Qt signal.
+
+The GUI thread never waits on disk, network or the backend: every such call goes through
+``submit`` (a shared ``QThreadPool``), and its result or exception comes back through a queued
+signal on the GUI thread. Callbacks are dropped if their owner was deleted in the meantime.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6 import QtCore
+
+
+class _Signals(QtCore.QObject):
+    done = QtCore.Signal(object)
+    failed = QtCore.Signal(object)
+
+
+class _Task(QtCore.QRunnable):
+    def __init__(self, fn: Callable[[], Any], signals: _Signals) -> None:
+        super().__init__()
+        self.fn = fn
+        self.signals = signals
+        self.setAutoDelete(True)
+
+    def run(self) -> None:  # worker thread
+        try:
+            result = self.fn()
+        except BaseException as exc:  # noqa: BLE001 - reported to the GUI, never lost
+            exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
+            self.signals.failed.emit(exc)
+        else:
+            self.signals.done.emit(result)
+
+
+_live: set[_Signals] = set()
+
+
+def pool() -> QtCore.QThreadPool:
+    return QtCore.QThreadPool.globalInstance()
+
+
+def submit(
+    fn: Callable[[], Any],
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    context: QtCore.QObject | None = None,
+) -> None:
+    """Run ``fn()`` on a worker thread; call ``on_done(result)`` or ``on_error(exc)`` on the GUI thread.
+
+    ``context`` (a QObject that lives on the GUI thread) makes the callbacks die with it.
+    """
+    signals = _Signals()
+    if context is not None:
+        signals.setParent(None)
+        context.destroyed.connect(lambda *_: _disconnect(signals))
+    _live.add(signals)
+
+    def finish_ok(result: Any) -> None:
+        _live.discard(signals)
+        if on_done is not None:
+            on_done(result)
+
+    def finish_err(exc: BaseException) -> None:
+        _live.discard(signals)
+        if on_error is not None:
+            on_error(exc)
+
+    signals.done.connect(finish_ok, QtCore.Qt.ConnectionType.QueuedConnection)
+    signals.failed.connect(finish_err, QtCore.Qt.ConnectionType.QueuedConnection)
+    pool().start(_Task(fn, signals))
+
+
+def _disconnect(signals: _Signals) -> None:
+    try:
+        signals.done.disconnect()
+        signals.failed.disconnect()
+    except (RuntimeError, TypeError):
+        pass
+    _live.discard(signals)
+
+
+def error_text(exc: BaseException) -> str:
+    """A one-line message for a status bar or banner."""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
