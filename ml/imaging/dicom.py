@@ -132,7 +132,7 @@ def _read_header(src: Any, label: str) -> Dataset:
         raise TruncatedFile(f"{_short(label)}: DICOM header is truncated or corrupt", source=label) from e
     if len(ds) == 0:
         if getattr(ds, "file_meta", None):
-            raise TruncatedFile(f"{_short(label)}: DICOM file ends inside its header", source=label)
+            raise TruncatedFile(f"{_short(label)}: DICOM file is truncated", source=label)
         raise UnknownFormat(f"{_short(label)} holds no DICOM elements", source=label)
     return ds
 
@@ -206,8 +206,12 @@ def _decode(ds: Dataset, path: Path | None, fp: Any, tsyntax: UID, label: str) -
         if tsyntax.is_deflated:
             full = pydicom.dcmread(path if path is not None else _rewind(fp), force=True)
             arr = full.pixel_array
+        elif path is not None and (native := _read_native(ds, path, tsyntax, label)) is not None:
+            arr = native
+        elif tsyntax == _JPEG_EXTENDED and int(ds.get("BitsStored", 8) or 8) > 8:
+            # pydicom's GDCM and Pillow plugins both refuse 12-bit JPEG Extended; GDCM's own reader decodes it.
+            arr = _gdcm_decode(path if path is not None else _rewind(fp).read(), ds, tsyntax, label)
         elif path is not None:
-            # Straight from disk into one array: no bytes copy of the pixel data in a Dataset.
             arr = pixel_array(path, transfer_syntax_uid=tsyntax, raw=True)
         else:
             arr = pixel_array(_rewind(fp), transfer_syntax_uid=tsyntax, raw=True)
@@ -218,8 +222,9 @@ def _decode(ds: Dataset, path: Path | None, fp: Any, tsyntax: UID, label: str) -
     except Exception as e:  # decoders raise all sorts; the GUI needs one typed error
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         low = msg.lower()
-        if any(
-            w in low for w in ("less than expected", "truncat", "not enough", "doesn't match the expected")
+        short_data = ("less than expected", "truncat", "not enough", "doesn't match the expected")
+        if any(w in low for w in short_data) or (
+            not tsyntax.is_compressed and ("cannot reshape" in low or "buffer size" in low)
         ):
             raise TruncatedFile(f"{name}: pixel data is truncated ({msg})", source=label) from e
         if "no available image handler" in low or "missing required dependencies" in low:
@@ -231,6 +236,88 @@ def _decode(ds: Dataset, path: Path | None, fp: Any, tsyntax: UID, label: str) -
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
+
+
+def _read_native(ds: Dataset, path: Path, tsyntax: UID, label: str) -> np.ndarray | None:
+    """Uncompressed integer pixels read from disk straight into one writable array, or None.
+
+    pydicom reads the value into ``bytes`` and then copies it into a writable array; for a
+    3000×3000 16-bit image that is a needless second 18 MB buffer, so we ``readinto`` instead.
+    """
+    bits_alloc = int(ds.get("BitsAllocated", 0) or 0)
+    if tsyntax.is_compressed or tsyntax.is_deflated or bits_alloc not in (8, 16, 32) or "PixelData" not in ds:
+        return None
+    raw = ds.get_item(0x7FE00010, keep_deferred=True)
+    if raw is None or getattr(raw, "value_tell", None) is None:
+        return None
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    order = "<" if tsyntax.is_little_endian else ">"
+    dtype = np.dtype(f"{order}{'i' if signed else 'u'}{bits_alloc // 8}")
+    arr = np.empty(rows * cols, dtype=dtype)
+    nbytes = arr.nbytes
+    if raw.value is not None:  # small element, already in memory
+        data = bytes(raw.value)
+        if len(data) < nbytes:
+            raise TruncatedFile(f"{_short(label)}: pixel data is truncated", source=label)
+        arr[:] = np.frombuffer(data, dtype=dtype, count=rows * cols)
+    else:
+        with open(path, "rb") as f:
+            f.seek(raw.value_tell)
+            got = f.readinto(memoryview(arr).cast("B"))
+        if got < nbytes:
+            raise TruncatedFile(
+                f"{_short(label)}: pixel data is truncated ({got:,} of {nbytes:,} bytes)", source=label
+            )
+    if not dtype.isnative:
+        arr = arr.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    bits_stored = int(ds.get("BitsStored", bits_alloc) or bits_alloc)
+    if bits_stored < bits_alloc:  # bits above High Bit are not pixel data (old overlays live there)
+        shift = bits_alloc - bits_stored
+        if signed:
+            arr <<= shift
+            arr >>= shift  # arithmetic shift: sign-extends the stored two's complement
+        else:
+            arr &= arr.dtype.type((1 << bits_stored) - 1)
+    return arr.reshape(rows, cols)
+
+
+_JPEG_EXTENDED = UID("1.2.840.10008.1.2.4.51")
+
+
+def _gdcm_decode(src: Path | bytes, ds: Dataset, tsyntax: UID, label: str) -> np.ndarray:
+    """Decode a whole file with GDCM's ImageReader (the path pydicom's plugins don't cover)."""
+    try:
+        import gdcm
+    except ImportError:
+        raise UnsupportedTransferSyntax(str(tsyntax), tsyntax.name, "python-gdcm", source=label) from None
+    import tempfile
+
+    tmp = None
+    if isinstance(src, (bytes, bytearray)):
+        fd, tmp = tempfile.mkstemp(suffix=".dcm")
+        with os.fdopen(fd, "wb") as f:
+            f.write(src)
+        src = Path(tmp)
+    try:
+        reader = gdcm.ImageReader()
+        reader.SetFileName(str(src))
+        if not reader.Read():
+            raise CorruptImage(f"{_short(label)}: GDCM could not decode {tsyntax.name}", source=label)
+        image = reader.GetImage()
+        fmt = image.GetPixelFormat()
+        bits, signed = int(fmt.GetBitsAllocated()), int(fmt.GetPixelRepresentation()) == 1
+        buf = image.GetBuffer().encode("utf-8", "surrogateescape")  # GDCM hands char* back as str
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    if len(buf) < rows * cols * dtype.itemsize:
+        raise TruncatedFile(f"{_short(label)}: pixel data is truncated", source=label)
+    return (
+        np.frombuffer(buf, dtype=dtype, count=rows * cols).reshape(rows, cols).astype(dtype.newbyteorder("="))
+    )
 
 
 def _rewind(fp: Any) -> Any:
