@@ -18,6 +18,7 @@ from app.backend.launcher import DEAD, ERROR, LOADING, READY, STARTING, BackendM
 from app.report.panel import ReportPanel
 from app.settings import Settings
 from app.viewer.image_view import DisplayData, ImageView, prepare_display
+from app.viewer.layers_panel import Overlays
 from ml.types import Image, Study
 
 
@@ -94,6 +95,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report_dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.report_dock.setMinimumWidth(420)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.report_dock)
+
+        # overlays (layers panel on the left)
+        self.overlays = Overlays(self.view)
+        self.layers_dock = QtWidgets.QDockWidget("Layers", self)
+        self.layers_dock.setObjectName("layersDock")
+        self.layers_dock.setWidget(self.overlays)
+        self.layers_dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.layers_dock)
+        self.overlays.shortcuts(self)
 
         # status bar: backend indicator always visible
         self.backend_dot = QtWidgets.QLabel()
@@ -293,6 +303,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_msg.setText(f"{study.id} · {Path(study.image_path).name}")
         self.report.title.setText(f"Report — {study.id}")
         self.report.set_state("No draft yet")
+        self.show_study_overlays(study)
         self.study_loaded.emit(study.id)
         if self.auto_draft:
             self.generate("auto")
@@ -305,6 +316,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.set_state(f"Could not open the image: {msg}")
         self.view.clear()
         self.draft_finished.emit(f"image failed: {msg}")
+
+    def real_scanpaths(self, study: Study | None = None) -> list:
+        """The study's real gaze: recorded sessions and dataset readers (simulated cohort readers too)."""
+        study = study or self.current
+        if study is None:
+            return []
+        return [sp for sp in study.scanpaths if sp.source.value in ("recorded", "simulated") and len(sp)]
+
+    def show_study_overlays(self, study: Study) -> None:
+        self.overlays.clear()
+        self.overlays.set_recorded(self.real_scanpaths(study))
+        self.overlays.set_findings(study.findings)
 
     # ------------------------------------------------------------------ generation
     def gaze_for(self, mode: str):
@@ -354,6 +377,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.set_busy(False)
         src = result.raw.get("scanpath_source")
         self.report.set_model_badge(result.model, result.untrained, src)
+        if result.scanpath is not None and len(result.scanpath):
+            if src == "predicted":
+                self.overlays.set_predicted([result.scanpath])
+            self.overlays.set_attention(result.scanpath, result.attention)
         self.report.set_state(f"Draft ready · {result.n_tokens} tokens in {result.elapsed_s:.1f} s")
         self.draft_finished.emit(result)
 

@@ -169,6 +169,8 @@ class ImageView(QtWidgets.QWidget):
             lab.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
             lab.setTextFormat(QtCore.Qt.TextFormat.PlainText)
             self._corner[name] = lab
+        self._corner["tr"].setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self._corner["tr"].setObjectName("legend")
         self._placeholder = QtWidgets.QLabel("No study open", self.graphics)
         self._placeholder.setObjectName("viewerPlaceholder")
         self._placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
@@ -432,6 +434,12 @@ class ImageView(QtWidgets.QWidget):
             self._corner["br"].setText(f"x {int(x)}  y {int(y)}\nvalue {vs}")
         else:
             self._corner["br"].setText("")
+        self._layout_corners()
+
+    def set_legend(self, html: str) -> None:
+        """The legend in the top-right corner (rich text; empty hides it)."""
+        self._corner["tr"].setText(html)
+        self._corner["tr"].setVisible(bool(html))
         self._layout_corners()
 
     def set_corner_text(self, corner: str, text: str) -> None:

@@ -1,0 +1,204 @@
+"""The overlay controller: creates the layers on an ``ImageView``, a panel with a checkbox, key and
+opacity slider per layer, the legend, and the timeline (slider + play) that replays the recorded scanpath."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.viewer.image_view import ImageView
+from app.viewer.overlays import (
+    ATTENTION_COLOUR,
+    FINDINGS_COLOUR,
+    PREDICTED_CMAP,
+    PREDICTED_COLOUR,
+    RECORDED_CMAP,
+    RECORDED_COLOUR,
+    AttentionLayer,
+    FindingsLayer,
+    HeatmapLayer,
+    Layer,
+    ScanpathLayer,
+    legend_html,
+)
+
+#: key -> default visibility
+DEFAULTS = {"recorded": True, "predicted": True, "attention": False, "heatmap": False, "findings": True}
+
+
+class Overlays(QtWidgets.QWidget):
+    """Owns the layers of one view and the panel that controls them."""
+
+    changed = QtCore.Signal()
+
+    def __init__(self, view: ImageView, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = view
+        self.layers: dict[str, Layer] = {
+            "recorded": ScanpathLayer("Recorded gaze (colour = time)", RECORDED_COLOUR, RECORDED_CMAP, "1"),
+            "predicted": ScanpathLayer("Predicted gaze", PREDICTED_COLOUR, PREDICTED_CMAP, "2"),
+            "attention": AttentionLayer("GNN attention", ATTENTION_COLOUR, "3"),
+            "heatmap": HeatmapLayer("Fixation heat map", "#fcae1e", "4"),
+            "findings": FindingsLayer("Ground-truth findings", FINDINGS_COLOUR, "5"),
+        }
+        z = {"heatmap": 1, "attention": 2, "findings": 3, "predicted": 4, "recorded": 5}
+        for key, layer in self.layers.items():
+            layer.setParentItem(view.root)
+            layer.setZValue(z[key])
+            layer.setVisible(DEFAULTS[key])
+        self.layers["predicted"].setOpacity(0.85)
+        self.layers["heatmap"].setOpacity(0.8)
+
+        grid = QtWidgets.QGridLayout(self)
+        grid.setContentsMargins(10, 8, 10, 8)
+        grid.setHorizontalSpacing(8)
+        self.checks: dict[str, QtWidgets.QCheckBox] = {}
+        self.sliders: dict[str, QtWidgets.QSlider] = {}
+        for row, (key, layer) in enumerate(self.layers.items()):
+            swatch = QtWidgets.QLabel(f"<span style='color:{layer.colour}; font-size:14pt'>■</span>")
+            cb = QtWidgets.QCheckBox(f"{layer.name}")
+            cb.setChecked(layer.isVisible())
+            cb.setToolTip(f"Toggle with key {layer.key}")
+            cb.toggled.connect(lambda on, k=key: self.set_visible(k, on))
+            keylab = QtWidgets.QLabel(layer.key)
+            keylab.setObjectName("muted")
+            sl = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+            sl.setRange(0, 100)
+            sl.setValue(int(layer.opacity() * 100))
+            sl.setFixedWidth(90)
+            sl.setToolTip("Opacity")
+            sl.valueChanged.connect(lambda v, k=key: self.set_opacity(k, v / 100.0))
+            grid.addWidget(swatch, row, 0)
+            grid.addWidget(cb, row, 1)
+            grid.addWidget(keylab, row, 2)
+            grid.addWidget(sl, row, 3)
+            self.checks[key] = cb
+            self.sliders[key] = sl
+
+        # timeline for the recorded scanpath
+        row = len(self.layers)
+        self.play_btn = QtWidgets.QPushButton("▶")
+        self.play_btn.setFixedWidth(36)
+        self.play_btn.setToolTip("Replay the recorded scanpath (K)")
+        self.play_btn.clicked.connect(self.toggle_play)
+        self.timeline = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.timeline.setRange(0, 1000)
+        self.timeline.setValue(1000)
+        self.timeline.valueChanged.connect(self._on_timeline)
+        self.time_label = QtWidgets.QLabel("–")
+        self.time_label.setObjectName("muted")
+        self.time_label.setMinimumWidth(70)
+        grid.addWidget(self.play_btn, row, 0)
+        grid.addWidget(self.timeline, row, 1, 1, 2)
+        grid.addWidget(self.time_label, row, 3)
+        grid.setRowStretch(row + 1, 1)
+        self._play = QtCore.QTimer(self)
+        self._play.setInterval(40)
+        self._play.timeout.connect(self._tick)
+        self._play_t = 0.0
+        self._update_legend()
+
+    # ----------------------------------------------------------------- control
+    def set_visible(self, key: str, on: bool) -> None:
+        self.layers[key].setVisible(on)
+        if self.checks[key].isChecked() != on:
+            self.checks[key].setChecked(on)
+        self._update_legend()
+        self.changed.emit()
+
+    def toggle(self, key: str) -> None:
+        self.set_visible(key, not self.layers[key].isVisible())
+
+    def set_opacity(self, key: str, value: float) -> None:
+        self.layers[key].setOpacity(value)
+        if self.sliders[key].value() != int(value * 100):
+            self.sliders[key].setValue(int(value * 100))
+
+    def shortcuts(self, owner: QtWidgets.QWidget) -> list[QtGui.QAction]:
+        acts = []
+        for key, layer in self.layers.items():
+            a = QtGui.QAction(f"Toggle {layer.name}", owner)
+            a.setShortcut(QtGui.QKeySequence(layer.key))
+            a.triggered.connect(lambda _=False, k=key: self.toggle(k))
+            owner.addAction(a)
+            acts.append(a)
+        a = QtGui.QAction("Play / pause the recorded scanpath", owner)
+        a.setShortcut(QtGui.QKeySequence("K"))
+        a.triggered.connect(self.toggle_play)
+        owner.addAction(a)
+        acts.append(a)
+        return acts
+
+    # ----------------------------------------------------------------- data
+    def clear(self) -> None:
+        self.layers["recorded"].set_scanpaths([])  # type: ignore[attr-defined]
+        self.layers["predicted"].set_scanpaths([])  # type: ignore[attr-defined]
+        self.layers["attention"].set_attention(None, [])  # type: ignore[attr-defined]
+        self.layers["heatmap"].set_points([], None, (0, 0))  # type: ignore[attr-defined]
+        self.layers["findings"].set_findings([])  # type: ignore[attr-defined]
+        self._update_legend()
+
+    def set_recorded(self, scanpaths) -> None:
+        import numpy as np
+
+        self.layers["recorded"].set_scanpaths(list(scanpaths))  # type: ignore[attr-defined]
+        heat = self.layers["heatmap"]
+        if scanpaths:
+            arr = np.concatenate([sp.as_array() for sp in scanpaths if len(sp)] or [np.zeros((0, 3))])
+            heat.set_points(arr[:, :2], arr[:, 2], scanpaths[0].image_size)  # type: ignore[attr-defined]
+        else:
+            heat.set_points(np.zeros((0, 2)), None, (0, 0))  # type: ignore[attr-defined]
+        self.timeline.setValue(1000)
+        self._on_timeline(1000)
+        self._update_legend()
+
+    def set_predicted(self, scanpaths) -> None:
+        self.layers["predicted"].set_scanpaths(list(scanpaths))  # type: ignore[attr-defined]
+        self._update_legend()
+
+    def set_attention(self, scanpath, attention) -> None:
+        self.layers["attention"].set_attention(scanpath, attention)  # type: ignore[attr-defined]
+        self._update_legend()
+
+    def set_findings(self, findings) -> None:
+        self.layers["findings"].set_findings(list(findings))  # type: ignore[attr-defined]
+        self._update_legend()
+
+    # ----------------------------------------------------------------- timeline
+    def _recorded(self) -> ScanpathLayer:
+        return self.layers["recorded"]  # type: ignore[return-value]
+
+    def _on_timeline(self, value: int) -> None:
+        rec = self._recorded()
+        total = rec.duration
+        t = total * value / 1000.0 if value < 1000 else float("inf")
+        rec.set_time(t)
+        self.time_label.setText(f"{min(t, total):.1f} / {total:.1f} s" if total else "–")
+
+    def toggle_play(self) -> None:
+        if self._play.isActive():
+            self._play.stop()
+            self.play_btn.setText("▶")
+            return
+        if self._recorded().duration <= 0:
+            return
+        self.set_visible("recorded", True)
+        self._play_t = (
+            0.0 if self.timeline.value() >= 1000 else self._recorded().duration * self.timeline.value() / 1000
+        )
+        self.play_btn.setText("❚❚")
+        self._play.start()
+
+    def _tick(self) -> None:
+        total = self._recorded().duration
+        self._play_t += self._play.interval() / 1000.0
+        if self._play_t >= total:
+            self._play.stop()
+            self.play_btn.setText("▶")
+            self.timeline.setValue(1000)
+            return
+        self.timeline.setValue(int(self._play_t / total * 1000))
+
+    # ----------------------------------------------------------------- legend
+    def _update_legend(self) -> None:
+        html = legend_html(list(self.layers.values()))
+        self.view.set_legend(html)

@@ -1,0 +1,131 @@
+"""Viewer: window/level, invert, rotate/flip mapping, viewport events, overlays and their keys."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from app.viewer.image_view import ImageView, prepare_display
+from app.viewer.layers_panel import Overlays
+from app.viewer.overlays import density_map
+from ml.types import Finding, Image, Scanpath, ScanpathSource, Window
+from tests.app.conftest import chest_like
+
+
+@pytest.fixture
+def view(qtbot):
+    v = ImageView()
+    qtbot.addWidget(v)
+    v.resize(600, 500)
+    v.show()
+    img = Image(chest_like(300, 400), spacing=(0.5, 0.5), windows=[Window(2000, 3000, "STD")], bits_stored=12)
+    v.set_image(img, prepare_display(img), "s1")
+    qtbot.waitExposed(v)
+    return v
+
+
+def test_prepare_display_keeps_uint16_and_offsets_signed():
+    signed = Image(np.array([[-1000, 0], [500, 3000]], dtype=np.int16))
+    d = prepare_display(signed)
+    assert d.array.dtype == np.uint16 and d.offset == -1000
+    assert d.array[0, 0] == 0 and d.array[1, 1] == 4000
+    same = Image(chest_like(8, 8))
+    assert prepare_display(same).array is same.pixels or prepare_display(same).array.base is same.pixels
+
+
+def test_window_levels_go_to_the_image_item(view):
+    view.set_window(Window(1000, 500))
+    lo, hi = view.image_item.getLevels()
+    assert (lo, hi) == pytest.approx((750, 1250))
+    view.set_invert(True)
+    lut = view.image_item.lut
+    assert lut[0] == 255 and lut[-1] == 0
+
+
+def test_right_drag_changes_level_and_width(view):
+    w0 = view.window
+    view._on_window_drag(40, 0)
+    assert view.window.center > w0.center and view.window.width == pytest.approx(w0.width)
+    view._on_window_drag(0, -40)
+    assert view.window.width < w0.width
+
+
+def test_presets_include_dicom_and_percentiles(view):
+    names = list(view.presets())
+    assert names[0] == "DICOM: STD"
+    assert any(n.startswith("Lung") for n in names)
+    view.apply_preset("Lung (dark half)")
+    assert view.window.name == "Lung (dark half)"
+    view.reset()
+    assert view.window.center == 2000
+
+
+@pytest.mark.parametrize(
+    "rot,fh,fv", [(0, False, False), (90, False, False), (180, True, False), (270, False, True)]
+)
+def test_viewport_mapping_round_trips_under_rotation_and_flip(view, rot, fh, fv):
+    view.rotation, view.flip_h, view.flip_v = rot, fh, fv
+    view._apply_transform()
+    view.fit()
+    st = view.viewport_state()
+    for x, y in [(0, 0), (400, 0), (123.5, 250)]:
+        sx, sy = st.to_screen(x, y)
+        assert st.to_image(sx, sy) == pytest.approx((x, y), abs=1e-6)
+    # the image centre lands at the view centre after fit, whatever the orientation
+    cx, cy = st.to_screen(200, 150)
+    origin = view.graphics.viewport().mapToGlobal(QtCore.QPoint(0, 0))
+    vw, vh = view.graphics.viewport().width(), view.graphics.viewport().height()
+    assert cx == pytest.approx(origin.x() + vw / 2, abs=2) and cy == pytest.approx(origin.y() + vh / 2, abs=2)
+
+
+def test_zoom_and_rotate_emit_viewport_events(view, qtbot):
+    events = []
+    view.viewport_changed.connect(events.append)
+    z0 = view.zoom()
+    view.zoom_by(2.0)
+    qtbot.waitUntil(lambda: events and events[-1].zoom > z0 * 1.5, timeout=2000)
+    view.rotate(90)
+    assert events[-1].rotation == 90
+    view.set_window(Window(100, 50))
+    assert events[-1].kind == "window" and events[-1].window_width == 50
+
+
+def test_scale_bar_picks_round_millimetres(view):
+    assert view.scale_bar is not None
+    text = view.scale_bar.text.toPlainText()
+    assert text.endswith("mm") or text.endswith("cm")
+
+
+def test_pixel_readout(view):
+    assert view.pixel_value(10.2, 20.7) == float(view.image.pixels[20, 10])
+    assert view.pixel_value(-1, 5) is None
+
+
+def test_overlays_toggle_and_timeline(view, qtbot):
+    ov = Overlays(view)
+    qtbot.addWidget(ov)
+    sp = Scanpath.from_array(
+        [[50, 60, 0.3], [200, 100, 0.2], [300, 250, 0.5]], (400, 300), ScanpathSource.RECORDED
+    )
+    ov.set_recorded([sp])
+    ov.set_findings([Finding("Cardiomegaly", 100, 100, 250, 220)])
+    ov.set_attention(sp, [0.2, 0.5, 0.3])
+    rec = ov.layers["recorded"]
+    assert len(rec.scatter.points()) == 3
+    ov.timeline.setValue(400)  # 0.4 s of 1.0 s: two fixations started
+    assert len(rec.scatter.points()) == 2
+    assert [lab.isVisible() for lab in rec.labels] == [True, True, False]
+    assert not ov.layers["attention"].isVisible()
+    ov.toggle("attention")
+    assert ov.layers["attention"].isVisible() and "GNN attention" in view._corner["tr"].text()
+    ov.set_opacity("attention", 0.3)
+    assert ov.layers["attention"].opacity() == pytest.approx(0.3)
+    assert ov.layers["attention"].top_nodes(1) == [1]
+
+
+def test_density_map_peaks_where_the_fixations_are():
+    d = density_map(np.array([[300.0, 100.0]]), None, (400, 200))
+    r, c = np.unravel_index(np.argmax(d), d.shape)
+    assert c / d.shape[1] == pytest.approx(0.75, abs=0.02) and r / d.shape[0] == pytest.approx(0.5, abs=0.03)
+    assert d.sum() == pytest.approx(1.0)
