@@ -87,6 +87,7 @@ class Drafter:
         )
         self.device = device
         self._lock = threading.Lock()  # one generation at a time per model instance
+        self._tok_lock = threading.Lock()  # encode() may run on a request thread (check) too
 
     @classmethod
     def load(cls, llm: str | None = None, device: str = "cpu", dtype: Any = None, note: str = "") -> Drafter:
@@ -130,6 +131,25 @@ class Drafter:
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return text + ANSWER_PREFIX
 
+    def _encode(self, image: Image) -> Any:
+        with self._tok_lock:
+            return self.tokenizer(self.prompt(image), return_tensors="pt", add_special_tokens=False)
+
+    def _check_length(self, n_prompt: int, dec: Decoding) -> None:
+        if n_prompt + dec.max_new_tokens > self.context_length:
+            raise PromptTooLong(
+                f"prompt ({n_prompt} tokens) + max_new_tokens ({dec.max_new_tokens}) exceed "
+                f"the model's context of {self.context_length} tokens"
+            )
+
+    def check(self, image: Image, scanpath: Scanpath | None = None, decoding: Decoding | None = None) -> None:
+        """Cheap pre-flight validation (no generation): raises ``PromptTooLong``.
+
+        The backend calls it before a stream starts, so the client gets a plain 422 instead of an
+        error event.
+        """
+        self._check_length(int(self._encode(image)["input_ids"].shape[1]), decoding or Decoding())
+
     def generate(
         self,
         image: Image,
@@ -142,13 +162,9 @@ class Drafter:
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         dec = decoding or Decoding()
-        enc = self.tokenizer(self.prompt(image), return_tensors="pt", add_special_tokens=False)
+        enc = self._encode(image)
         n_prompt = int(enc["input_ids"].shape[1])
-        if n_prompt + dec.max_new_tokens > self.context_length:
-            raise PromptTooLong(
-                f"prompt ({n_prompt} tokens) + max_new_tokens ({dec.max_new_tokens}) exceed "
-                f"the model's context of {self.context_length} tokens"
-            )
+        self._check_length(n_prompt, dec)
 
         class _Stop(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:

@@ -168,7 +168,7 @@ def create_app(
         version=settings.version,
         description="Chest X-ray report drafting with visual-gaze prompt tuning. See docs/API.md.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
+        max_body_size=2 * settings.max_body_bytes,  # backstop for chunked bodies; see _json_only
     )
     app.state.model_state = state
     app.state.queue = queue
@@ -196,6 +196,10 @@ def create_app(
     @app.middleware("http")
     async def _json_only(request: Request, call_next):
         if request.method == "POST":
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > settings.max_body_bytes:
+                limit = settings.max_body_bytes / (1 << 20)
+                return _error(413, "too_large", f"request body is over the {limit:g} MiB limit")
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype != "application/json":
                 return _error(
@@ -217,6 +221,19 @@ def create_app(
         return await run_in_threadpool(
             decode_image, spec, max_pixels=settings.max_pixels, max_bytes=settings.max_body_bytes
         )
+
+    async def preflight(m: ReportModel, image: Image, given: Scanpath | None, decoding: Any) -> None:
+        """Optional ``check()`` of a model: input errors become 4xx before any queueing."""
+        check = getattr(m, "check", None)
+        if check is None:
+            return
+        try:
+            await run_in_threadpool(check, image, given, decoding)
+        except Exception as exc:
+            mapped = _model_error(exc)
+            if mapped is not None:
+                raise mapped from None
+            raise
 
     async def call_model(fn: Callable[[], Any], admitted: bool = False) -> Any:
         try:
@@ -245,7 +262,7 @@ def create_app(
             elapsed_s=round(elapsed, 4),
         )
 
-    secured = [Depends(auth)]
+    secured = [Depends(auth.dependency())]
 
     # -- endpoints -----------------------------------------------------------------------
     @app.get(f"/{API_VERSION}/health", response_model=Health, tags=["service"])
@@ -336,6 +353,7 @@ def create_app(
         image = await decode(req.image)
         given = to_scanpath(req.gaze, image)
         decoding = (req.decoding or DecodingIn()).to_decoding()
+        await preflight(m, image, given, decoding)
         start = time.perf_counter()
         draft = await call_model(lambda: m.generate(image, given, decoding))
         return report_out(draft, given, image, time.perf_counter() - start)
@@ -358,6 +376,7 @@ def create_app(
         image = await decode(req.image)
         given = to_scanpath(req.gaze, image)
         decoding = (req.decoding or DecodingIn()).to_decoding()
+        await preflight(m, image, given, decoding)
         queue.admit()  # 429 now, as a plain response, rather than inside the stream
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()

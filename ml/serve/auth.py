@@ -8,14 +8,18 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ml.serve.errors import ApiError
 
 TOKEN_ENV = "GAZE2REPORT_TOKEN"
 MIN_TOKEN_LENGTH = 16
+
+
+_BEARER = HTTPBearer(auto_error=False, description="the backend's token (GAZE2REPORT_TOKEN)")
 
 
 class Unauthorized(ApiError):
@@ -39,20 +43,25 @@ def check_token(token: str) -> str:
 
 
 class TokenAuth:
-    """FastAPI dependency: 401 unless ``Authorization: Bearer <token>`` matches."""
+    """Holds the token; ``dependency()`` is the FastAPI dependency that answers 401 on mismatch."""
 
     def __init__(self, token: str) -> None:
         self._token = check_token(token).encode("utf-8")
-        self._scheme = HTTPBearer(auto_error=False, description="the backend's token (GAZE2REPORT_TOKEN)")
 
     def __repr__(self) -> str:  # never show the token, even in tracebacks with locals
         return "TokenAuth(<hidden>)"
 
-    async def __call__(self, request: Request) -> None:
-        creds: HTTPAuthorizationCredentials | None = await self._scheme(request)
-        given = (creds.credentials if creds else "").encode("utf-8", "surrogateescape")
-        if not hmac.compare_digest(given, self._token):
-            raise Unauthorized(
-                "missing or invalid bearer token (send 'Authorization: Bearer <token>')",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    def matches(self, given: str | None) -> bool:
+        return hmac.compare_digest((given or "").encode("utf-8", "surrogateescape"), self._token)
+
+    def dependency(self):
+        async def require_token(
+            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+        ) -> None:
+            if not self.matches(creds.credentials if creds else None):
+                raise Unauthorized(
+                    "missing or invalid bearer token (send 'Authorization: Bearer <token>')",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+
+        return require_token
