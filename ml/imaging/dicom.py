@@ -199,7 +199,6 @@ def _check_decoder(tsyntax: UID, label: str) -> None:
 
 
 def _decode(ds: Dataset, path: Path | None, fp: Any, tsyntax: UID, label: str) -> np.ndarray:
-    from pydicom.pixels import pixel_array
 
     name = _short(label)
     try:
@@ -211,10 +210,8 @@ def _decode(ds: Dataset, path: Path | None, fp: Any, tsyntax: UID, label: str) -
         elif tsyntax == _JPEG_EXTENDED and int(ds.get("BitsStored", 8) or 8) > 8:
             # pydicom's GDCM and Pillow plugins both refuse 12-bit JPEG Extended; GDCM's own reader decodes it.
             arr = _gdcm_decode(path if path is not None else _rewind(fp).read(), ds, tsyntax, label)
-        elif path is not None:
-            arr = pixel_array(path, transfer_syntax_uid=tsyntax, raw=True)
         else:
-            arr = pixel_array(_rewind(fp), transfer_syntax_uid=tsyntax, raw=True)
+            arr = _decode_with_plugins(path if path is not None else fp, tsyntax)
     except ImageError:
         raise
     except (EOFError, struct.error) as e:
@@ -283,6 +280,39 @@ def _read_native(ds: Dataset, path: Path, tsyntax: UID, label: str) -> np.ndarra
 
 
 _JPEG_EXTENDED = UID("1.2.840.10008.1.2.4.51")
+
+#: The plugin tried first per syntax. pydicom would otherwise pick GDCM whenever it is installed,
+#: whose Python binding hands pixels back as a str: ~4× the image in memory and slower.
+_PREFERRED_PLUGIN: dict[str, str] = {
+    "1.2.840.10008.1.2.5": "pylibjpeg",
+    "1.2.840.10008.1.2.4.50": "pillow",
+    "1.2.840.10008.1.2.4.51": "pillow",
+    "1.2.840.10008.1.2.4.80": "pyjpegls",
+    "1.2.840.10008.1.2.4.81": "pyjpegls",
+    "1.2.840.10008.1.2.4.90": "pylibjpeg",
+    "1.2.840.10008.1.2.4.91": "pylibjpeg",
+    "1.2.840.10008.1.2.4.201": "pylibjpeg",
+    "1.2.840.10008.1.2.4.202": "pylibjpeg",
+    "1.2.840.10008.1.2.4.203": "pylibjpeg",
+}
+
+
+def _decode_with_plugins(src: Any, tsyntax: UID) -> np.ndarray:
+    """pydicom's decoder, trying our preferred plugin first and every available one after it."""
+    from pydicom.pixels import get_decoder, pixel_array
+
+    preferred = _PREFERRED_PLUGIN.get(str(tsyntax), "")
+    if tsyntax.is_compressed and preferred and preferred in get_decoder(tsyntax).available_plugins:
+        try:
+            return pixel_array(
+                _rewind(src) if hasattr(src, "seek") else src,
+                transfer_syntax_uid=tsyntax,
+                raw=True,
+                decoding_plugin=preferred,
+            )
+        except Exception:  # noqa: BLE001 - fall through to pydicom's own choice of plugin
+            pass
+    return pixel_array(_rewind(src) if hasattr(src, "seek") else src, transfer_syntax_uid=tsyntax, raw=True)
 
 
 def _gdcm_decode(src: Path | bytes, ds: Dataset, tsyntax: UID, label: str) -> np.ndarray:
