@@ -1,0 +1,98 @@
+"""``generate``: draft a report for one image with a model bundle (the demo bundle by default)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+MODES = ("predicted", "real_gaze", "image_only", "no_gnn")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="draft a report for an image (prints report, predicted scanpath and node attention)",
+        description="Without --gaze the scanpath is predicted (Gaze2Report's on-the-fly gaze); with --gaze "
+        "the recorded fixations condition the draft. --json prints one object with report, scanpath "
+        "([{x, y, duration}] in image pixels and seconds), attention (one weight per fixation) and model.",
+    )
+    p.add_argument("image", type=Path, help="DICOM, PNG, JPEG or TIFF radiograph")
+    p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: assets/demo_bundle)")
+    p.add_argument("--gaze", type=Path, default=None, help="fixations CSV (REFLACX/EGD-CXR or x,y,start,end)")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help="gaze mode (default: real_gaze with --gaze, else predicted)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--beams", type=int, default=1, help="beam search width (1 = greedy, streams tokens)")
+    p.add_argument(
+        "--max-tokens", type=int, default=None, help="most new tokens (default: the bundle's report length)"
+    )
+    p.add_argument("--repetition-penalty", type=float, default=1.1)
+    p.add_argument("--no-repeat-ngram", type=int, default=4)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ml.gaze.io import GazeFileError, read_scanpath
+    from ml.imaging import load_image
+    from ml.imaging.errors import ImageError
+    from ml.models.api import Decoding
+    from ml.models.bundle import BundleError, load_bundle
+    from ml.models.gaze2report import GazeModeError
+
+    try:
+        image = load_image(args.image)
+        scanpath = read_scanpath(args.gaze, image.size) if args.gaze else None
+        model = load_bundle(args.bundle, device=args.device)
+    except (ImageError, GazeFileError, BundleError, OSError) as exc:
+        print(f"generate: {exc}", file=sys.stderr)
+        return 2
+    max_tokens = args.max_tokens or model.net.cfg.llm.max_report_tokens
+    decoding = Decoding(
+        max_new_tokens=max_tokens,
+        num_beams=max(1, args.beams),
+        repetition_penalty=args.repetition_penalty,
+        no_repeat_ngram_size=args.no_repeat_ngram,
+        seed=args.seed,
+    )
+    stream = None if args.json else (lambda piece: print(piece, end="", flush=True))
+    try:
+        draft = model.generate(image, scanpath=scanpath, decoding=decoding, on_token=stream, mode=args.mode)
+    except GazeModeError as exc:
+        print(f"generate: {exc}", file=sys.stderr)
+        return 2
+    fixations = draft.scanpath.fixations if draft.scanpath else []
+    points = [{"x": round(f.x, 2), "y": round(f.y, 2), "duration": round(f.duration, 4)} for f in fixations]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "report": draft.text,
+                    "scanpath": points,
+                    "attention": [round(a, 5) for a in draft.attention],
+                    "model": draft.model,
+                    "gaze_mode": draft.model.get("gaze_mode"),
+                    "n_tokens": draft.n_tokens,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print("\n")
+    if points:
+        src = draft.scanpath.source.value if draft.scanpath else ""
+        print(f"scanpath ({src}, {len(points)} fixations; x, y px, duration s, attention):")
+        for i, (pt, a) in enumerate(zip(points, draft.attention or [0.0] * len(points), strict=False)):
+            print(f"  {i + 1:2d}  {pt['x']:8.1f} {pt['y']:8.1f}  {pt['duration']:.3f}  {a:.3f}")
+    m = draft.model
+    print(
+        f"model: {m.get('name')} {m.get('version')} on {m.get('base_model')} (gaze mode: {m.get('gaze_mode')})"
+    )
+    return 0

@@ -1,0 +1,215 @@
+"""Model bundles: a folder that is everything a trained Gaze2Report needs except the base LLM.
+
+Layout::
+
+    manifest.json            name, version, format, base model (id, path, sha256), config, metrics, files
+    adapter/                 the peft LoRA adapter (adapter_config.json + adapter_model.safetensors)
+    encoder.safetensors      one file per small module
+    scanpath.safetensors
+    gnn.safetensors
+    projector.safetensors
+
+Loading resolves the base model (the embedded SmolLM2 for ``"default"``, or a local folder),
+hashes its weight files and refuses a base whose sha256 differs from the manifest's: LoRA
+weights on the wrong base give confident nonsense, which a clinician must never see.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ml.models.config import GAZE_MODES, ModelConfig, model_config_from_dict
+
+BUNDLE_FORMAT = 1
+MODULES: tuple[str, ...] = ("encoder", "scanpath", "gnn", "projector")
+DEMO_BUNDLE = Path(__file__).resolve().parents[2] / "assets" / "demo_bundle"
+
+
+class BundleError(RuntimeError):
+    """A bundle is missing, malformed, or does not match its base model; the message says which."""
+
+    api_status, api_code = 409, "bundle_mismatch"
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    mf = p / "manifest.json"
+    if not mf.is_file():
+        raise BundleError(f"{p} is not a model bundle (no manifest.json)")
+    try:
+        manifest = json.loads(mf.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{mf}: not valid JSON ({exc.msg})") from exc
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(
+            f"{p}: bundle format {manifest.get('format')!r} is not supported (want {BUNDLE_FORMAT})"
+        )
+    for key in ("name", "version", "base_model", "config"):
+        if key not in manifest:
+            raise BundleError(f"{mf}: missing '{key}'")
+    return manifest
+
+
+TINY = "tiny"  # a deterministic random tiny Llama (ml.models.llm.tiny_llm): for tests only
+
+
+def _tiny_sha256() -> str:
+    import hashlib
+
+    from ml.models import llm
+
+    model, _ = llm.tiny_llm()
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _load_base(where: str, device: str):
+    from ml.models import llm
+
+    if where == TINY:
+        model, tok = llm.tiny_llm()
+        return model.to(llm.pick_device(device)), tok
+    return llm.load_llm(where, device=device)
+
+
+def base_identity(name_or_path: str | None) -> dict[str, Any]:
+    """Name, resolved path and weight sha256 of a base LLM, hashed from its files now."""
+    from ml.models import llm
+
+    if name_or_path == TINY:
+        return {
+            "name": "tiny-llama (test)",
+            "name_or_path": TINY,
+            "source": "ml.models.llm.tiny_llm",
+            "sha256": _tiny_sha256(),
+        }
+    where = Path(llm.resolve(name_or_path))
+    ident = llm.identity(str(where)) if where.is_dir() else {"name": str(name_or_path), "sha256": ""}
+    sha = llm.weights_sha256(where) if where.is_dir() else ""
+    return {
+        "name": ident.get("name", where.name),
+        "name_or_path": "default"
+        if name_or_path in (None, "", "default", llm.DEFAULT_LLM_NAME)
+        else str(name_or_path),
+        "source": ident.get("source", str(where)),
+        "sha256": sha,
+    }
+
+
+def save_bundle(
+    net: Any,
+    out: str | Path,
+    base: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``net`` (a ``Gaze2Report`` with a peft LLM) as a bundle; ``base`` from ``base_identity``."""
+    from dataclasses import asdict
+
+    from safetensors.torch import save_file
+
+    from ml.assets import sha256_of
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    net.llm.save_pretrained(out / "adapter")
+    files: dict[str, str] = {}
+    for name, module in net.small_modules().items():
+        state = {k: v.detach().float().cpu().contiguous() for k, v in module.state_dict().items()}
+        save_file(state, out / f"{name}.safetensors")
+        files[f"{name}.safetensors"] = sha256_of(out / f"{name}.safetensors")
+    for f in sorted((out / "adapter").iterdir()):
+        files[f"adapter/{f.name}"] = sha256_of(f)
+    cfg: ModelConfig = net.cfg
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "name": cfg.name,
+        "version": cfg.version,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "base_model": base,
+        "config": asdict(cfg),
+        "gaze_modes": list(GAZE_MODES),
+        "metrics": metrics or {},
+        "training": training or {},
+        "files": files,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def identity_of(manifest: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
+    """The bundle identity shown to users (``ReportModel.info()``, ``Draft.model``)."""
+    base = manifest["base_model"]
+    return {
+        "name": manifest["name"],
+        "version": manifest["version"],
+        "base_model": base.get("name", ""),
+        "sha256": base.get("sha256", ""),
+        "bundle": str(path) if path else "",
+        "created": manifest.get("created", ""),
+        "untrained": False,
+    }
+
+
+def build_model(cfg: ModelConfig, llm_name: str | None = None, device: str = "cpu", tiny: bool = False):
+    """A fresh ``Gaze2Report`` with new LoRA layers on the (default or given) base LLM."""
+    from ml.models import llm as llm_mod
+    from ml.models.gaze2report import Gaze2Report, attach_lora
+
+    base, tok = _load_base(TINY if tiny else (llm_name or cfg.llm.name_or_path), device=str(device))
+    net = Gaze2Report(cfg, attach_lora(base, cfg), tok)
+    return net.to(llm_mod.pick_device(device))
+
+
+def load_bundle(
+    path: str | Path | None = None,
+    device: str = "cpu",
+    mode: str | None = None,
+    llm_path: str | None = None,
+    verify: bool = True,
+):
+    """Load a bundle as a ``ReportModel`` (a ``Gaze2ReportDrafter``).
+
+    ``path=None`` loads the demo bundle; ``device`` is cpu, cuda or auto; ``mode`` fixes the gaze
+    mode (``GAZE_MODES``; None = real gaze when a scanpath is given, else predicted);
+    ``llm_path`` overrides where the base model is found (its hash must still match).
+    """
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from ml.models import llm as llm_mod
+    from ml.models.gaze2report import Gaze2Report, Gaze2ReportDrafter
+
+    p = Path(path) if path else DEMO_BUNDLE
+    manifest = read_manifest(p)
+    cfg = model_config_from_dict(manifest["config"])
+    want = manifest["base_model"]
+    where = llm_path or want.get("name_or_path") or "default"
+    if verify and want.get("sha256"):
+        got = base_identity(where)["sha256"]
+        if got != want["sha256"]:
+            raise BundleError(
+                f"base model at '{where if where == TINY else llm_mod.resolve(where)}' has sha256 {got[:12]}…, but bundle "
+                f"'{manifest['name']}' was trained on {want.get('name', '?')} with sha256 {want['sha256'][:12]}…"
+            )
+    dev = llm_mod.pick_device(device)
+    base, tok = _load_base(where, device=str(dev))
+    peft_llm = PeftModel.from_pretrained(base, str(p / "adapter"), is_trainable=False)
+    net = Gaze2Report(cfg, peft_llm, tok)
+    for name, module in net.small_modules().items():
+        f = p / f"{name}.safetensors"
+        if not f.is_file():
+            raise BundleError(f"{p}: missing {f.name}")
+        missing, unexpected = module.load_state_dict(load_file(f), strict=False)
+        if missing or unexpected:
+            raise BundleError(
+                f"{f}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+    net = net.to(dev).eval()
+    return Gaze2ReportDrafter(net, identity_of(manifest, p), mode=mode)

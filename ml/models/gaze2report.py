@@ -1,0 +1,458 @@
+"""The whole Gaze2Report model and its ``ReportModel`` face.
+
+``Gaze2Report`` (nn.Module): vision encoder → scanpath predictor → gaze graph + GATv2 → projector
+→ LoRA-tuned causal LM. The prompt is the model's chat template around
+
+    [instruction text] Image: <global image tokens> Gaze: <one token per fixation> <graph summary>
+
+followed by the report tokens; the loss is on the report tokens only (labels are masked by
+length, because SmolLM2's pad token is its eos). Gaze modes (the ablation rows):
+``predicted`` (the scanpath is predicted on the fly — Gaze2Report), ``real_gaze`` (a recorded
+scanpath), ``image_only`` (no gaze tokens: an R2GenGPT-style baseline) and ``no_gnn`` (fixation
+tokens without graph edges). ``Gaze2ReportDrafter`` wraps the module for callers that speak
+``ml.types`` (backend, CLI, evaluation).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ml.models.api import Decoding, Draft, GazeGraph
+from ml.models.config import GAZE_MODES, ModelConfig
+from ml.models.encoder import VisionEncoder
+from ml.models.gnn import GazeGNN, GNNOutput, to_batch
+from ml.models.graph import build_graph
+from ml.models.projector import Projector
+from ml.models.scanpath import ScanpathPredictor
+from ml.types import Image, Scanpath, ScanpathSource
+
+_VIS, _GAZE = "<<VISUAL>>", "<<GAZE>>"
+
+
+class GazeModeError(ValueError):
+    """A gaze mode was unknown or needs a scanpath that was not given."""
+
+    api_status, api_code = 422, "bad_gaze"
+
+
+def preprocess(image: Image, size: int) -> torch.Tensor:
+    """An ``Image`` → (1, 1, size, size) float tensor in [0, 1] (display VOI, then resize)."""
+    pixels = image.display()
+    t = torch.from_numpy(np.ascontiguousarray(pixels)).float().div_(255.0)[None, None]
+    return F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def scanpath_to_table(scanpath: Scanpath) -> torch.Tensor:
+    """Scanpath in image pixels/seconds → (N, 4) normalised x, y and start, end (s from the first)."""
+    w, h = scanpath.image_size
+    if not scanpath.fixations:
+        return torch.zeros(0, 4)
+    t0 = scanpath.fixations[0].start
+    rows = [(f.x / w, f.y / h, f.start - t0, f.end - t0) for f in scanpath.fixations]
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def px_per_deg_of(metadata: dict[str, Any] | None) -> float | None:
+    """Pixels per degree of visual angle from an image/study's metadata, when it records it."""
+    for key in ("px_per_deg", "pixels_per_degree", "image_px_per_deg"):
+        value = (metadata or {}).get(key)
+        if value:
+            return float(value)
+    return None
+
+
+@dataclass
+class PromptParts:
+    pre: list[int]  # up to the visual tokens
+    mid: list[int]  # between the visual and the gaze tokens
+    post: list[int]  # after the gaze tokens, up to where the report starts
+
+
+def build_prompt_parts(tokenizer: Any, system: str, instruction: str) -> PromptParts:
+    """Render the LLM's chat template around placeholder markers and tokenise the pieces."""
+    user = f"Image: {_VIS}\nGaze: {_GAZE}\n{instruction}"
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except (ValueError, AttributeError, TypeError):  # no chat template: plain layout
+        text = f"{system}\n\n{user}\n\nReport:\n"
+    pre, rest = text.split(_VIS)
+    mid, post = rest.split(_GAZE)
+
+    def ids(s: str) -> list[int]:
+        return tokenizer(s, add_special_tokens=False).input_ids
+
+    return PromptParts(ids(pre), ids(mid), ids(post))
+
+
+class Gaze2Report(nn.Module):
+    def __init__(self, cfg: ModelConfig, llm: nn.Module, tokenizer: Any):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = VisionEncoder(cfg.encoder)
+        self.scanpath = ScanpathPredictor(cfg.scanpath, cfg.encoder.dim)
+        self.gnn = GazeGNN(cfg.gnn, cfg.encoder.dim)
+        llm_dim = llm.get_input_embeddings().weight.shape[1]
+        self.projector = Projector(
+            cfg.projector, cfg.encoder.dim, cfg.gnn.hidden, llm_dim, cfg.encoder.n_labels
+        )
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.prompt = build_prompt_parts(tokenizer, cfg.llm.system, cfg.llm.instruction)
+
+    # ---- pieces -------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.projector.summary.device
+
+    def small_modules(self) -> dict[str, nn.Module]:
+        return {
+            "encoder": self.encoder,
+            "scanpath": self.scanpath,
+            "gnn": self.gnn,
+            "projector": self.projector,
+        }
+
+    def report_ids(self, text: str) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids[: self.cfg.llm.max_report_tokens]
+        return [*ids, self.tokenizer.eos_token_id]
+
+    def graphs(
+        self,
+        features: torch.Tensor,
+        tables: Sequence[torch.Tensor],
+        image_sizes: Sequence[tuple[int, int]],
+        edges: Sequence[bool],
+        px_per_deg: Sequence[float | None] | None = None,
+    ) -> tuple[GNNOutput, list]:
+        """Gaze graphs for rows of ``features`` (one table each) through the GNN."""
+        ppd = px_per_deg or [None] * len(tables)
+        gs = [
+            build_graph(features[i], tables[i], image_sizes[i], self.cfg.graph, ppd[i], edges[i])
+            for i in range(len(tables))
+        ]
+        batch = to_batch(gs).to(features.device)
+        return self.gnn(batch), gs
+
+    def predict_tables(self, features: torch.Tensor, n: int = 1, seed: int = 0, mean_first: bool = True):
+        """Predicted scanpaths per image: lists of (k, 3) normalised x, y, duration (s)."""
+        out = self.scanpath(features)
+        return self.scanpath.sample(out, n=n, seed=seed, mean_first=mean_first)
+
+    # ---- the prompt ---------------------------------------------------------------------
+    def _embed(self, ids: list[int]) -> torch.Tensor:
+        emb = self.llm.get_input_embeddings()
+        return emb(torch.tensor(ids, dtype=torch.long, device=emb.weight.device))
+
+    def prompt_embeds(
+        self,
+        features: torch.Tensor,
+        tables: Sequence[torch.Tensor | None],
+        image_sizes: Sequence[tuple[int, int]],
+        modes: Sequence[str],
+        px_per_deg: Sequence[float | None] | None = None,
+    ) -> tuple[list[torch.Tensor], GNNOutput | None, list[int]]:
+        """Per image: the prompt embeddings (T_i, D); also the GNN output and which rows have gaze."""
+        for m in modes:
+            if m not in GAZE_MODES:
+                raise GazeModeError(f"unknown gaze mode '{m}' (one of {', '.join(GAZE_MODES)})")
+        dtype = self.llm.get_input_embeddings().weight.dtype
+        probs = None
+        if self.cfg.projector.label_token:
+            probs = torch.sigmoid(self.encoder.label_head(features.mean(dim=(2, 3))))
+        visual = self.projector.visual(features, probs).to(dtype)
+        gaze_rows = [i for i, m in enumerate(modes) if m != "image_only"]
+        gnn_out = None
+        per_row: dict[int, torch.Tensor] = {}
+        if gaze_rows:
+            for i in gaze_rows:
+                if tables[i] is None or len(tables[i]) == 0:
+                    raise GazeModeError(f"gaze mode '{modes[i]}' needs a scanpath with at least one fixation")
+            ppd = [px_per_deg[i] for i in gaze_rows] if px_per_deg else None
+            gnn_out, _ = self.graphs(
+                features[gaze_rows],
+                [tables[i] for i in gaze_rows],
+                [image_sizes[i] for i in gaze_rows],
+                [modes[i] != "no_gnn" for i in gaze_rows],
+                ppd,
+            )
+            nodes = self.projector.gaze(gnn_out.nodes).to(dtype)
+            summary = self.projector.gaze_summary(gnn_out.pooled).to(dtype)
+            for j, i in enumerate(gaze_rows):
+                per_row[i] = torch.cat([nodes[gnn_out.batch == j], summary[j : j + 1]], dim=0)
+        pre, mid = self._embed(self.prompt.pre), self._embed(self.prompt.mid)
+        post = self._embed(self.prompt.post)
+        seqs = []
+        for i in range(features.shape[0]):
+            if i in per_row:
+                seqs.append(torch.cat([pre, visual[i], mid, per_row[i], post], dim=0))
+            else:
+                seqs.append(torch.cat([pre, visual[i], post], dim=0))  # image only: no gaze section
+        return seqs, gnn_out, gaze_rows
+
+    # ---- training -----------------------------------------------------------------------
+    def forward(
+        self,
+        images: torch.Tensor | None,
+        tables: Sequence[torch.Tensor | None],
+        image_sizes: Sequence[tuple[int, int]],
+        modes: Sequence[str],
+        reports: Sequence[list[int]],
+        px_per_deg: Sequence[float | None] | None = None,
+        features: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Report-token cross-entropy for a batch; prompt and padding positions carry no loss.
+
+        Give ``images`` (B, 1, S, S), or precomputed encoder ``features`` when the encoder is frozen.
+        """
+        if features is None:
+            if images is None:
+                raise ValueError("give images or features")
+            enc_trainable = any(p.requires_grad for p in self.encoder.parameters())
+            with torch.set_grad_enabled(enc_trainable and torch.is_grad_enabled()):
+                features = self.encoder.features(images)
+        prompts, _, _ = self.prompt_embeds(features, tables, image_sizes, modes, px_per_deg)
+        inputs, labels, mask = self.pack(prompts, reports)
+        out = self.llm(inputs_embeds=inputs, attention_mask=mask, labels=labels)
+        return {"loss": out.loss, "n_tokens": (labels != -100).sum()}
+
+    def pack(
+        self, prompts: list[torch.Tensor], reports: Sequence[list[int]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Right-pad prompt+report embeddings; labels are -100 except on report tokens (by length)."""
+        rep = [self._embed(r) for r in reports]
+        lengths = [p.shape[0] + r.shape[0] for p, r in zip(prompts, rep, strict=True)]
+        T, D = max(lengths), prompts[0].shape[1]
+        pad = self._embed([self.tokenizer.pad_token_id])[0]
+        inputs = pad.expand(len(prompts), T, D).clone()
+        labels = torch.full((len(prompts), T), -100, dtype=torch.long, device=inputs.device)
+        mask = torch.zeros(len(prompts), T, dtype=torch.long, device=inputs.device)
+        for i, (p, r, ids) in enumerate(zip(prompts, rep, reports, strict=True)):
+            n_p, n_r = p.shape[0], r.shape[0]
+            inputs[i, :n_p] = p
+            inputs[i, n_p : n_p + n_r] = r
+            labels[i, n_p : n_p + n_r] = torch.tensor(ids, device=inputs.device)
+            mask[i, : n_p + n_r] = 1
+        return inputs, labels, mask
+
+    # ---- generation ---------------------------------------------------------------------
+    @torch.no_grad()
+    def generate_ids(
+        self,
+        prompt: torch.Tensor,
+        decoding: Decoding,
+        on_token: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[int]:
+        """Decode from one prompt (T, D): greedy/sampling streams through ``on_token``; beams don't."""
+        from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+
+        tok = self.tokenizer
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001
+                stop = bool(should_stop and should_stop())
+                return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+        streamer = _TokenStreamer(tok, on_token) if on_token and decoding.num_beams <= 1 else None
+        gen_cfg = GenerationConfig(
+            max_new_tokens=decoding.max_new_tokens,
+            num_beams=max(1, decoding.num_beams),
+            do_sample=decoding.do_sample,
+            temperature=decoding.temperature if decoding.do_sample else None,
+            top_p=None,
+            top_k=None,
+            repetition_penalty=decoding.repetition_penalty,
+            no_repeat_ngram_size=decoding.no_repeat_ngram_size,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=None,
+        )
+        if decoding.do_sample:
+            torch.manual_seed(decoding.seed)
+        limit = getattr(self.llm.config, "max_position_embeddings", 0) or 0
+        if limit and prompt.shape[0] + decoding.max_new_tokens > limit:
+            from ml.models.drafter import PromptTooLong
+
+            raise PromptTooLong(
+                f"prompt ({prompt.shape[0]} tokens) + max_new_tokens ({decoding.max_new_tokens}) exceed "
+                f"the model's context of {limit} tokens"
+            )
+        mask = torch.ones(1, prompt.shape[0], dtype=torch.long, device=prompt.device)
+        with warnings.catch_warnings():
+            # The prompt is embeddings only: penalties apply to generated tokens, which is what we want.
+            warnings.filterwarnings("ignore", message=".*inputs_embeds.*", category=UserWarning)
+            out = self.llm.generate(
+                inputs_embeds=prompt[None],
+                attention_mask=mask,
+                generation_config=gen_cfg,
+                streamer=streamer,
+                stopping_criteria=StoppingCriteriaList([_Stop()]) if should_stop else None,
+            )
+        ids = out[0].tolist()
+        while ids and ids[-1] in (tok.eos_token_id, tok.pad_token_id):
+            ids.pop()
+        if on_token and streamer is None:
+            on_token(tok.decode(ids, skip_special_tokens=True))
+        return ids
+
+
+class _TokenStreamer:
+    """Decodes the growing token list and hands out only the new text (safe for multi-byte pieces)."""
+
+    def __init__(self, tokenizer: Any, on_token: Callable[[str], None]):
+        self.tok, self.on_token = tokenizer, on_token
+        self.ids: list[int] = []
+        self.sent = ""
+        self.first = True
+
+    def put(self, value: torch.Tensor) -> None:
+        if self.first:  # generate() first pushes the prompt ids (empty with inputs_embeds)
+            self.first = False
+            return
+        for t in value.reshape(-1).tolist():
+            if t == self.tok.eos_token_id:
+                continue
+            self.ids.append(t)
+        text = self.tok.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):
+            return  # an incomplete multi-byte character: wait for the rest
+        if len(text) > len(self.sent):
+            self.on_token(text[len(self.sent) :])
+            self.sent = text
+
+    def end(self) -> None:
+        pass
+
+
+def attach_lora(llm: nn.Module, cfg: ModelConfig) -> nn.Module:
+    """Wrap the LLM with fresh LoRA layers on its attention projections (base weights frozen)."""
+    from peft import LoraConfig, get_peft_model
+
+    lcfg = LoraConfig(
+        r=cfg.llm.lora_r,
+        lora_alpha=cfg.llm.lora_alpha,
+        lora_dropout=cfg.llm.lora_dropout,
+        target_modules=list(cfg.llm.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(llm, lcfg)
+
+
+class Gaze2ReportDrafter:
+    """``ReportModel`` over a ``Gaze2Report`` module: ``ml.types`` in, ``Draft``/``Scanpath`` out.
+
+    ``mode`` is the default gaze mode (one of ``GAZE_MODES``); ``generate`` also takes ``mode=``
+    per call. With ``mode=None`` a given scanpath means ``real_gaze`` and none means ``predicted``.
+    """
+
+    def __init__(self, net: Gaze2Report, identity: dict[str, Any], mode: str | None = None):
+        if mode is not None and mode not in GAZE_MODES:
+            raise GazeModeError(f"unknown gaze mode '{mode}' (one of {', '.join(GAZE_MODES)})")
+        self.net = net.eval()
+        self.identity = dict(identity)
+        self.mode = mode
+
+    def info(self) -> dict[str, Any]:
+        return {**self.identity, "gaze_mode": self.mode or "auto", "gaze_modes": list(GAZE_MODES)}
+
+    def _features(self, image: Image) -> torch.Tensor:
+        x = preprocess(image, self.net.cfg.encoder.image_size).to(self.net.device)
+        return self.net.encoder.features(x)
+
+    def _to_scanpath(self, xyd: torch.Tensor, image: Image) -> Scanpath:
+        w, h = image.size
+        arr = xyd.cpu().double().numpy().copy()
+        arr[:, 0] *= w
+        arr[:, 1] *= h
+        return Scanpath.from_array(arr, (w, h), ScanpathSource.PREDICTED, reader="gaze2report")
+
+    @torch.no_grad()
+    def predict_scanpaths(self, image: Image, n: int = 1, seed: int = 0) -> list[Scanpath]:
+        feats = self._features(image)
+        return [self._to_scanpath(p, image) for p in self.net.predict_tables(feats, n=n, seed=seed)[0]]
+
+    @torch.no_grad()
+    def gaze_graph(self, image: Image, scanpath: Scanpath, mode: str = "predicted") -> GazeGraph:
+        if not scanpath.fixations:
+            raise GazeModeError("the scanpath has no fixations")
+        feats = self._features(image)
+        table = _table(scanpath)
+        out, gs = self.net.graphs(
+            feats, [table], [image.size], [mode != "no_gnn"], [px_per_deg_of(image.metadata)]
+        )
+        g = gs[0]
+        n_used = g.x.shape[0]
+        sp = (
+            scanpath
+            if n_used == len(scanpath)
+            else Scanpath(scanpath.fixations[:n_used], scanpath.image_size, scanpath.source, scanpath.reader)
+        )
+        return GazeGraph(
+            scanpath=sp,
+            node_attention=[float(a) for a in out.node_attention.cpu()],
+            edges=[(int(s), int(t)) for s, t in g.edge_index.T.tolist()],
+            edge_attention=[float(a) for a in out.edge_attention.cpu()],
+            edge_types=list(g.edge_types),
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        image: Image,
+        scanpath: Scanpath | None = None,
+        decoding: Decoding | None = None,
+        on_token: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        mode: str | None = None,
+    ) -> Draft:
+        decoding = decoding or Decoding()
+        mode = mode or self.mode or ("real_gaze" if scanpath is not None else "predicted")
+        if mode not in GAZE_MODES:
+            raise GazeModeError(f"unknown gaze mode '{mode}' (one of {', '.join(GAZE_MODES)})")
+        if mode == "real_gaze" and (scanpath is None or not scanpath.fixations):
+            raise GazeModeError("gaze mode 'real_gaze' needs a recorded scanpath with fixations")
+        feats = self._features(image)
+        used: Scanpath | None = None
+        table = None
+        if mode == "predicted" or (mode == "no_gnn" and (scanpath is None or not scanpath.fixations)):
+            xyd = self.net.predict_tables(feats, n=1, seed=decoding.seed)[0][0]
+            used = self._to_scanpath(xyd, image)
+        elif mode in ("real_gaze", "no_gnn"):
+            used = scanpath
+        if used is not None:
+            table = _table(used)
+        prompts, gnn_out, _ = self.net.prompt_embeds(
+            feats, [table], [image.size], [mode], [px_per_deg_of(image.metadata)]
+        )
+        attention: list[float] = []
+        if gnn_out is not None and used is not None:
+            attention = [float(a) for a in gnn_out.node_attention.cpu()]
+            n_used = len(attention)
+            if n_used < len(used):
+                used = Scanpath(used.fixations[:n_used], used.image_size, used.source, used.reader)
+        ids = self.net.generate_ids(prompts[0], decoding, on_token, should_stop)
+        text = self.net.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        return Draft(
+            text=text,
+            scanpath=used,
+            attention=attention,
+            model={**self.info(), "gaze_mode": mode},
+            n_tokens=len(ids),
+        )
+
+
+def _table(scanpath: Scanpath) -> torch.Tensor:
+    """A scanpath's normalised table (by its own image size, so any resolution maps onto the image)."""
+    table = scanpath_to_table(scanpath)
+    if table.numel() == 0:
+        raise GazeModeError("the scanpath has no fixations")
+    return table

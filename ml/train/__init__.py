@@ -1,0 +1,1 @@
+"""Training (torch): data → batches, the stage loop (Accelerate), checkpoints, curves, the run."""

@@ -1,0 +1,198 @@
+"""Studies → tensors the stages train on, prepared once per run (images decoded and resized once).
+
+Any loader that yields ``ml.types.Study`` works (the synthetic cohort, REFLACX, EGD-CXR). A study
+gives: the image (``image_path``), CheXpert labels, localised findings (ellipses/boxes → one
+low-resolution mask per observation for the encoder's localisation task), one or more reader
+scanpaths (image pixels, seconds) and the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ml.types import CHEXPERT_OBSERVATIONS, Study
+
+
+class DataError(RuntimeError):
+    """The training data cannot be found or read; the message says what to do."""
+
+
+@dataclass
+class Prepared:
+    """All studies of one split as tensors (images as uint8 to keep memory small)."""
+
+    ids: list[str]
+    images: torch.Tensor  # (N, 1, S, S) uint8
+    sizes: list[tuple[int, int]]  # original (width, height)
+    labels: torch.Tensor  # (N, n_labels) float 0/1
+    label_mask: torch.Tensor  # (N, n_labels) 1 where the label is known (uncertain -1 → 0)
+    loc: torch.Tensor  # (N, n_labels, g, g) float masks of the findings
+    scanpaths: list[list[torch.Tensor]]  # per study, per reader: (k, 4) normalised x, y, start, end
+    reports: list[str]
+    px_per_deg: list[float | None]
+    splits: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx: list[int]) -> Prepared:
+        return Prepared(
+            [self.ids[i] for i in idx],
+            self.images[idx],
+            [self.sizes[i] for i in idx],
+            self.labels[idx],
+            self.label_mask[idx],
+            self.loc[idx],
+            [self.scanpaths[i] for i in idx],
+            [self.reports[i] for i in idx],
+            [self.px_per_deg[i] for i in idx],
+            [self.splits[i] for i in idx] if self.splits else [],
+        )
+
+    def float_images(self, idx: list[int] | torch.Tensor) -> torch.Tensor:
+        return self.images[idx].float().div_(255.0)
+
+
+def load_studies(cohort: str | Path) -> list[Study]:
+    """Studies from a cohort (``python main.py cohort --out DIR``) or a REFLACX-style directory."""
+    root = Path(cohort)
+    if not root.exists():
+        raise DataError(
+            f"cohort directory not found: {root} (make one with `python main.py cohort --out {root}`)"
+        )
+    errors = []
+    for module, func in (
+        ("ml.datasets.cohort", "load_studies"),
+        ("ml.cohort.load", "load_studies"),
+        ("ml.datasets.reflacx", "load_studies"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[func])
+        except ModuleNotFoundError:
+            continue
+        loader = getattr(mod, func, None)
+        if loader is None:
+            continue
+        try:
+            studies = list(loader(root))
+        except Exception as exc:  # a loader that does not recognise the layout: try the next
+            errors.append(f"{module}: {exc}")
+            continue
+        if studies:
+            return studies
+    raise DataError(f"no studies found in {root}" + (f" ({'; '.join(errors)})" if errors else ""))
+
+
+def _label_vectors(study: Study, names: tuple[str, ...]) -> tuple[list[float], list[float]]:
+    vals, mask = [], []
+    for name in names:
+        v = study.labels.get(name)
+        if v == -1:
+            vals.append(0.0)
+            mask.append(0.0)
+        else:
+            vals.append(1.0 if v == 1 else 0.0)  # not mentioned = absent in a ground-truth cohort
+            mask.append(1.0)
+    return vals, mask
+
+
+def _finding_masks(study: Study, size: tuple[int, int], grid: int, names: tuple[str, ...]) -> torch.Tensor:
+    """One (grid, grid) mask per observation: the union of its ellipses/boxes, in normalised coords."""
+    out = torch.zeros(len(names), grid, grid)
+    w, h = size
+    c = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
+    gy, gx = torch.meshgrid(c, c, indexing="ij")
+    for f in study.findings:
+        if f.label not in names:
+            continue
+        x0, x1 = sorted((f.x0 / w, f.x1 / w))
+        y0, y1 = sorted((f.y0 / h, f.y1 / h))
+        # A finding smaller than a cell still marks the cell it sits in.
+        half = 0.5 / grid
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        rx, ry = max((x1 - x0) / 2, half), max((y1 - y0) / 2, half)
+        if f.shape == "box":
+            m = ((gx - cx).abs() <= rx) & ((gy - cy).abs() <= ry)
+        else:
+            m = ((gx - cx) / rx) ** 2 + ((gy - cy) / ry) ** 2 <= 1.0
+        i = names.index(f.label)
+        out[i] = torch.maximum(out[i], m.float())
+    return out
+
+
+def _table(scanpath, size: tuple[int, int]) -> torch.Tensor:
+    from ml.models.gaze2report import scanpath_to_table
+
+    return scanpath_to_table(scanpath)
+
+
+def prepare(
+    studies: list[Study],
+    image_size: int,
+    grid: int,
+    names: tuple[str, ...] = CHEXPERT_OBSERVATIONS,
+    cache: Path | None = None,
+    progress: bool = True,
+) -> Prepared:
+    """Decode, window and resize every image once; optionally cache the result on disk."""
+    key = hashlib.sha256(
+        json.dumps([image_size, grid, names, [(s.id, s.image_path) for s in studies]]).encode()
+    ).hexdigest()[:16]
+    if cache is not None:
+        f = Path(cache) / f"prepared-{key}.pt"
+        if f.exists():
+            return torch.load(f, weights_only=False)
+    from tqdm.auto import tqdm
+
+    from ml.imaging import load_image
+    from ml.models.gaze2report import preprocess, px_per_deg_of
+
+    images, sizes, labels, masks, locs, paths, reports, ppd, splits = [], [], [], [], [], [], [], [], []
+    for s in tqdm(studies, desc="prepare images", disable=not progress, leave=False):
+        try:
+            img = load_image(s.image_path)
+        except Exception as exc:
+            raise DataError(f"study {s.id}: cannot read image {s.image_path}: {exc}") from exc
+        size = img.size
+        images.append((preprocess(img, image_size)[0] * 255.0).round().to(torch.uint8))
+        sizes.append(size)
+        v, m = _label_vectors(s, names)
+        labels.append(v)
+        masks.append(m)
+        locs.append(_finding_masks(s, size, grid, names))
+        paths.append([_table(sp, size) for sp in s.scanpaths if len(sp)])
+        reports.append(s.report.text if s.report else "")
+        ppd.append(px_per_deg_of(s.metadata) or px_per_deg_of(img.metadata))
+        splits.append(s.split)
+    prepared = Prepared(
+        [s.id for s in studies],
+        torch.stack(images) if images else torch.zeros(0, 1, image_size, image_size, dtype=torch.uint8),
+        sizes,
+        torch.tensor(labels, dtype=torch.float32).reshape(-1, len(names)),
+        torch.tensor(masks, dtype=torch.float32).reshape(-1, len(names)),
+        torch.stack(locs) if locs else torch.zeros(0, len(names), grid, grid),
+        paths,
+        reports,
+        ppd,
+        splits,
+    )
+    if cache is not None:
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        torch.save(prepared, Path(cache) / f"prepared-{key}.pt")
+    return prepared
+
+
+def split_indices(prepared: Prepared) -> dict[str, list[int]]:
+    """Indices per split; without a val split, the last 10% of train (at least one) validates."""
+    out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for i, s in enumerate(prepared.splits):
+        out.setdefault(s or "train", []).append(i)
+    if not out["val"] and len(out["train"]) > 1:
+        n = max(1, len(out["train"]) // 10)
+        out["val"], out["train"] = out["train"][-n:], out["train"][:-n]
+    return out

@@ -1,0 +1,216 @@
+"""The three training stages: encoder pre-training → scanpath predictor → report model.
+
+1. ``encoder``: multi-label findings + per-finding localisation maps (auxiliary task).
+2. ``scanpath``: NLL of the readers' recorded scanpaths given the (frozen) encoder's patches.
+3. ``report``: GNN, projector and the LLM's LoRA layers on report tokens; per sample the gaze
+   comes from a real reader, from the (frozen, detached) predictor, or is left out, as
+   ``TrainConfig.gaze_mix`` says, so the report model works with predicted gaze at inference and
+   one model serves every ablation row.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from torch import nn
+
+from ml.models.gaze2report import Gaze2Report
+from ml.models.graph import fixation_table
+from ml.models.scanpath import scanpath_targets
+from ml.train.data import Prepared
+from ml.train.loop import Stage
+
+
+def set_trainable(net: nn.Module, params: list[nn.Parameter]) -> None:
+    net.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+
+
+def lora_params(net: Gaze2Report) -> list[nn.Parameter]:
+    return [p for n, p in net.llm.named_parameters() if "lora_" in n]
+
+
+@torch.no_grad()
+def encode_all(net: Gaze2Report, data: Prepared, device: torch.device, chunk: int = 32) -> torch.Tensor:
+    """Frozen encoder features of every study, (N, C, h, w), computed once per stage."""
+    was = net.encoder.training
+    net.encoder.eval()
+    out = [
+        net.encoder.features(data.float_images(list(range(i, min(i + chunk, len(data))))).to(device))
+        for i in range(0, len(data), chunk)
+    ]
+    net.encoder.train(was)
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Exposure/contrast jitter (gamma, gain) and a small translation: radiographs vary in both."""
+    b = x.shape[0]
+    gamma = torch.exp(torch.randn(b, 1, 1, 1, generator=gen) * 0.15)
+    gain = 1.0 + torch.randn(b, 1, 1, 1, generator=gen) * 0.05
+    x = (x.clamp_min(1e-4) ** gamma * gain).clamp(0, 1)
+    dy, dx = (int(v) for v in torch.randint(-6, 7, (2,), generator=gen))
+    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+
+
+class EncoderTask(nn.Module):
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, images, labels, label_mask, loc):  # noqa: ANN001
+        out = self.encoder(images)
+        losses = self.encoder.loss(out, labels, label_mask, loc)
+        losses["_probs"] = torch.sigmoid(out.label_logits).detach()
+        return losses
+
+
+def encoder_stage(
+    net: Gaze2Report, data: Prepared, train: list[int], val: list[int], device, seed: int
+) -> Stage:
+    task = EncoderTask(net.encoder)
+    params = list(net.encoder.parameters())
+    set_trainable(net, params)
+    gen = torch.Generator().manual_seed(seed)
+
+    def batch(idx: list[int], aug: bool):
+        x = data.float_images(idx)
+        if aug:
+            x = _augment(x, gen)
+        return dict(
+            images=x.to(device),
+            labels=data.labels[idx].to(device),
+            label_mask=data.label_mask[idx].to(device),
+            loc=data.loc[idx].to(device),
+        )
+
+    def train_step(module, b, step):  # noqa: ANN001
+        out = module(**batch([train[i] for i in b.tolist()], True))
+        out.pop("_probs")
+        return out
+
+    def val_step(module, b):  # noqa: ANN001
+        idx = [val[i] for i in b.tolist()]
+        bt = batch(idx, False)
+        out = module(**bt)
+        pred = (out["_probs"] > 0.5).float()
+        y, m = bt["labels"], bt["label_mask"]
+        tp = (pred * y * m).sum()
+        f1 = 2 * tp / ((pred * m).sum() + (y * m).sum()).clamp_min(1.0)
+        return {"loss": float(out["loss"]), "loc": float(out["loc"]), "label_f1": float(f1)}
+
+    return Stage("encoder", task, params, len(train), len(val), train_step, val_step)
+
+
+class ScanpathTask(nn.Module):
+    def __init__(self, predictor: nn.Module):
+        super().__init__()
+        self.predictor = predictor
+
+    def forward(self, features, targets, lengths):  # noqa: ANN001
+        return self.predictor.loss(self.predictor(features), targets, lengths)
+
+
+def scanpath_items(data: Prepared, rows: list[int]) -> list[tuple[int, int]]:
+    return [(i, r) for i in rows for r in range(len(data.scanpaths[i]))]
+
+
+def scanpath_stage(
+    net: Gaze2Report, data: Prepared, train: list[int], val: list[int], device, seed: int
+) -> Stage:
+    feats = encode_all(net, data, device)
+    items_t, items_v = scanpath_items(data, train), scanpath_items(data, val)
+    task = ScanpathTask(net.scanpath)
+    params = list(net.scanpath.parameters())
+    set_trainable(net, params)
+    L = net.cfg.scanpath.max_len
+
+    def batch(items: list[tuple[int, int]]):
+        paths = []
+        for i, r in items:
+            t = data.scanpaths[i][r]
+            paths.append(torch.stack([t[:, 0], t[:, 1], t[:, 3] - t[:, 2]], dim=-1))
+        targets, lengths = scanpath_targets(paths, L, device)
+        return dict(features=feats[[i for i, _ in items]], targets=targets, lengths=lengths)
+
+    def train_step(module, b, step):  # noqa: ANN001
+        return module(**batch([items_t[i] for i in b.tolist()]))
+
+    def val_step(module, b):  # noqa: ANN001
+        out = module(**batch([items_v[i] for i in b.tolist()]))
+        return {k: float(v) for k, v in out.items()}
+
+    return Stage("scanpath", task, params, len(items_t), len(items_v), train_step, val_step)
+
+
+def report_stage(
+    net: Gaze2Report,
+    data: Prepared,
+    train: list[int],
+    val: list[int],
+    device,
+    seed: int,
+    gaze_mix: dict[str, float],
+) -> Stage:
+    feats = encode_all(net, data, device)
+    params = list(net.gnn.parameters()) + list(net.projector.parameters()) + lora_params(net)
+    set_trainable(net, params)
+    report_ids = [net.report_ids(r) for r in data.reports]
+    modes, weights = zip(*[(m, w) for m, w in gaze_mix.items() if w > 0], strict=True)
+
+    def tables_for(rows: list[int], row_modes: list[str], rng: random.Random, step: int):
+        """Per row: a real reader's scanpath, or one sampled from the frozen predictor (detached)."""
+        want_pred = []
+        tables: list[torch.Tensor | None] = []
+        for i, m in zip(rows, row_modes, strict=True):
+            real = data.scanpaths[i]
+            use_real = m == "real_gaze" or (m == "no_gnn" and rng.random() < 0.5)
+            if m == "image_only":
+                tables.append(None)
+            elif use_real and real:
+                tables.append(real[rng.randrange(len(real))])
+            else:
+                tables.append(None)
+                want_pred.append(len(tables) - 1)
+        if want_pred:
+            net.scanpath.eval()
+            with torch.no_grad():
+                sampled = net.predict_tables(
+                    feats[[rows[j] for j in want_pred]], n=1, seed=seed * 100003 + step, mean_first=False
+                )
+            for j, paths in zip(want_pred, sampled, strict=True):
+                tables[j] = fixation_table(paths[0].to(device))
+        return tables
+
+    def forward(module, rows: list[int], row_modes: list[str], rng: random.Random, step: int):  # noqa: ANN001
+        tables = tables_for(rows, row_modes, rng, step)
+        return module(
+            None,
+            tables,
+            [data.sizes[i] for i in rows],
+            row_modes,
+            [report_ids[i] for i in rows],
+            [data.px_per_deg[i] for i in rows],
+            features=feats[rows],
+        )
+
+    def train_step(module, b, step):  # noqa: ANN001
+        rng = random.Random(seed * 7919 + step)
+        rows = [train[i] for i in b.tolist()]
+        row_modes = rng.choices(modes, weights=weights, k=len(rows))
+        out = forward(module, rows, row_modes, rng, step)
+        return {"loss": out["loss"]}
+
+    def val_step(module, b):  # noqa: ANN001
+        rows = [val[i] for i in b.tolist()]
+        res = {}
+        for m in ("predicted", "image_only", "real_gaze"):
+            if m == "real_gaze" and not all(data.scanpaths[i] for i in rows):
+                continue
+            out = forward(module, rows, [m] * len(rows), random.Random(seed), 0)
+            res["loss" if m == "predicted" else f"loss_{m}"] = float(out["loss"])
+        return res
+
+    return Stage("report", net, params, len(train), len(val), train_step, val_step)
