@@ -180,8 +180,6 @@ def density_map(
     ``sigma_px`` defaults to 1/25 of the image width: about 1° of visual angle for a chest film
     read at a usual distance, the foveal size that fixation heat maps conventionally use.
     """
-    from scipy.ndimage import gaussian_filter
-
     w, h = image_size
     gw = grid
     gh = max(int(round(grid * h / w)), 1)
@@ -189,9 +187,20 @@ def density_map(
     wts = np.ones(len(xy)) if weights is None else np.asarray(weights, dtype=np.float64)
     hist, _, _ = np.histogram2d(xy[:, 1], xy[:, 0], bins=(gh, gw), range=((0, h), (0, w)), weights=wts)
     sigma = (sigma_px or w / 25.0) * gw / w
-    dens = gaussian_filter(hist, sigma=sigma, mode="constant")
+    dens = _blur(hist, sigma)
     total = dens.sum()
     return dens / total if total > 0 else dens
+
+
+def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur (zero padding) in numpy: the grid is small, and importing scipy on
+    the GUI thread the first time costs more than the blur itself."""
+    radius = max(int(3 * sigma + 0.5), 1)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / max(sigma, 1e-6)) ** 2)
+    k /= k.sum()
+    a = np.apply_along_axis(lambda r: np.convolve(r, k, mode="same"), 1, a)
+    return np.apply_along_axis(lambda c: np.convolve(c, k, mode="same"), 0, a)
 
 
 class AttentionLayer(Layer):
