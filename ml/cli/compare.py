@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(_json_safe(res)))
     else:
         print(_table(res, len(a), len(b), size))
+    sys.stdout.flush()
     if args.png:
         out = draw(a, b, size, args.png, background)
         print(f"wrote {out}", file=sys.stderr)

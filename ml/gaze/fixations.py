@@ -21,11 +21,17 @@ sample. :class:`OnlineIVT` does I-VT sample by sample for the live view and yiel
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ml.types import Fixation
+from ml.types import Fixation, GazeSample
+
+if TYPE_CHECKING:
+    from ml.gaze.geometry import ScreenGeometry, Viewport
+    from ml.gaze.io import GazeTrack
 
 
 class FixationError(ValueError):
@@ -397,3 +403,63 @@ class OnlineIVT:
 def to_scanpath_fixations(detected: list[DetectedFixation], t0: float = 0.0) -> list[Fixation]:
     """Detected fixations with a reporting position, as scanpath fixations (times from ``t0``)."""
     return [d.to_fixation(t0) for d in detected if math.isfinite(d.x) and math.isfinite(d.y)]
+
+
+def detect(
+    t: np.ndarray,
+    x_deg: np.ndarray,
+    y_deg: np.ndarray,
+    params: IVTParams | IDTParams | None = None,
+    **payload: np.ndarray | None,
+) -> list[DetectedFixation]:
+    """I-VT or I-DT depending on the type of ``params`` (I-VT when None)."""
+    if isinstance(params, IDTParams):
+        return detect_idt(t, x_deg, y_deg, params, **payload)
+    return detect_ivt(t, x_deg, y_deg, params, **payload)
+
+
+def fixations_from_samples(
+    samples: Sequence[GazeSample],
+    viewport_events: Sequence[Viewport],
+    geometry: ScreenGeometry,
+    params: IVTParams | IDTParams | None = None,
+    image_id: str | None = None,
+) -> list[Fixation]:
+    """A recorded session's raw screen samples -> scanpath fixations in image pixels.
+
+    Detection runs on screen degrees (``geometry``, a :class:`~ml.gaze.geometry.ScreenGeometry`);
+    each sample is mapped to image pixels through the viewport in force at its timestamp and the
+    fixation's position is the mean of its samples on the image. Times are seconds from the first
+    sample. With ``image_id``, only fixations whose samples lay on that image are kept.
+    """
+    from ml.gaze.geometry import samples_to_arrays, screen_to_image
+
+    if not samples:
+        return []
+    t_us, sx, sy, _ = samples_to_arrays(samples)
+    mapped = screen_to_image((t_us, sx, sy), viewport_events)
+    ix, iy = mapped.x.copy(), mapped.y.copy()
+    if image_id is not None:
+        other = mapped.image_id != image_id
+        ix[other] = np.nan
+        iy[other] = np.nan
+    pupil = np.fromiter((s.pupil_mm for s in samples), dtype=np.float64, count=len(samples))
+    xd, yd = geometry.px_to_deg(sx, sy)
+    t = (t_us - t_us[0]) / 1e6
+    return to_scanpath_fixations(detect(t, xd, yd, params, x=ix, y=iy, pupil=pupil))
+
+
+def fixations_from_gaze_track(
+    track: GazeTrack, params: IVTParams | IDTParams | None = None
+) -> list[Fixation]:
+    """REFLACX-style samples in image pixels (a :class:`~ml.gaze.io.GazeTrack`) -> fixations.
+
+    Degrees come from the per-row ``angular_resolution_*_pixels_per_degree`` columns (image pixels
+    per degree at the zoom in force), so zooming during the reading is accounted for.
+    """
+    ppx = track.columns.get("angular_resolution_x_pixels_per_degree")
+    ppy = track.columns.get("angular_resolution_y_pixels_per_degree")
+    if ppx is None or ppy is None or not np.isfinite(ppx).any():
+        raise FixationError("gaze file has no angular resolution columns: pixels per degree unknown")
+    xd, yd = track.x / ppx, track.y / ppy
+    return to_scanpath_fixations(detect(track.t, xd, yd, params, x=track.x, y=track.y, pupil=track.pupil))

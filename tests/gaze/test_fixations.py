@@ -226,3 +226,32 @@ def test_bad_input():
     det.push(1.0, 0, 0)
     with pytest.raises(FixationError):
         det.push(1.0, 0, 0)
+
+
+def test_fixations_from_session_samples_and_from_reflacx_gaze(tmp_path):
+    from ml.gaze.fixations import fixations_from_gaze_track, fixations_from_samples
+    from ml.gaze.io import DisplayState, GazeTrack, read_gaze, write_gaze
+    from ml.types import GazeSample
+
+    geo = ScreenGeometry(1920, 1080, 531.4, 298.9, 650.0)
+    vp = Viewport.fit(0, "img", (2000, 2000), (0, 0, 1920, 1080))
+    t, xd, yd, truth = synth([(0, 0), (6, 3), (-4, -2)], [0.3, 0.3, 0.3], noise=0.01)
+    sx, sy = geo.deg_to_px(xd, yd)
+    samples = [
+        GazeSample(
+            int(round(ti * 1e6)) + 5_000_000, float(a), float(b), valid=bool(np.isfinite(a)), pupil_mm=3.0
+        )
+        for ti, a, b in zip(t, sx, sy, strict=True)
+    ]
+    fx = fixations_from_samples(samples, [vp], geo)
+    assert len(fx) == 3 and fx[0].start == 0.0 and fx[0].pupil == pytest.approx(3.0)
+    ix, iy = vp.to_image(*geo.deg_to_px(6.0, 3.0))
+    assert (fx[1].x, fx[1].y) == pytest.approx((float(ix), float(iy)), abs=1.0)
+    assert fixations_from_samples(samples, [vp], geo, image_id="other") == []
+    # Same samples as a REFLACX gaze.csv in image pixels with 40 px/deg.
+    track = GazeTrack(t=t, x=xd * 40 + 1000, y=yd * 40 + 1000, pupil=np.ones(len(t)))
+    p = write_gaze(tmp_path / "gaze.csv", track, display=DisplayState(pixels_per_degree=(40.0, 40.0)))
+    fr = fixations_from_gaze_track(read_gaze(p))
+    assert [(round(f.x), round(f.y)) for f in fr] == [(1000, 1000), (1240, 1120), (840, 920)]
+    with pytest.raises(FixationError, match="angular resolution"):
+        fixations_from_gaze_track(track)
