@@ -1,0 +1,17 @@
+"""Public chest X-ray datasets (and the synthetic cohort) as ``ml.types.Study`` records.
+
+Every loader yields the same type: image path, scanpaths in image pixels with seconds, the
+report, CheXpert-14 labels and localised findings. Torch-free; heavy work happens per call.
+
+- ``reflacx``: REFLACX readings (also reads the synthetic cohort, which mirrors its layout)
+- ``egd_cxr``: EGD-CXR (Karargyris et al.) fixations, transcripts and master sheet
+- ``mimic``: MIMIC-CXR report text files and CheXpert label CSVs
+- ``iu_xray``: Indiana University reports with MeSH terms
+"""
+
+from __future__ import annotations
+
+from ml.datasets._common import DatasetError
+from ml.datasets.reflacx import iter_reflacx, load_reflacx
+
+__all__ = ["DatasetError", "iter_reflacx", "load_reflacx"]
