@@ -87,3 +87,24 @@ def mean_metrics(results: list[dict[str, Any]]) -> dict[str, Any]:
             out[k] = avg([r[k] for r in results])
     out["n"] = len(results)
     return out
+
+
+def compare_to_readers(
+    candidate: Scanpath, references: list[Scanpath], image_size: tuple[int, int] | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    """Mean of :func:`compare_scanpaths` of ``candidate`` against each reference reader on one image."""
+    return mean_metrics([compare_scanpaths(candidate, r, image_size, **kwargs) for r in references])
+
+
+def inter_reader_agreement(
+    scanpaths: list[Scanpath], image_size: tuple[int, int] | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    """Mean over all ordered pairs of different readers on one image: the human ceiling a
+    predicted scanpath's :func:`compare_to_readers` is read against (empty dict with < 2 readers)."""
+    pairs = [
+        compare_scanpaths(a, b, image_size, **kwargs)
+        for i, a in enumerate(scanpaths)
+        for j, b in enumerate(scanpaths)
+        if i != j
+    ]
+    return mean_metrics(pairs)

@@ -130,3 +130,25 @@ def test_compare_uses_scanpath_size_and_rejects_bad_size():
     a = Scanpath([Fixation(1, 1, 0, 0.2)], (0, 0))
     with pytest.raises(ValueError, match="image size"):
         compare_scanpaths(a, a)
+
+
+def test_reader_ceiling_and_candidate_vs_readers():
+    from ml.metrics import compare_to_readers, inter_reader_agreement
+
+    rng = np.random.default_rng(9)
+    r1, r2, r3 = (random_path(rng, 8) for _ in range(3))
+    ceiling = inter_reader_agreement([r1, r2, r3], SIZE)
+    assert ceiling["n"] == 6  # ordered pairs
+    pairs = [
+        compare_scanpaths(a, b, SIZE) for a, b in [(r1, r2), (r2, r1), (r1, r3), (r3, r1), (r2, r3), (r3, r2)]
+    ]
+    assert ceiling["cc"] == pytest.approx(np.mean([p["cc"] for p in pairs]))
+    assert ceiling["nss"] == pytest.approx(np.mean([p["nss"] for p in pairs]))
+    assert inter_reader_agreement([r1], SIZE) == {}
+    # A candidate equal to one of two readers scores halfway between perfect and that pair.
+    vs = compare_to_readers(r1, [r1, r2], SIZE)
+    assert vs["n"] == 2
+    assert vs["sed"] == pytest.approx(compare_scanpaths(r1, r2, SIZE)["sed"] / 2)
+    assert vs["multimatch"]["position"] == pytest.approx(
+        (1 + compare_scanpaths(r1, r2, SIZE)["multimatch"]["position"]) / 2
+    )
