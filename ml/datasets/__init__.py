@@ -12,6 +12,7 @@ report, CheXpert-14 labels and localised findings. Torch-free; heavy work happen
 from __future__ import annotations
 
 from ml.datasets._common import DatasetError
+from ml.datasets.egd_cxr import iter_egd_cxr, load_egd_cxr
 from ml.datasets.reflacx import iter_reflacx, load_reflacx
 
-__all__ = ["DatasetError", "iter_reflacx", "load_reflacx"]
+__all__ = ["DatasetError", "iter_egd_cxr", "iter_reflacx", "load_egd_cxr", "load_reflacx"]
