@@ -144,7 +144,9 @@ def _scanmatch_sequence(
     if p.temporal_bin <= 0:
         return labels
     dur = _xyd(sp)[:, 2]
-    reps = np.maximum(1, np.round(dur / p.temporal_bin)).astype(np.int64)
+    # MATLAB's round (half away from zero), as ScanMatch_FixationToSequence: a fixation shorter
+    # than half a bin leaves no letter.
+    reps = np.floor(np.maximum(dur, 0.0) / p.temporal_bin + 0.5 + 1e-9).astype(np.int64)
     return np.repeat(labels, reps)
 
 

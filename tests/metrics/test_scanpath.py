@@ -99,6 +99,9 @@ def test_scanmatch_substitution_matrix_and_hand_checked_scores():
     half = path([(10, 50, 0.05)], size)
     assert scanmatch(one, half, size, pt) == pytest.approx(0.5)
     assert scanmatch(one, one, size, pt) == pytest.approx(1.0)
+    # 125 ms -> 3 letters (2.5 rounds up, as MATLAB); 20 ms -> none.
+    two = path([(10, 50, 0.125), (60, 50, 0.02)], size)
+    assert scanmatch(two, path([(10, 50, 0.15)], size), size, pt) == pytest.approx(1.0)
     # Defaults: identical = 1, unrelated paths much lower.
     rng = np.random.default_rng(5)
     x, y = random_path(rng, 10), random_path(rng, 10)
