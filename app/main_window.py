@@ -17,8 +17,10 @@ from app.backend.client import DraftResult, ReportStream
 from app.backend.launcher import DEAD, ERROR, LOADING, READY, STARTING, BackendManager
 from app.report.panel import ReportPanel
 from app.settings import Settings
+from app.storage import StoreWorker
 from app.viewer.image_view import DisplayData, ImageView, prepare_display
 from app.viewer.layers_panel import Overlays
+from app.worklist.panel import StudyStatus, WorklistPanel, study_status
 from ml.types import Image, Study
 
 
@@ -75,6 +77,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stream: ReportStream | None = None
         self._pending_generate: str | None = None
         self._load_token = 0
+        self.dirty = False  # the editor holds text not yet stored as a version
+        self.signed = False
+        self.labels: dict[str, int | None] = {}
+        self.store = StoreWorker(self.settings.db_path, parent=self)
 
         # viewer + banner
         self.view = ImageView()
@@ -95,6 +101,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report_dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.report_dock.setMinimumWidth(420)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.report_dock)
+
+        # worklist (left, above the layers)
+        self.worklist = WorklistPanel()
+        self.worklist_dock = QtWidgets.QDockWidget("Worklist", self)
+        self.worklist_dock.setObjectName("worklistDock")
+        self.worklist_dock.setWidget(self.worklist)
+        self.worklist_dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.worklist_dock)
+        self.worklist.study_activated.connect(lambda i: self.open_study(self.studies[i]))
 
         # overlays (layers panel on the left)
         self.overlays = Overlays(self.view)
@@ -127,6 +142,14 @@ class MainWindow(QtWidgets.QMainWindow):
         # report actions
         self.report.generate_requested.connect(self.generate)
         self.report.stop_requested.connect(self.stop_generation)
+        self.report.save_requested.connect(self.save_report)
+        self.report.sign_requested.connect(self.sign_report)
+        self.report.versions_requested.connect(self.show_versions)
+        self.report.export_requested.connect(self.export_dialog)
+        self.report.chip_clicked.connect(self.show_attention_for)
+        self.report.editor.edited.connect(self._on_edited)
+        self.resizeDocks([self.worklist_dock, self.layers_dock], [420, 260], QtCore.Qt.Orientation.Vertical)
+        self.resizeDocks([self.worklist_dock], [300], QtCore.Qt.Orientation.Horizontal)
 
         self._build_actions()
 
@@ -179,6 +202,8 @@ class MainWindow(QtWidgets.QMainWindow):
         act("Next study", self.next_study, "PgDown", bar=False)
         act("Previous study", self.prev_study, "PgUp", bar=False)
         act("Generate draft", lambda: self.generate("auto"), "G", bar=False)
+        act("Save report", self.save_report, "Ctrl+S", bar=False)
+        act("Sign report", self.sign_report, "Ctrl+Shift+S", bar=False)
 
     # ------------------------------------------------------------------ backend
     def start_backend(self) -> None:
@@ -253,7 +278,32 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_studies(self, studies: list[Study]) -> None:
         self.studies = list(studies)
         self.status_msg.setText(f"{len(self.studies)} stud{'y' if len(self.studies) == 1 else 'ies'}")
+        self.worklist.set_studies(self.studies)
+        rows = [(s.id, s.image_path, s.dataset, s.split) for s in self.studies]
+
+        def register(store):
+            out = {}
+            for uid, path, dataset, split in rows:
+                store.add_study(uid, path, dataset, split)
+                out[uid] = study_status(store, uid)
+            return out
+
+        self.store.call(register, self._on_statuses, self._on_store_error)
         self.open_study(self.studies[0])
+
+    def _on_statuses(self, statuses: dict[str, StudyStatus]) -> None:
+        for uid, st in statuses.items():
+            self.worklist.set_status(uid, st)
+
+    def refresh_status(self, uid: str) -> None:
+        self.store.call(
+            lambda store: {uid: study_status(store, uid)}, self._on_statuses, self._on_store_error
+        )
+
+    def _on_store_error(self, exc: BaseException) -> None:
+        msg = workers.error_text(exc)
+        self.status_msg.setText(f"Database: {msg}")
+        self.report.set_state(f"Could not store the report: {msg}")
 
     def _on_open_error(self, exc: BaseException) -> None:
         self.status_msg.setText(workers.error_text(exc))
@@ -274,7 +324,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_study(self, study: Study) -> None:
         self.stop_generation()
+        self.autosave()
         self.current = study
+        self.dirty = False
+        self.signed = False
+        self.labels = {}
+        if study in self.studies:
+            self.worklist.select(self.studies.index(study))
         self.draft = None
         self._load_token += 1
         token = self._load_token
@@ -304,8 +360,30 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.title.setText(f"Report — {study.id}")
         self.report.set_state("No draft yet")
         self.show_study_overlays(study)
+        self.store.call(
+            lambda store: store.report_versions(store.add_study(study.id, study.image_path, study.dataset)),
+            lambda versions: self._on_versions_loaded(token, study, versions),
+            self._on_store_error,
+        )
+
+    def _on_versions_loaded(self, token: int, study: Study, versions: list) -> None:
+        if token != self._load_token:
+            return
         self.study_loaded.emit(study.id)
-        if self.auto_draft:
+        if versions:
+            last = versions[-1]
+            self.report.editor.set_text(last.text)
+            self.signed = last.origin == "signed"
+            self.report.set_locked(self.signed)
+            who = f" by {last.author}" if last.author else ""
+            when = last.created_at.replace("T", " ")[:16]
+            state = {"model": "Draft ready", "human": "Edited", "signed": "Signed"}.get(
+                last.origin, last.origin
+            )
+            self.report.set_state(f"{state}{who} · {when} UTC · v{last.version}")
+            self.update_labels()
+            self.draft_finished.emit(last.text)
+        elif self.auto_draft:
             self.generate("auto")
 
     def _on_image_failed(self, token: int, study: Study, exc: BaseException) -> None:
@@ -382,7 +460,23 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.overlays.set_predicted([result.scanpath])
             self.overlays.set_attention(result.scanpath, result.attention)
         self.report.set_state(f"Draft ready · {result.n_tokens} tokens in {result.elapsed_s:.1f} s")
-        self.draft_finished.emit(result)
+        study = self.current
+        if study is not None:
+            bundle = str(result.model.get("name") or "model")
+            if result.model.get("sha256"):
+                bundle += "@" + str(result.model["sha256"])[:12]
+            text = self.report.editor.text()
+            self.store.call(
+                lambda store: store.add_report_version(
+                    study.id, text, "model", bundle, bundle_id=bundle, scanpath_source=src or ""
+                ),
+                lambda _v: (self.refresh_status(study.id), self.draft_finished.emit(result)),
+                lambda exc: (self._on_store_error(exc), self.draft_finished.emit(result)),
+            )
+        else:
+            self.draft_finished.emit(result)
+        self.dirty = False
+        self.update_labels()
 
     def _draft_failed(self, message: str) -> None:
         self.stream = None
@@ -392,8 +486,160 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_msg.setText(message)
         self.draft_finished.emit(message)
 
+    # ------------------------------------------------------------------ review: save, sign, versions
+    report_saved = QtCore.Signal(object)  # ReportVersion
+
+    def _on_edited(self) -> None:
+        if not self.signed:
+            self.dirty = True
+            self.report.set_state("Edited — not saved yet (Ctrl+S)")
+
+    def save_report(self, origin: str = "human") -> None:
+        """Store the editor's text as a new version (origin 'human', or 'signed' to sign and lock)."""
+        study = self.current
+        if study is None or self.signed or self.report.editor.streaming:
+            return
+        text = self.report.editor.text()
+        author = self.settings.user_name
+
+        def done(version) -> None:
+            if origin == "signed":
+                self.signed = True
+                self.report.set_locked(True)
+            if self.current is study:
+                self.dirty = False
+                label = "Signed" if origin == "signed" else "Saved"
+                self.report.set_state(f"{label} by {author} · v{version.version}")
+            self.refresh_status(study.id)
+            self.update_labels()
+            self.report_saved.emit(version)
+
+        self.store.call(
+            lambda store: store.add_report_version(study.id, text, origin, author), done, self._on_store_error
+        )
+
+    def sign_report(self) -> None:
+        self.save_report("signed")
+
+    def autosave(self) -> None:
+        """Never lose work: unsaved edits become a version when the reader moves on."""
+        if self.dirty and self.current is not None and not self.signed:
+            self.save_report("human")
+        self.dirty = False
+
+    def show_versions(self) -> None:
+        if self.current is None:
+            return
+        from app.report.versions import VersionsDialog
+
+        uid = self.current.id
+        self.store.call(
+            lambda store: store.report_versions(uid),
+            lambda versions: VersionsDialog(versions, self).exec(),
+            self._on_store_error,
+        )
+
+    # ------------------------------------------------------------------ labeler chips
+    labels_updated = QtCore.Signal(object)
+
+    def update_labels(self) -> None:
+        text = self.report.editor.text()
+
+        def run():
+            from ml.metrics.labeler import label_report
+
+            return label_report(text)
+
+        def done(labels):
+            self.labels = labels
+            self.report.set_labels(labels)
+            self.labels_updated.emit(labels)
+
+        workers.submit(run, done, lambda exc: self.status_msg.setText(workers.error_text(exc)), context=self)
+
+    def show_attention_for(self, observation: str) -> None:
+        """A clicked chip shows where the model attended: the attention layer with its top nodes."""
+        layer = self.overlays.layers["attention"]
+        if not layer.has_data:
+            self.status_msg.setText("No attention for this draft (the model gave none)")
+            return
+        self.overlays.set_visible("attention", True)
+        top = layer.top_nodes(3)
+        layer.highlight(top)
+        self.status_msg.setText(
+            f"{observation}: the draft's most attended fixations are #{', #'.join(str(i + 1) for i in top)}"
+        )
+
+    # ------------------------------------------------------------------ export
+    export_done = QtCore.Signal(str, str)  # kind, path (or error text with kind 'error')
+
+    def export_dialog(self, kind: str) -> None:
+        if self.current is None:
+            return
+        suffix = {"txt": "txt", "json": "json", "sr": "dcm", "pairs": "jsonl", "ellipses": "csv"}[kind]
+        default = f"{self.current.id.replace('/', '_')}_report.{suffix}"
+        if kind == "ellipses":
+            default = "anomaly_location_ellipses.csv"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export", str(Path.home() / default))
+        if path:
+            self.export_to(kind, path)
+
+    def export_to(self, kind: str, path: str) -> None:
+        """Export on worker threads; ``export_done`` tells the result (SR is validated by reading it back)."""
+        from app.report import export
+
+        study, image, report = self.current, self.image, self.report.editor.report()
+        if study is None or image is None:
+            return
+        author, signed = self.settings.user_name, self.signed
+        model = self.draft.model if self.draft else None
+        labels = dict(self.labels)
+        ok = lambda p: (self.status_msg.setText(f"Exported {p}"), self.export_done.emit(kind, str(p)))  # noqa: E731
+        fail = lambda exc: (
+            self.status_msg.setText(workers.error_text(exc)),
+            self.export_done.emit("error", workers.error_text(exc)),
+        )  # noqa: E731
+        if kind == "txt":
+            workers.submit(
+                lambda: export.export_text(path, report, f"Study: {study.id}"), ok, fail, context=self
+            )
+        elif kind == "json":
+            scanpath = self.draft.scanpath if self.draft else None
+
+            def build(store):
+                versions = store.report_versions(study.id)
+                return export.export_json(
+                    path,
+                    export.report_json(study.id, report, versions, labels, model, scanpath, study.image_path),
+                )
+
+            self.store.call(build, ok, fail)
+        elif kind == "pairs":
+            self.store.call(lambda store: (export.export_pairs(store, path), path)[1], ok, fail)
+        elif kind == "sr":
+
+            def write_sr():
+                from app.report.sr import read_back, report_sr
+
+                out = report_sr(image, report, path, author, signed, model)
+                back = read_back(out)
+                if back["texts"].get("Finding", "") != (report.findings or "(none)"):
+                    raise RuntimeError("the written SR does not read back with the report text")
+                return out
+
+            workers.submit(write_sr, ok, fail, context=self)
+        elif kind in ("ellipses", "sr-annotations"):
+            self.export_annotations(kind, path)
+
+    def export_annotations(self, kind: str, path: str) -> None:
+        """Hook for the annotation tools (REFLACX ellipses CSV and TID 1500 SR)."""
+        self.status_msg.setText("No annotations to export")
+        self.export_done.emit("error", "no annotations")
+
     # ------------------------------------------------------------------ lifecycle
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
         self.stop_generation()
+        self.autosave()
         self.backend.stop()
+        self.store.close()
         super().closeEvent(ev)

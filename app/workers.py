@@ -48,10 +48,13 @@ def submit(
     on_done: Callable[[Any], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
     context: QtCore.QObject | None = None,
+    executor=None,
 ) -> None:
     """Run ``fn()`` on a worker thread; call ``on_done(result)`` or ``on_error(exc)`` on the GUI thread.
 
     ``context`` (a QObject that lives on the GUI thread) makes the callbacks die with it.
+    ``executor`` (a ``concurrent.futures`` executor) runs it there instead of the shared pool,
+    e.g. the single thread that owns the SQLite connection.
     """
     signals = _Signals()
     if context is not None:
@@ -71,7 +74,11 @@ def submit(
 
     signals.done.connect(finish_ok, QtCore.Qt.ConnectionType.QueuedConnection)
     signals.failed.connect(finish_err, QtCore.Qt.ConnectionType.QueuedConnection)
-    pool().start(_Task(fn, signals))
+    task = _Task(fn, signals)
+    if executor is not None:
+        executor.submit(task.run)
+    else:
+        pool().start(task)
 
 
 def _disconnect(signals: _Signals) -> None:

@@ -29,8 +29,68 @@ FINDINGS_COLOUR = "#4fc3f7"
 HEAT_CMAP = "inferno"
 
 
+#: Nine anchors of matplotlib's perceptually uniform maps (from pyqtgraph's tables): interpolating
+#: them avoids reading colour-map files from disk on the GUI thread.
+_ANCHORS = {
+    "viridis": [
+        (68, 1, 84),
+        (71, 44, 122),
+        (59, 81, 139),
+        (44, 113, 142),
+        (33, 144, 140),
+        (39, 173, 128),
+        (92, 200, 98),
+        (170, 220, 49),
+        (253, 231, 37),
+    ],
+    "plasma": [
+        (13, 8, 135),
+        (75, 2, 161),
+        (125, 3, 168),
+        (169, 34, 149),
+        (203, 70, 120),
+        (229, 107, 92),
+        (248, 148, 64),
+        (253, 195, 39),
+        (240, 249, 33),
+    ],
+    "inferno": [
+        (0, 0, 4),
+        (32, 12, 73),
+        (86, 15, 109),
+        (137, 34, 106),
+        (187, 54, 84),
+        (227, 89, 50),
+        (249, 140, 9),
+        (249, 201, 50),
+        (252, 255, 164),
+    ],
+    "magma": [
+        (0, 0, 4),
+        (28, 16, 70),
+        (80, 18, 123),
+        (130, 37, 129),
+        (182, 54, 121),
+        (229, 80, 99),
+        (251, 135, 97),
+        (254, 194, 135),
+        (252, 253, 191),
+    ],
+}
+_LUTS: dict[tuple[str, int], np.ndarray] = {}
+
+
 def _lut(name: str, n: int = 256) -> np.ndarray:
-    return pg.colormap.get(name).getLookupTable(0.0, 1.0, n, alpha=False)
+    """(n, 3) uint8 colour table."""
+    key = (name, n)
+    if key not in _LUTS:
+        anchors = np.array(_ANCHORS[name], dtype=np.float64)
+        xs = np.linspace(0.0, 1.0, len(anchors))
+        t = np.linspace(0.0, 1.0, n)
+        _LUTS[key] = (
+            np.stack([np.interp(t, xs, anchors[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
+        )
+    return _LUTS[key]
 
 
 class Layer(pg.ItemGroup):

@@ -24,6 +24,7 @@ def make_window(qtbot, fake_backend, **kw) -> MainWindow:
 
 def test_open_png_streams_draft_into_editor(qtbot, fake_backend, png_path, watchdog):
     win = make_window(qtbot, fake_backend)
+    watchdog.reset()  # building the window is start-up; loading and generation are what must not stall
     tokens: list[str] = []
     with qtbot.waitSignal(win.draft_finished, timeout=15000) as blocker:
         win.open_paths([str(png_path)])

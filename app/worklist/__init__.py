@@ -1,0 +1,1 @@
+"""The worklist: which studies are open and where each one stands."""

@@ -1,0 +1,109 @@
+"""The worklist panel: studies with their status (new, draft ready, edited, signed; gaze; prediction).
+
+Status comes from the database (``study_status`` runs on the store thread); the panel only shows it.
+Keyboard: Up/Down select, Enter opens; the window binds PgDown/PgUp to next/previous study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app import theme
+from ml.types import Study
+
+REPORT_STATES = ("new", "draft ready", "edited", "signed")
+_COLOURS = {"new": theme.MUTED, "draft ready": theme.ACCENT, "edited": theme.WARN, "signed": theme.OK}
+
+
+@dataclass
+class StudyStatus:
+    report: str = "new"  # new | draft ready | edited | signed
+    sessions: int = 0  # recorded gaze sessions in the database
+    prediction: bool = False  # a model draft conditioned on predicted gaze exists
+    dataset_gaze: int = 0  # scanpaths that came with the data (REFLACX / cohort readers)
+
+    def badges(self) -> str:
+        out = [self.report]
+        if self.sessions or self.dataset_gaze:
+            out.append(f"gaze ×{self.sessions + self.dataset_gaze}")
+        if self.prediction:
+            out.append("prediction")
+        return " · ".join(out)
+
+
+def study_status(store, uid: str) -> StudyStatus:
+    """Read one study's status (store thread)."""
+    from ml.store import StoreError
+
+    try:
+        versions = store.report_versions(uid)
+    except StoreError:
+        return StudyStatus()
+    st = StudyStatus()
+    if versions:
+        origin = versions[-1].origin
+        st.report = {"model": "draft ready", "human": "edited", "signed": "signed"}.get(origin, "new")
+        st.prediction = any(v.origin == "model" and v.scanpath_source == "predicted" for v in versions)
+    st.sessions = len([s for s in store.sessions(uid) if s.status == "completed"])
+    return st
+
+
+class WorklistPanel(QtWidgets.QWidget):
+    study_activated = QtCore.Signal(int)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.filter = QtWidgets.QLineEdit()
+        self.filter.setPlaceholderText("Filter studies…")
+        self.filter.textChanged.connect(self._apply_filter)
+        self.list = QtWidgets.QListWidget()
+        self.list.setObjectName("worklist")
+        self.list.itemActivated.connect(lambda it: self.study_activated.emit(self.list.row(it)))
+        self.list.itemClicked.connect(lambda it: self.study_activated.emit(self.list.row(it)))
+        self.count = QtWidgets.QLabel("")
+        self.count.setObjectName("muted")
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(8, 6, 8, 6)
+        lay.addWidget(self.filter)
+        lay.addWidget(self.list, 1)
+        lay.addWidget(self.count)
+        self.studies: list[Study] = []
+        self.statuses: dict[str, StudyStatus] = {}
+
+    def set_studies(self, studies: Iterable[Study]) -> None:
+        self.studies = list(studies)
+        self.list.clear()
+        for s in self.studies:
+            item = QtWidgets.QListWidgetItem()
+            self.list.addItem(item)
+            self._render(item, s)
+        self.count.setText(f"{len(self.studies)} stud{'y' if len(self.studies) == 1 else 'ies'}")
+
+    def set_status(self, uid: str, status: StudyStatus) -> None:
+        self.statuses[uid] = status
+        for i, s in enumerate(self.studies):
+            if s.id == uid:
+                self._render(self.list.item(i), s)
+
+    def _render(self, item: QtWidgets.QListWidgetItem, study: Study) -> None:
+        st = self.statuses.get(study.id, StudyStatus(dataset_gaze=len(study.scanpaths)))
+        st.dataset_gaze = len(study.scanpaths)
+        item.setText(f"{study.id}\n{study.dataset or 'file'} · {st.badges()}")
+        item.setForeground(QtGui.QBrush(QtGui.QColor(theme.TEXT)))
+        item.setIcon(QtGui.QIcon(theme.dot(_COLOURS.get(st.report, theme.MUTED), 12)))
+        item.setToolTip(study.image_path)
+        item.setData(QtCore.Qt.ItemDataRole.UserRole, study.id)
+
+    def select(self, index: int) -> None:
+        if 0 <= index < self.list.count():
+            self.list.blockSignals(True)
+            self.list.setCurrentRow(index)
+            self.list.blockSignals(False)
+
+    def _apply_filter(self, text: str) -> None:
+        t = text.lower().strip()
+        for i, s in enumerate(self.studies):
+            self.list.item(i).setHidden(bool(t) and t not in s.id.lower() and t not in s.dataset.lower())

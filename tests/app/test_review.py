@@ -1,0 +1,110 @@
+"""Report review: versions in the database, edit/save/sign (lock), labeler chips, exports, worklist."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.report.export import draft_final_pair
+from app.report.versions import diff_html
+from tests.app.test_thin_path import make_window
+
+
+@pytest.fixture
+def drafted(qtbot, fake_backend, png_path):
+    win = make_window(qtbot, fake_backend)
+    with qtbot.waitSignal(win.draft_finished, timeout=15000):
+        win.open_paths([str(png_path)])
+    qtbot.waitUntil(lambda: bool(win.labels), timeout=10000)
+    return win
+
+
+def versions(win):
+    return win.store.run_sync(lambda store: store.report_versions(win.current.id))
+
+
+def test_draft_is_stored_as_model_version_and_labeled(drafted, qtbot):
+    win = drafted
+    vs = versions(win)
+    assert [v.origin for v in vs] == ["model"]
+    assert vs[0].bundle_id.startswith("fake-bundle") and vs[0].scanpath_source == "predicted"
+    assert win.labels["Cardiomegaly"] == 1 and win.labels["Pneumothorax"] == 0
+    chip_names = [w.text() for w in win.report.chips.widgets]
+    assert "Cardiomegaly" in chip_names and "Pneumothorax" in chip_names
+    qtbot.waitUntil(lambda: "draft ready" in win.worklist.list.item(0).text(), timeout=5000)
+
+
+def test_edit_save_sign_locks_and_keeps_every_version(drafted, qtbot):
+    win = drafted
+    win.report.editor.impression.setPlainText("Mild cardiomegaly. Small right effusion.")
+    assert win.dirty
+    with qtbot.waitSignal(win.report_saved, timeout=5000):
+        win.save_report()
+    with qtbot.waitSignal(win.report_saved, timeout=5000):
+        win.sign_report()
+    assert win.signed and win.report.editor.impression.isReadOnly()
+    assert not win.report.sign_btn.isEnabled()
+    vs = versions(win)
+    assert [v.origin for v in vs] == ["model", "human", "signed"]
+    assert vs[-1].author == win.settings.user_name
+    assert "Mild cardiomegaly" in vs[-1].text
+    win.report.editor.impression.setPlainText("changed after signing")  # read-only in the UI; API ignores too
+    win.save_report()
+    assert len(versions(win)) == 3
+    pair = draft_final_pair(win.current.id, vs)
+    assert pair["signed"] and pair["edited"] and pair["scanpath_source"] == "predicted"
+    qtbot.waitUntil(lambda: "signed" in win.worklist.list.item(0).text(), timeout=5000)
+
+
+def test_reopening_a_signed_study_shows_it_locked_without_redrafting(drafted, qtbot, fake_backend, png_path):
+    win = drafted
+    with qtbot.waitSignal(win.report_saved, timeout=5000):
+        win.sign_report()
+    n_requests = len(fake_backend.requests)
+    with qtbot.waitSignal(win.study_loaded, timeout=5000):
+        win.open_study(win.studies[0])
+    qtbot.waitUntil(lambda: win.signed, timeout=5000)
+    assert win.report.editor.findings.isReadOnly()
+    assert len(fake_backend.requests) == n_requests
+
+
+def test_exports_text_json_pairs_and_sr(drafted, qtbot, tmp_path):
+    win = drafted
+    with qtbot.waitSignal(win.report_saved, timeout=5000):
+        win.sign_report()
+    for kind, name in (("txt", "r.txt"), ("json", "r.json"), ("pairs", "p.jsonl"), ("sr", "r.dcm")):
+        with qtbot.waitSignal(win.export_done, timeout=20000) as blocker:
+            win.export_to(kind, str(tmp_path / name))
+        assert blocker.args[0] == kind, blocker.args
+    assert "IMPRESSION: Cardiomegaly" in (tmp_path / "r.txt").read_text()
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert [v["origin"] for v in data["versions"]] == ["model", "signed"] and data["labels"][
+        "Cardiomegaly"
+    ] == 1
+    pairs = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(pairs) == 1 and pairs[0]["signed"] and not pairs[0]["edited"]
+    from app.report.sr import read_back
+
+    back = read_back(tmp_path / "r.dcm")
+    assert back["sop_class_uid"] == "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
+    assert back["verification"] == "VERIFIED" and back["texts"]["Impression"].startswith("Cardiomegaly")
+    assert len(back["evidence_uids"]) == 1  # the radiograph, written as DICOM evidence for a PNG study
+
+
+def test_diff_marks_insertions_and_deletions():
+    html = diff_html("small right effusion", "large right effusion")
+    assert "line-through" in html and "small" in html and "large" in html
+
+
+def test_worklist_next_previous(qtbot, fake_backend, png_path, dicom_path):
+    win = make_window(qtbot, fake_backend, auto_draft=False)
+    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+        win.open_paths([str(png_path), str(dicom_path)])
+    assert win.current.id == "case1"
+    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+        win.next_study()
+    assert win.current.id == "case2" and win.worklist.list.currentRow() == 1
+    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+        win.prev_study()
+    assert win.current.id == "case1"
