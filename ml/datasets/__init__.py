@@ -13,6 +13,15 @@ from __future__ import annotations
 
 from ml.datasets._common import DatasetError
 from ml.datasets.egd_cxr import iter_egd_cxr, load_egd_cxr
+from ml.datasets.mimic import iter_mimic, load_mimic
 from ml.datasets.reflacx import iter_reflacx, load_reflacx
 
-__all__ = ["DatasetError", "iter_egd_cxr", "iter_reflacx", "load_egd_cxr", "load_reflacx"]
+__all__ = [
+    "DatasetError",
+    "iter_egd_cxr",
+    "iter_mimic",
+    "iter_reflacx",
+    "load_egd_cxr",
+    "load_mimic",
+    "load_reflacx",
+]

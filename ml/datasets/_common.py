@@ -19,7 +19,7 @@ def read_csv_rows(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     """All rows of a CSV as dicts (header stripped of spaces and BOM)."""
     p = Path(path)
     try:
-        with p.open(newline="", encoding="utf-8-sig") as fh:
+        with _open_text(p) as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None:
                 raise DatasetError(f"{p.name}: empty file")
@@ -27,8 +27,17 @@ def read_csv_rows(path: str | os.PathLike[str]) -> list[dict[str, str]]:
             return [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
     except FileNotFoundError:
         raise DatasetError(f"no such file: {p}") from None
-    except (UnicodeDecodeError, csv.Error) as e:
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as e:
         raise DatasetError(f"{p.name}: not a readable CSV ({e})") from e
+
+
+def _open_text(p: Path) -> Any:
+    """Text handle for a CSV, gzip-compressed or not (MIMIC ships its tables as .csv.gz)."""
+    if p.suffix == ".gz":
+        import gzip
+
+        return gzip.open(p, "rt", newline="", encoding="utf-8-sig")
+    return p.open(newline="", encoding="utf-8-sig")
 
 
 def to_float(value: Any) -> float | None:
