@@ -496,7 +496,7 @@ class ScreenBasedCalibration:
             raise ValueError("The value is out of bounds. out_of_bounds")
         et = self._et
         weak = (round(x, 4), round(y, 4)) in et.fake_weak_points
-        noise = et.fake_eye_noise * (8.0 if weak else 1.0)
+        noise = et.fake_eye_noise * (20.0 if weak else 1.0)  # a restless participant
         pairs = []
         for _ in range(self.SAMPLES_PER_POINT):
             lb, rb = et.fake_eye_bias["left"], et.fake_eye_bias["right"]
