@@ -594,11 +594,15 @@ class MainWindow(QtWidgets.QMainWindow):
         author, signed = self.settings.user_name, self.signed
         model = self.draft.model if self.draft else None
         labels = dict(self.labels)
-        ok = lambda p: (self.status_msg.setText(f"Exported {p}"), self.export_done.emit(kind, str(p)))  # noqa: E731
-        fail = lambda exc: (
-            self.status_msg.setText(workers.error_text(exc)),
-            self.export_done.emit("error", workers.error_text(exc)),
-        )  # noqa: E731
+
+        def ok(p) -> None:
+            self.status_msg.setText(f"Exported {p}")
+            self.export_done.emit(kind, str(p))
+
+        def fail(exc: BaseException) -> None:
+            self.status_msg.setText(workers.error_text(exc))
+            self.export_done.emit("error", workers.error_text(exc))
+
         if kind == "txt":
             workers.submit(
                 lambda: export.export_text(path, report, f"Study: {study.id}"), ok, fail, context=self
