@@ -1,0 +1,391 @@
+"""One synthetic study: sample what it shows (view, pose, exposure, findings), render it, measure the truth.
+
+``sample_case`` draws a :class:`CaseSpec` from a seed; :class:`Renderer` (one per process: it holds
+the attenuation slabs of the CT) turns it into a :class:`RenderedCase` with the 12-bit image, every
+finding's projected mask and ellipses, the projected lobe/heart/lung masks, the cardiothoracic
+ratio and the CheXpert-14 labels. Everything is a function of the spec, so a seed fixes the pixels.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from ml.cohort import lesions as L
+from ml.cohort.ct import LOBES
+from ml.imaging.render import MU_WATER, Exposure, Geometry, Projector, Scene, SlabStack, expose, to_stored
+from ml.types import CHEXPERT_OBSERVATIONS
+
+N_SLABS = 24
+N_MASK_SLABS = 8
+MASK_SCALE = 0.25  # projected masks are computed on a 4x coarser detector, then upsampled
+
+
+@dataclass
+class FindingSpec:
+    kind: str
+    side: str = ""
+    lobe: str = ""
+    severity: str = "moderate"
+    subtle: bool = False
+    size_mm: float = 0.0  # nodule/mass diameter
+    scale: float = 1.0  # cardiomegaly: transverse enlargement of the heart
+
+
+@dataclass
+class CaseSpec:
+    case_id: str
+    seed: int
+    geometry: Geometry
+    exposure: Exposure
+    bone_gain: float = 2.4
+    gamma: float = 1.5
+    findings: list[FindingSpec] = field(default_factory=list)
+
+
+@dataclass
+class Ellipse:
+    """Axis-aligned ellipse given by its bounding box in image pixels (REFLACX's convention)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+@dataclass
+class TruthFinding:
+    spec: FindingSpec
+    lesion: L.Lesion
+    mask: np.ndarray  # bool (rows, cols), projected
+    ellipses: list[Ellipse]
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        return (
+            min(e.x0 for e in self.ellipses),
+            min(e.y0 for e in self.ellipses),
+            max(e.x1 for e in self.ellipses),
+            max(e.y1 for e in self.ellipses),
+        )
+
+    @property
+    def center(self) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.bbox
+        return (x0 + x1) / 2, (y0 + y1) / 2
+
+
+@dataclass
+class RenderedCase:
+    spec: CaseSpec
+    pixels: np.ndarray  # uint16 (rows, cols), 12-bit, MONOCHROME2
+    findings: list[TruthFinding]
+    anatomy: dict[str, np.ndarray]  # projected masks: RUL..LLL, heart, lung_right, lung_left
+    ctr: float
+    labels: dict[str, int]  # CheXpert-14: 1 positive, -1 uncertain, 0 negative
+    magnification: float = 1.0  # at the beam centre: pixel spacing at the patient = pitch / this
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+
+    def display(self) -> np.ndarray:
+        """8-bit display image (the stored values are already for presentation)."""
+        return (self.pixels.astype(np.float32) * (255.0 / 4095.0) + 0.5).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- sampling
+
+_KIND_WEIGHTS = {
+    "nodule": 0.16, "mass": 0.06, "consolidation": 0.16, "effusion": 0.16,
+    "pneumothorax": 0.10, "cardiomegaly": 0.12, "atelectasis": 0.13, "edema": 0.08,
+}  # fmt: skip
+
+
+def _finding(rng: np.random.Generator, kind: str, taken_sides: dict[str, str]) -> FindingSpec:
+    subtle = bool(rng.random() < 0.22) and kind in (
+        "nodule",
+        "consolidation",
+        "effusion",
+        "pneumothorax",
+        "atelectasis",
+    )
+    side = "right" if rng.random() < 0.55 else "left"
+    if kind in ("nodule", "mass", "consolidation"):
+        lobe = str(rng.choice(list(LOBES)))
+        side = "right" if lobe.startswith("R") else "left"
+        if kind == "nodule":
+            size = float(rng.uniform(7, 11) if subtle else rng.uniform(10, 28))
+            return FindingSpec(kind, side, lobe, "", subtle, size)
+        if kind == "mass":
+            return FindingSpec(kind, side, lobe, "", False, float(rng.uniform(32, 55)))
+        sev = "mild" if subtle else str(rng.choice(["mild", "moderate", "severe"], p=[0.35, 0.4, 0.25]))
+        return FindingSpec(kind, side, lobe, sev, subtle)
+    if kind in ("effusion", "pneumothorax"):
+        other = "pneumothorax" if kind == "effusion" else "effusion"
+        if taken_sides.get(other) == side:
+            side = "left" if side == "right" else "right"
+        sev = "small" if subtle else str(rng.choice(["small", "moderate", "large"], p=[0.45, 0.35, 0.2]))
+        return FindingSpec(kind, side, "", sev, subtle)
+    if kind == "cardiomegaly":
+        sev = str(rng.choice(["mild", "moderate", "severe"], p=[0.45, 0.35, 0.2]))
+        scale = {"mild": 1.14, "moderate": 1.24, "severe": 1.34}[sev] * float(rng.uniform(0.97, 1.03))
+        return FindingSpec(kind, "", "", sev, False, 0.0, scale)
+    if kind == "atelectasis":
+        sev = "mild" if subtle else str(rng.choice(["mild", "moderate", "severe"], p=[0.45, 0.4, 0.15]))
+        return FindingSpec(kind, side, "", sev, subtle)
+    sev = str(rng.choice(["mild", "moderate", "severe"], p=[0.4, 0.4, 0.2]))
+    return FindingSpec("edema", "bilateral", "", sev, subtle)
+
+
+def sample_findings(rng: np.random.Generator, normal_fraction: float = 0.3) -> list[FindingSpec]:
+    if rng.random() < normal_fraction:
+        return []
+    n = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
+    kinds = list(_KIND_WEIGHTS)
+    p = np.array([_KIND_WEIGHTS[k] for k in kinds])
+    chosen = list(rng.choice(kinds, size=n, replace=False, p=p / p.sum()))
+    if "edema" in chosen and "cardiomegaly" not in chosen and rng.random() < 0.5:
+        chosen.append("cardiomegaly")
+    if "nodule" in chosen and "mass" in chosen:
+        chosen.remove("mass")
+    taken: dict[str, str] = {}
+    out = []
+    for kind in chosen:
+        f = _finding(rng, str(kind), taken)
+        taken[f.kind] = f.side
+        out.append(f)
+    return out
+
+
+def sample_case(case_id: str, seed: int, ap_fraction: float = 0.0, normal_fraction: float = 0.3) -> CaseSpec:
+    """Everything random about a case, drawn from ``seed`` alone."""
+    rng = np.random.default_rng(seed)
+    ap = bool(rng.random() < ap_fraction)
+    geometry = Geometry(
+        view="AP" if ap else "PA",
+        sid_mm=float(rng.uniform(950, 1100) if ap else rng.uniform(1700, 1850)),
+        pixel_mm=float(rng.uniform(0.315, 0.335)),
+        yaw_deg=float(rng.normal(0, 2.0)),
+        tilt_deg=float(rng.normal(0, 2.0)),
+        roll_deg=float(rng.normal(0, 1.2)),
+        shift_mm=(float(rng.normal(0, 6)), float(rng.normal(0, 4))),
+    )
+    exposure = Exposure(
+        photons=float(rng.uniform(3000, 12000)),
+        scatter=float(rng.uniform(0.25, 0.45)),
+        blur_px=float(rng.uniform(0.5, 1.0)),
+        compress=float(rng.uniform(0.4, 0.65)),
+        edge_gain=float(rng.uniform(0.6, 1.1)),
+    )
+    return CaseSpec(
+        case_id, seed, geometry, exposure,
+        bone_gain=float(rng.uniform(2.1, 2.7)), gamma=float(rng.uniform(1.35, 1.65)),
+        findings=sample_findings(rng, normal_fraction),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@functools.lru_cache(maxsize=1)
+def get_renderer() -> Renderer:
+    """The process's renderer (building one costs seconds: the CT is summed into slabs)."""
+    return Renderer()
+
+
+class Renderer:
+    """Per-process state: the anatomy, the CT's attenuation slabs and the anatomy's mask slabs."""
+
+    def __init__(self) -> None:
+        self.anat = L.load_anatomy()
+        ph = self.anat.phantom
+        sp = np.asarray(ph.spacing)
+        hu = np.asarray(ph.hu)
+        ys = np.nonzero((hu[::4, :, ::4] > -900).any(axis=(0, 2)))[0]
+        self.edges = SlabStack.even_edges(int(ys.min()), int(ys.max()) + 1, N_SLABS)
+        soft = MU_WATER * (1.0 + np.minimum(hu, 0).astype(np.float32) / 1000.0)
+        self.soft = SlabStack.from_volume(soft, ph.spacing, self.edges)
+        del soft
+        bone = MU_WATER * np.maximum(hu, 0).astype(np.float32) / 1000.0
+        self.bone = SlabStack.from_volume(bone, ph.spacing, self.edges)
+        del bone
+        lb = ph.box(*LOBES)
+        lo = np.array([s.start for s in lb]) * sp
+        hi = np.array([s.stop - 1 for s in lb]) * sp
+        self.lung_top_mm = float(hi[2])
+        self.ct_top_mm = (ph.shape[2] - 1) * sp[2]
+        self.scene_base = ((lo + hi) / 2, float(ys.max() * sp[1]), float(ys.min() * sp[1]))
+        self.ct_bottom_mm = 0.0
+        stacks = {n: ph.mask(n) for n in [*LOBES, "heart"]}
+        stacks["abdomen"] = ph.mask("liver", "spleen", "stomach")
+        # masks only need ~1 mm accuracy: fewer, thicker slabs make their projections 3x cheaper
+        self.mask_edges = SlabStack.even_edges(int(ys.min()), int(ys.max()) + 1, N_MASK_SLABS)
+        self.mask_stacks = {
+            n: SlabStack.from_volume(m, ph.spacing, self.mask_edges) for n, m in stacks.items()
+        }
+
+    def scene(self, g: Geometry) -> Scene:
+        """Beam centred on the lungs, moved if needed so the field stays inside the CT's slices."""
+        c, ant, post = self.scene_base
+        probe = Projector(g, Scene(tuple(c), ant, post), self.anat.phantom.spacing)
+        m = float(probe.magnification(c[1]))
+        half = g.rows * g.pixel_mm / 2 / m + abs(g.shift_mm[1]) / m + 3.0
+        hi, lo = self.ct_top_mm - half, self.ct_bottom_mm + half
+        zc = float(np.clip(c[2], lo, hi)) if lo <= hi else (self.ct_top_mm + self.ct_bottom_mm) / 2
+        return Scene((float(c[0]), float(c[1]), zc), ant, post)
+
+    def render(self, spec: CaseSpec, scale: float = 1.0) -> RenderedCase:
+        g = spec.geometry.scaled(scale) if scale != 1.0 else spec.geometry
+        rng = np.random.default_rng([spec.seed, 1])
+        ph = self.anat.phantom
+        hu = np.array(ph.hu)  # working copy the injectors edit
+        stack = SlabStack(self.soft.sums + spec.bone_gain * self.bone.sums, self.edges, ph.spacing)
+        lesions: list[L.Lesion] = []
+        for f in spec.findings:
+            before = {}
+            lesion = self._inject(rng, hu, f, before)
+            box = tuple(slice(o, o + n) for o, n in zip(lesion.origin, lesion.region.shape, strict=True))
+            old = before["hu"]
+            delta = _mu(hu[box], spec.bone_gain) - _mu(old, spec.bone_gain)
+            stack.add_box(delta, lesion.origin)
+            lesions.append(lesion)
+        projector = Projector(g, self.scene(g), ph.spacing)
+        line = projector.project(stack)
+        image = expose(line, spec.exposure, g.pixel_mm, rng)
+        pixels = to_stored(image, 12, spec.gamma)
+        mg = g.scaled(MASK_SCALE) if g.rows >= 256 else g
+        mproj = Projector(mg, projector.scene, ph.spacing)  # same mm field, coarser pixels
+        anatomy = {n: self._mask(mproj, s, g) for n, s in self.mask_stacks.items()}
+        anatomy["lung_right"] = anatomy["RUL"] | anatomy["RML"] | anatomy["RLL"]
+        anatomy["lung_left"] = anatomy["LUL"] | anatomy["LLL"]
+        field_ = (anatomy["lung_right"] | anatomy["lung_left"]) & ~anatomy.pop("abdomen")
+        findings = []
+        for f, lesion in zip(spec.findings, lesions, strict=True):
+            ls = SlabStack.of_box(lesion.region.astype(np.float32), lesion.origin, self.mask_stacks["heart"])
+            mask = self._mask(mproj, ls, g)
+            if f.kind == "cardiomegaly":
+                anatomy["heart"] = anatomy["heart"] | mask
+                mask = anatomy["heart"].copy()
+            elif f.kind == "pneumothorax":  # where the retracted lung no longer reaches
+                mask = anatomy[f"lung_{f.side}"] & ~mask
+                mask = ndimage.binary_opening(mask, iterations=3)
+            elif f.kind in ("effusion", "consolidation", "atelectasis", "edema"):
+                seen = mask & field_  # the part projected over lung, not over the abdomen
+                if seen.sum() >= (0.05 if f.kind == "effusion" else 0.25) * mask.sum():
+                    mask = ndimage.binary_opening(seen, iterations=2)
+            findings.append(TruthFinding(f, lesion, mask, _ellipses(mask)))
+        ctr = cardiothoracic_ratio(anatomy)
+        for tf in findings:
+            if tf.spec.kind == "cardiomegaly":
+                tf.lesion.extra["ctr"] = ctr
+        labels = chexpert_labels([tf.spec.kind for tf in findings])
+        mag = float(projector.magnification(projector.scene.center_mm[1]))
+        return RenderedCase(spec, pixels, findings, anatomy, ctr, labels, mag)
+
+    def _inject(self, rng, hu, f: FindingSpec, before: dict) -> L.Lesion:
+        # the injectors edit ``hu`` in place inside their box; keep the box's old values first
+        anat = self.anat
+        saved = _Saver(hu)
+        if f.kind in ("nodule", "mass"):
+            lesion = L.nodule(rng, anat, saved, f.lobe, f.size_mm, f.kind, f.subtle)
+        elif f.kind == "consolidation":
+            lesion = L.consolidation(rng, anat, saved, f.lobe, f.severity, f.subtle)
+        elif f.kind == "effusion":
+            lesion = L.effusion(rng, anat, saved, f.side, f.severity, f.subtle)
+        elif f.kind == "pneumothorax":
+            lesion = L.pneumothorax(rng, anat, saved, f.side, f.severity, f.subtle)
+        elif f.kind == "cardiomegaly":
+            lesion = L.cardiomegaly(rng, anat, saved, f.scale, f.severity)
+        elif f.kind == "atelectasis":
+            lesion = L.atelectasis(rng, anat, saved, f.side, f.severity, f.subtle)
+        elif f.kind == "edema":
+            lesion = L.edema(rng, anat, saved, f.severity, f.subtle)
+        else:
+            raise ValueError(f"unknown finding kind {f.kind!r}")
+        box = tuple(slice(o, o + n) for o, n in zip(lesion.origin, lesion.region.shape, strict=True))
+        before["hu"] = saved.original(box)
+        return lesion
+
+    def _mask(self, proj: Projector, stack: SlabStack, g: Geometry) -> np.ndarray:
+        small = proj.project(stack, order=1)
+        zoom = (g.rows / small.shape[0], g.cols / small.shape[1])
+        big = ndimage.zoom(small, zoom, order=1, grid_mode=True, mode="nearest")
+        return big[: g.rows, : g.cols] > 1.0  # more than 1 mm of the structure along the ray
+
+
+class _Saver:
+    """Wraps the working HU array: remembers each box's values before its first write."""
+
+    def __init__(self, hu: np.ndarray) -> None:
+        self.hu = hu
+        self.shape = hu.shape
+        self._saved: list[tuple[tuple[slice, ...], np.ndarray]] = []
+
+    def __getitem__(self, box):
+        return self.hu[box]
+
+    def __setitem__(self, box, value) -> None:
+        self._saved.append((box, self.hu[box].copy()))
+        self.hu[box] = value
+
+    def original(self, box: tuple[slice, ...]) -> np.ndarray:
+        out = self.hu[box].copy()
+        for saved_box, values in reversed(self._saved):
+            inter = tuple(
+                slice(max(a.start, b.start), min(a.stop, b.stop)) for a, b in zip(box, saved_box, strict=True)
+            )
+            if all(s.start < s.stop for s in inter):
+                dst = tuple(
+                    slice(s.start - b.start, s.stop - b.start) for s, b in zip(inter, box, strict=True)
+                )
+                src = tuple(
+                    slice(s.start - b.start, s.stop - b.start) for s, b in zip(inter, saved_box, strict=True)
+                )
+                out[dst] = values[src]
+        return out
+
+
+def _mu(hu: np.ndarray, bone_gain: float) -> np.ndarray:
+    h = hu.astype(np.float32)
+    return MU_WATER * (1.0 + np.where(h > 0, h * bone_gain, h) / 1000.0)
+
+
+def _ellipses(mask: np.ndarray, min_fraction: float = 0.08) -> list[Ellipse]:
+    """One axis-aligned ellipse per sizeable connected part of a mask (bounding-box convention)."""
+    lab, n = ndimage.label(mask)
+    if n == 0:
+        return [Ellipse(0, 0, 0, 0)]
+    sizes = ndimage.sum_labels(mask, lab, index=np.arange(1, n + 1))
+    keep = [i + 1 for i in range(n) if sizes[i] >= min_fraction * sizes.max()]
+    out = []
+    objs = ndimage.find_objects(lab)
+    for i in keep:
+        ys, xs = objs[i - 1]
+        out.append(Ellipse(float(xs.start), float(ys.start), float(xs.stop), float(ys.stop)))
+    return out
+
+
+def cardiothoracic_ratio(anatomy: dict[str, np.ndarray]) -> float:
+    """Maximal transverse heart width over maximal inner thoracic width (lungs' outer margins)."""
+    heart_cols = np.nonzero(anatomy["heart"].any(axis=0))[0]
+    lungs = anatomy["lung_right"] | anatomy["lung_left"]
+    lung_cols = np.nonzero(lungs.any(axis=0))[0]
+    if len(heart_cols) == 0 or len(lung_cols) == 0:
+        return math.nan
+    return float((heart_cols.max() - heart_cols.min() + 1) / (lung_cols.max() - lung_cols.min() + 1))
+
+
+def chexpert_labels(kinds: list[str]) -> dict[str, int]:
+    """CheXpert-14 labels from the injected kinds (No Finding = 1 only when nothing was injected)."""
+    labels = dict.fromkeys(CHEXPERT_OBSERVATIONS, 0)
+    for kind in kinds:
+        for name, value in L.KIND_LABELS[kind].items():
+            if value == 1 or labels[name] == 0:
+                labels[name] = value if labels[name] != 1 else 1
+    labels["No Finding"] = 0 if kinds else 1
+    return labels
