@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -109,6 +110,8 @@ def main() -> int:
         "python": platform.python_version(),
         "pydicom": pydicom.__version__,
         "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # a shared machine makes times noisy
         "results": results,
     }
     print(json.dumps(out, indent=2))

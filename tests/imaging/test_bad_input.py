@@ -75,12 +75,24 @@ def test_ct_volume_and_ct_slice(tmp_path):
     assert load_image(slice_path, allow_non_radiograph=True).pixels.shape == (16, 16)
 
 
-def test_colour_dicom_and_colour_png(tmp_path):
+@pytest.mark.parametrize("photometric", ["RGB", "YBR_FULL"])
+def test_colour_dicom(tmp_path, photometric):
     rgb = np.zeros((8, 8, 3), dtype=np.uint8)
     rgb[..., 0] = 200
-    path = save(dataset(rgb, photometric="RGB", modality="XC"), tmp_path / "rgb.dcm")
-    with pytest.raises(NotARadiograph, match="colour"):
+    path = save(dataset(rgb, photometric=photometric, modality="XC"), tmp_path / "rgb.dcm")
+    with pytest.raises(NotARadiograph, match=f"colour image \\({photometric}\\)"):
         load_image(path)
+
+
+def test_palette_colour_dicom(tmp_path):
+    ds = dataset(np.zeros((8, 8), dtype=np.uint8), photometric="PALETTE COLOR", modality="US")
+    with pytest.raises(NotARadiograph, match="PALETTE COLOR"):
+        load_image(save(ds, tmp_path / "pal.dcm"))
+
+
+def test_colour_png(tmp_path):
+    rgb = np.zeros((8, 8, 3), dtype=np.uint8)
+    rgb[..., 0] = 200
     from PIL import Image as PILImage
 
     png = tmp_path / "photo.png"
