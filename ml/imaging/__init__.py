@@ -62,7 +62,7 @@ def load_image(
     p = Path(path)
     try:
         with p.open("rb") as f:
-            head = f.read(132)
+            head = f.read(_HEAD)
     except FileNotFoundError as e:
         raise ImageError(f"File not found: {p}", source=str(p)) from e
     except IsADirectoryError as e:
@@ -78,7 +78,7 @@ def load_image(
         )
     if kind:
         return read_raster(p.read_bytes(), name=str(p), max_pixels=max_pixels)
-    raise UnknownFormat(f"{p.name} is not a DICOM, PNG, JPEG or TIFF image", source=str(p))
+    _raise_unknown(p, p.name, str(p))
 
 
 def load_image_bytes(
@@ -104,6 +104,27 @@ def load_image_bytes(
         )
     if kind:
         return read_raster(bytes(data), name=label, max_pixels=max_pixels)
-    raise UnknownFormat(
-        f"{os.path.basename(label) or label} is not a DICOM, PNG, JPEG or TIFF image", source=label
-    )
+    _raise_unknown(bytes(data), os.path.basename(label) or label, label)
+
+
+_HEAD = 352  # enough for DICOM's preamble + magic and a NIfTI-1 header's magic at offset 344
+
+
+def _raise_unknown(src: bytes | Path, name: str, source: str) -> None:
+    """Unknown content: say so, naming NIfTI volumes (the usual mistake: a CT where a radiograph goes)."""
+    import gzip
+    import io
+
+    try:
+        raw = src.open("rb") if isinstance(src, Path) else io.BytesIO(src)
+        with raw as fh:
+            head = fh.read(_HEAD)
+            if head[:2] == b"\x1f\x8b":  # .nii.gz
+                fh.seek(0)
+                with gzip.GzipFile(fileobj=fh) as gz:
+                    head = gz.read(_HEAD)
+    except (OSError, EOFError):
+        head = b""
+    if head[344:348] in (b"n+1\x00", b"ni1\x00", b"n+2\x00"):
+        raise NotARadiograph(f"{name} is a NIfTI volume, not a projection radiograph", source=source)
+    raise UnknownFormat(f"{name} is not a DICOM, PNG, JPEG or TIFF image", source=source)

@@ -169,3 +169,14 @@ def test_garbage_after_dicom_magic(tmp_path):
     with pytest.raises(ImageError) as info:
         load_image_bytes(data, "junk.dcm")
     _one_line(info.value)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_nifti_volume_is_named(tmp_path, gz):
+    nib = pytest.importorskip("nibabel")
+    path = tmp_path / ("ct.nii.gz" if gz else "ct.nii")
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 3), np.int16), np.eye(4)), path)
+    with pytest.raises(NotARadiograph, match="NIfTI volume"):
+        load_image(path)
+    with pytest.raises(NotARadiograph, match="NIfTI volume"):
+        load_image_bytes(path.read_bytes(), path.name)
