@@ -1,0 +1,50 @@
+"""``cohort``: render the synthetic ground-truth cohort (radiographs from the real CT, readers, reports)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cohort",
+        help="render a synthetic chest X-ray cohort with ground truth, simulated readers and reports",
+        description="Render N synthetic studies from the embedded chest CT into a REFLACX-shaped folder.",
+    )
+    p.add_argument("--n", type=int, default=200, help="number of images (default 200)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same cohort")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all CPUs)")
+    p.add_argument("--readers", type=int, default=3, help="simulated readers per image (1-3)")
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="image size factor (1 = 1024x1024; smaller for previews)"
+    )
+    p.add_argument("--ap-fraction", type=float, default=0.1, help="fraction of AP (instead of PA) views")
+    p.add_argument("--normal-fraction", type=float, default=0.3, help="fraction of normal studies")
+    p.add_argument(
+        "--contact-sheet", type=Path, default=None, help="also draw a 16-case contact sheet PNG here"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ml.assets import AssetError
+    from ml.cohort.build import CohortError, build_cohort
+
+    try:
+        out = build_cohort(
+            args.out, args.n, seed=args.seed, workers=args.workers, progress=not args.quiet, scale=args.scale,
+            n_readers=args.readers, ap_fraction=args.ap_fraction, normal_fraction=args.normal_fraction,
+        )  # fmt: skip
+        if args.contact_sheet:
+            from ml.cohort.contact_sheet import contact_sheet
+
+            print(f"contact sheet: {contact_sheet(out, args.contact_sheet)}", file=sys.stderr)
+    except (CohortError, AssetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
