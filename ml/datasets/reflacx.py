@@ -251,7 +251,7 @@ def iter_reflacx(
     phases: Iterable[int] | None = None,
     include_discarded: bool = False,
     source: ScanpathSource | None = None,
-    dataset: str = "reflacx",
+    dataset: str | None = None,
 ) -> Iterator[Study]:
     """Yield one :class:`Study` per reading, in metadata order (or folder order without metadata).
 
@@ -301,6 +301,11 @@ def load_reflacx(
     return list(studies)
 
 
+def load_studies(root: str | os.PathLike[str]) -> list[Study]:
+    """``load_reflacx`` under the name the training code looks for (any REFLACX-shaped folder)."""
+    return load_reflacx(root)
+
+
 def read_reading(
     folder: str | os.PathLike[str],
     *,
@@ -310,7 +315,7 @@ def read_reading(
     images_root: str | os.PathLike[str] | None = None,
     root: str | os.PathLike[str] | None = None,
     source: ScanpathSource | None = None,
-    dataset: str = "reflacx",
+    dataset: str | None = None,
 ) -> Study:
     """One reading folder (``main_data/<id>``) plus its metadata row → :class:`Study`."""
     from ml.gaze.io import GazeFileError, read_scanpath
@@ -323,16 +328,13 @@ def read_reading(
     image_path = resolve_image(row.get("image", ""), images_root, root, row.get("dicom_id", ""))
     size = _size_from_row(row) or (image_size(image_path) if image_path else None)
 
+    simulated = row.get("source", "").lower() == "simulated"
     scanpaths: list[Scanpath] = []
     fixations = folder / "fixations.csv"
     if fixations.is_file():
         if size is None:
             raise DatasetError(f"reading {reading_id}: image size unknown (no image_size_x/y and no image)")
-        src = source or (
-            ScanpathSource.SIMULATED
-            if row.get("source", "").lower() == "simulated"
-            else ScanpathSource.RECORDED
-        )
+        src = source or (ScanpathSource.SIMULATED if simulated else ScanpathSource.RECORDED)
         reader = row.get("reader") or row.get("reader_id") or ""
         try:
             scanpaths.append(read_scanpath(fixations, size, source=src, reader=reader))
@@ -409,7 +411,7 @@ def read_reading(
         findings=findings,
         labels=labels,
         split=normalise_split(row.get("split", "")),
-        dataset=dataset,
+        dataset=dataset or ("cohort" if simulated else "reflacx"),
         metadata=metadata,
     )
 

@@ -155,7 +155,7 @@ def test_cohort_style_metadata_with_chexpert_columns(tmp_path):
         f"case0001_r1,validate,False,images/case0001.dcm,case0001,case0001,2544,3056,reader_fast,simulated,{row}\n"
     )
     (s,) = load_reflacx(root)
-    assert s.split == "val" and s.scanpaths[0].source == ScanpathSource.SIMULATED
+    assert s.split == "val" and s.scanpaths[0].source == ScanpathSource.SIMULATED and s.dataset == "cohort"
     assert s.scanpaths[0].reader == "reader_fast"
     assert s.labels["Atelectasis"] == 1 and s.labels["Consolidation"] == 0
     assert s.labels["Pneumonia"] == -1 and s.labels["Cardiomegaly"] is None and s.labels["No Finding"] == 0
