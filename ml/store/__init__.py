@@ -12,6 +12,7 @@ from ml.store.db import (
     StoreError,
     StudyRecord,
     connect,
+    default_db_path,
     describe_sqlite_error,
     transaction,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "StoreError",
     "StudyRecord",
     "connect",
+    "default_db_path",
     "describe_sqlite_error",
     "transaction",
 ]

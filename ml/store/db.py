@@ -42,6 +42,17 @@ class StoreError(RuntimeError):
         self.kind = kind  # full | readonly | locked | corrupt | missing | invalid | error
 
 
+def default_db_path() -> Path:
+    """Where the workstation keeps its database: ``$GAZE2REPORT_DATA_DIR`` or the platform's user
+    data directory, file ``gaze2report.sqlite`` (the GUI's settings use the same place)."""
+    env = os.environ.get("GAZE2REPORT_DATA_DIR")
+    if env:
+        return Path(env).expanduser() / "gaze2report.sqlite"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("gaze2report", appauthor=False)) / "gaze2report.sqlite"
+
+
 def now_iso() -> str:
     """Wall-clock time for people (ISO-8601, UTC, seconds)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
