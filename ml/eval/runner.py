@@ -1,0 +1,269 @@
+"""The ablation run behind the results table: each gaze mode through one model, scored as papers do.
+
+Data flow: cohort folder (REFLACX layout) → ``ml.datasets.load_reflacx`` → readings grouped by
+image (``metadata["dicom_id"]``) → for each image of the split, the *primary reading* (the first
+reader's, by reading id) gives the reference report and the real scanpath, every reader's
+scanpath serves the scanpath metrics → the model drafts one report per gaze mode →
+BLEU/METEOR/ROUGE-L/CIDEr (``ml.metrics.nlg``), CE (``ml.metrics.clinical`` on the rule labeler),
+and predicted-vs-recorded scanpath metrics with the inter-reader ceiling (``ml.metrics``).
+
+The model is any ``ReportModel`` whose ``generate`` accepts ``mode=`` (one of ``MODES``), as
+``ml.models.bundle.load_bundle`` returns; tests use a small fake.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml.models.api import Decoding, ReportModel
+from ml.types import Image, Scanpath, Study
+
+#: Ablation rows, in table order, with their labels.
+MODES: dict[str, str] = {
+    "image_only": "Image only (no gaze tokens)",
+    "real_gaze": "Real gaze (recorded scanpath)",
+    "predicted": "Predicted gaze (Gaze2Report)",
+    "no_gnn": "Predicted gaze w/o GNN",
+}
+
+
+class EvalError(RuntimeError):
+    """The evaluation cannot run (no data in the split, a model without gaze modes...)."""
+
+
+@dataclass
+class Case:
+    """One image of the split: its reference (primary reading) and every reader's scanpath."""
+
+    id: str
+    image_path: str
+    reference: str
+    scanpaths: list[Scanpath]
+    readings: list[Study] = field(default_factory=list)
+
+    @property
+    def primary_scanpath(self) -> Scanpath | None:
+        return self.scanpaths[0] if self.scanpaths else None
+
+
+@dataclass
+class EvalConfig:
+    split: str = "test"
+    limit: int | None = None
+    modes: tuple[str, ...] = tuple(MODES)
+    decoding: Decoding = field(default_factory=lambda: Decoding(max_new_tokens=120))
+    meteor: bool = True
+    seed: int = 0
+    examples: int = 3
+    progress: bool = True
+
+
+def report_text(study: Study) -> str:
+    if study.report is None:
+        return ""
+    return f"{study.report.findings} {study.report.impression}".strip()
+
+
+def cases_from_studies(
+    studies: list[Study], split: str | None = "test", limit: int | None = None
+) -> list[Case]:
+    """Group readings by image and keep the split's images (first ``limit`` by image id)."""
+    chosen = [s for s in studies if split in (None, "", "all") or (s.split or "").lower() == split.lower()]
+    if not chosen:
+        splits = sorted({s.split or "(none)" for s in studies})
+        raise EvalError(
+            f"no readings in split '{split}' (the data has: {', '.join(splits) or 'no readings'})"
+        )
+    groups: dict[str, list[Study]] = {}
+    for s in chosen:
+        key = str(s.metadata.get("dicom_id") or s.image_path or s.id)
+        groups.setdefault(key, []).append(s)
+    cases = []
+    for key in sorted(groups):
+        readings = sorted(groups[key], key=lambda s: str(s.metadata.get("reading_id") or s.id))
+        primary = readings[0]
+        image = str(primary.metadata.get("image_png") or primary.image_path or "")
+        if not image or not Path(image).exists():
+            image = primary.image_path
+        scanpaths = [sp for r in readings for sp in r.scanpaths[:1] if sp.fixations]
+        cases.append(Case(key, image, report_text(primary), scanpaths, readings))
+    return cases[:limit] if limit else cases
+
+
+def load_cases(cohort: str | Path, split: str = "test", limit: int | None = None) -> list[Case]:
+    """Cases of a REFLACX-shaped folder (the synthetic cohort or REFLACX itself)."""
+    from ml.datasets import load_reflacx
+
+    return cases_from_studies(load_reflacx(cohort), split, limit)
+
+
+def _accepts_mode(model: ReportModel) -> bool:
+    try:
+        params = inspect.signature(model.generate).parameters
+    except (TypeError, ValueError):
+        return False
+    return "mode" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _load_image(path: str) -> Image:
+    from ml.imaging import load_image
+
+    return load_image(path)
+
+
+def run_eval(
+    model: ReportModel,
+    cases: list[Case],
+    config: EvalConfig | None = None,
+    image_loader: Callable[[str], Image] = _load_image,
+) -> dict[str, Any]:
+    """Generate a report per case and gaze mode, score every row; returns the ``results.json`` dict."""
+    from tqdm import tqdm
+
+    from ml import metrics
+    from ml.metrics.clinical import clinical_efficacy
+    from ml.metrics.labeler import Labeler
+    from ml.metrics.nlg import compute_nlg
+
+    config = config or EvalConfig()
+    unknown = [m for m in config.modes if m not in MODES]
+    if unknown:
+        raise EvalError(f"unknown gaze mode(s) {', '.join(unknown)} (one of {', '.join(MODES)})")
+    if not cases:
+        raise EvalError("no cases to evaluate")
+    if not _accepts_mode(model):
+        raise EvalError("the model's generate() takes no mode= argument, so the ablation rows cannot be run")
+
+    labeler = Labeler()
+    started = time.perf_counter()
+    generated: dict[str, list[str]] = {m: [] for m in config.modes}
+    seconds: dict[str, float] = dict.fromkeys(config.modes, 0.0)
+    per_case: list[dict[str, Any]] = []
+    predicted_vs_readers: list[dict[str, Any]] = []
+    ceilings: list[dict[str, Any]] = []
+    examples: list[dict[str, Any]] = []
+    skipped_cases: list[str] = []
+
+    bar = tqdm(total=len(cases) * len(config.modes), desc="eval", unit="report", disable=not config.progress)
+    for case in cases:
+        image = image_loader(case.image_path)
+        size = image.size
+        entry: dict[str, Any] = {
+            "id": case.id,
+            "reference": case.reference,
+            "generated": {},
+            "readers": len(case.scanpaths),
+        }
+        drafts = {}
+        for mode in config.modes:
+            scanpath = case.primary_scanpath if mode == "real_gaze" else None
+            if mode == "real_gaze" and scanpath is None:
+                skipped_cases.append(f"{case.id}: no recorded scanpath for real_gaze")
+            t0 = time.perf_counter()
+            draft = model.generate(image, scanpath=scanpath, decoding=config.decoding, mode=mode)  # type: ignore[call-arg]
+            seconds[mode] += time.perf_counter() - t0
+            generated[mode].append(draft.text)
+            entry["generated"][mode] = draft.text
+            drafts[mode] = draft
+            bar.update(1)
+        # scanpath metrics: the predicted scanpath (the one the predicted row used) vs every reader
+        pred = (
+            drafts["predicted"].scanpath if "predicted" in drafts and drafts["predicted"].scanpath else None
+        )
+        if pred is None:
+            pred = model.predict_scanpaths(image, n=1, seed=config.seed)[0]
+        if case.scanpaths:
+            scores = metrics.compare_to_readers(pred, case.scanpaths, size)
+            predicted_vs_readers.append(scores)
+            entry["scanpath"] = _jsonable(scores)
+        if len(case.scanpaths) >= 2:
+            ceiling = metrics.inter_reader_agreement(case.scanpaths, size)
+            ceilings.append(ceiling)
+            entry["inter_reader"] = _jsonable(ceiling)
+        per_case.append(entry)
+        if len(examples) < config.examples:
+            examples.append({"case": case, "image": image, "drafts": drafts, "predicted": pred})
+    bar.close()
+
+    references = [c.reference for c in cases]
+    ref_labels = [labeler.label(t) for t in references]
+    rows: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for mode in config.modes:
+        nlg = compute_nlg(references, generated[mode], meteor=config.meteor)
+        skipped.update(nlg.skipped)
+        ce = clinical_efficacy(ref_labels, [labeler.label(t) for t in generated[mode]])
+        rows[mode] = {
+            "label": MODES[mode],
+            "nlg": nlg.scores,
+            "ce": ce.as_dict(),
+            "ce_per_observation": {k: v.f1 for k, v in ce.per_observation.items()},
+            "seconds_per_report": seconds[mode] / len(cases),
+        }
+        if mode in ("predicted", "no_gnn") and predicted_vs_readers:
+            rows[mode]["scanpath"] = _jsonable(metrics.mean_metrics(predicted_vs_readers))
+    results = {
+        "n_cases": len(cases),
+        "n_readers": sorted({len(c.scanpaths) for c in cases}),
+        "split": config.split,
+        "model": _jsonable(model.info()),
+        "decoding": vars(config.decoding),
+        "rows": rows,
+        "scanpath": {
+            "predicted_vs_readers": _jsonable(metrics.mean_metrics(predicted_vs_readers))
+            if predicted_vs_readers
+            else {},
+            "inter_reader_ceiling": _jsonable(metrics.mean_metrics(ceilings)) if ceilings else {},
+        },
+        "skipped": skipped,
+        "warnings": skipped_cases,
+        "seconds": time.perf_counter() - started,
+        "cases": per_case,
+    }
+    results["_examples"] = examples  # not JSON: figures.py draws them; write_outputs drops the key
+    return results
+
+
+def _jsonable(obj: Any) -> Any:
+    """NaN → None and numpy scalars → floats, recursively, so results.json is strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, bool | str) or obj is None:
+        return obj
+    if isinstance(obj, int):
+        return obj
+    try:
+        value = float(obj)
+    except (TypeError, ValueError):
+        return str(obj)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def write_outputs(
+    results: dict[str, Any], out: str | Path, cohort: str = "", bundle: str = ""
+) -> dict[str, Path]:
+    """Write results.json, results.md and the example PNGs into ``out``; returns their paths."""
+    import json
+
+    from ml.eval.figures import example_figures
+    from ml.eval.table import results_markdown
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    examples = results.pop("_examples", [])
+    results.setdefault("cohort", str(cohort))
+    results.setdefault("bundle", str(bundle))
+    paths = {"json": out / "results.json", "md": out / "results.md"}
+    paths["json"].write_text(json.dumps(_jsonable(results), indent=2) + "\n")
+    paths["md"].write_text(results_markdown(results))
+    for i, png in enumerate(example_figures(examples, out)):
+        paths[f"example_{i}"] = png
+    return paths

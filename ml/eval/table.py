@@ -1,0 +1,164 @@
+"""Paper-style tables from ``results.json``: ``results.md`` and the README's results section."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+NLG_COLUMNS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+CE_COLUMNS = (("CE-P", "CE-P"), ("CE-R", "CE-R"), ("CE-F1", "CE-F1"))
+MM_DIMS = ("vector", "direction", "length", "position", "duration")
+#: (key, header, higher is better) for the scanpath table.
+SCANPATH_COLUMNS = (
+    ("scanmatch", "ScanMatch", True),
+    ("sed", "SED", False),
+    ("dtw", "DTW", False),
+    ("nss", "NSS", True),
+    ("auc_judd", "AUC-J", True),
+    ("cc", "CC", True),
+    ("kl", "KL", False),
+    ("iou", "IoU", True),
+)
+ROW_ORDER = ("image_only", "real_gaze", "predicted", "no_gnn")
+
+#: Published reference points (other data sets, other models) quoted for context only.
+REFERENCE_POINTS = {
+    "R2GenGPT (MIMIC-CXR)": {"BLEU-4": 0.134, "ROUGE-L": 0.297, "CE-F1": 0.389},
+    "MedGaze (EGD-CXR)": {"MultiMatch": 0.80, "CC": 0.50, "IoU": 0.41},
+}
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return "—" if math.isnan(v) else f"{v:.{digits}f}"
+
+
+def multimatch_mean(scores: dict[str, Any] | None) -> float | None:
+    """Mean of MultiMatch's five similarity dimensions (how MedGaze reports one MultiMatch number)."""
+    if not scores or not isinstance(scores.get("multimatch"), dict):
+        return None
+    vals = [scores["multimatch"].get(d) for d in MM_DIMS]
+    vals = [float(v) for v in vals if v is not None and not math.isnan(float(v))]
+    return sum(vals) / len(vals) if vals else None
+
+
+def main_table(results: dict[str, Any]) -> list[str]:
+    """Rows = ablation modes; columns = NLG, CE (micro), and the headline scanpath metrics."""
+    head = ["Model", *NLG_COLUMNS, *(h for _, h in CE_COLUMNS), "MultiMatch", "ScanMatch", "CC", "IoU"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    rows = results.get("rows", {})
+    for mode in [m for m in ROW_ORDER if m in rows] + [m for m in rows if m not in ROW_ORDER]:
+        row = rows[mode]
+        sp = row.get("scanpath")
+        cells = [row.get("label", mode)]
+        cells += [_fmt(row["nlg"].get(c)) for c in NLG_COLUMNS]
+        cells += [_fmt(row["ce"].get(k)) for k, _ in CE_COLUMNS]
+        cells += [_fmt(multimatch_mean(sp)), _fmt((sp or {}).get("scanmatch")), _fmt((sp or {}).get("cc")),
+                  _fmt((sp or {}).get("iou"))]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def scanpath_table(results: dict[str, Any]) -> list[str]:
+    """Predicted vs recorded readers, and the inter-reader agreement on the same images (the ceiling)."""
+    head = ["Scanpaths", *(f"MM-{d[:3]}" for d in MM_DIMS), "MM mean"]
+    head += [h + ("" if hib else " ↓") for _, h, hib in SCANPATH_COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    sp = results.get("scanpath", {})
+    for key, label in (("predicted_vs_readers", "Predicted vs recorded readers"),
+                       ("inter_reader_ceiling", "Inter-reader agreement (ceiling)")):  # fmt: skip
+        scores = sp.get(key) or {}
+        if not scores:
+            lines.append("| " + label + " | " + " | ".join(["—"] * (len(head) - 1)) + " |")
+            continue
+        mm = scores.get("multimatch") or {}
+        cells = [label, *(_fmt(mm.get(d)) for d in MM_DIMS), _fmt(multimatch_mean(scores))]
+        cells += [_fmt(scores.get(k)) for k, _, _ in SCANPATH_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _notes(results: dict[str, Any]) -> list[str]:
+    notes = [
+        f"- {results.get('n_cases', '?')} images of the `{results.get('split', '?')}` split; readers per image: "
+        f"{', '.join(str(n) for n in results.get('n_readers', [])) or '?'}. Reference report = the first reader's report.",
+        "- NLG: pycocoevalcap on R2Gen-cleaned text (`ml/metrics/nlg.py`). CE: micro P/R/F1 over the 14 CheXpert "
+        "observations from the rule labeler (`ml/metrics/labeler.py`), positive = 1; uncertain and unmentioned "
+        "count as negative (`ml/metrics/clinical.py`).",
+        "- Scanpath columns: the predicted scanpath against every recorded reader of the image, averaged per image "
+        "then over images; MultiMatch = mean of its 5 dimensions. ↓ = lower is better.",
+    ]
+    for metric, reason in (results.get("skipped") or {}).items():
+        notes.append(f"- {metric}: {reason}")
+    model = results.get("model") or {}
+    if model:
+        ident = ", ".join(
+            f"{k}={model[k]}" for k in ("name", "version", "base_model", "untrained") if k in model
+        )
+        notes.append(f"- Model: {ident or model}")
+    if results.get("seconds") is not None:
+        notes.append(f"- Wall time: {float(results['seconds']):.0f} s for the whole run.")
+    return notes
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    """The ``results.md`` written by ``main.py eval``."""
+    lines = [
+        "# Gaze2Report evaluation",
+        "",
+        f"Cohort: `{results.get('cohort', '')}` · bundle: `{results.get('bundle', '')}` · "
+        f"split: `{results.get('split', '')}`. Generated by `python main.py eval` (do not edit by hand).",
+        "",
+        "## Report generation (ablation)",
+        "",
+        *main_table(results),
+        "",
+        "## Scanpath prediction",
+        "",
+        *scanpath_table(results),
+        "",
+        "## Notes",
+        "",
+        *_notes(results),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def readme_section(results_json: str | Path | dict[str, Any]) -> str:
+    """The README's results section, generated from an ``eval`` run's ``results.json``."""
+    results = results_json if isinstance(results_json, dict) else json.loads(Path(results_json).read_text())
+    ref = REFERENCE_POINTS
+    lines = [
+        "## Results",
+        "",
+        "**These numbers are on the synthetic cohort** (radiographs rendered from one real CT with injected "
+        "findings, simulated readers and template-written reports; see `python main.py cohort`). They show that "
+        "the pipeline runs end to end and how the ablation rows compare with each other; they are not comparable "
+        "with published results on real data until someone runs `python main.py eval` on the credentialed "
+        "datasets (REFLACX / EGD-CXR with MIMIC-CXR images) with the loaders in `ml/datasets/`.",
+        "",
+        *main_table(results),
+        "",
+        *scanpath_table(results),
+        "",
+        *_notes(results),
+        "",
+        "Published reference points on real data (other data sets, other models; quoted for context, "
+        "not produced by this repository):",
+        "",
+        f"- R2GenGPT on MIMIC-CXR: BLEU-4 {ref['R2GenGPT (MIMIC-CXR)']['BLEU-4']:.3f}, ROUGE-L "
+        f"{ref['R2GenGPT (MIMIC-CXR)']['ROUGE-L']:.3f}, CE-F1 {ref['R2GenGPT (MIMIC-CXR)']['CE-F1']:.3f} "
+        "(CE with CheXbert; ours uses the rule labeler validated in `docs/labeler_agreement.md`).",
+        f"- MedGaze on EGD-CXR: MultiMatch {ref['MedGaze (EGD-CXR)']['MultiMatch']:.2f}, CC "
+        f"{ref['MedGaze (EGD-CXR)']['CC']:.2f}, IoU {ref['MedGaze (EGD-CXR)']['IoU']:.2f}.",
+        "",
+    ]
+    return "\n".join(lines)
