@@ -66,6 +66,9 @@ PLUGIN_FOR_SYNTAX: dict[str, str] = {
     "1.2.840.10008.1.2.4.203": "pylibjpeg-openjpeg",
 }
 
+#: Everything else a decoder throws becomes an ImageError. pyo3-based plugins (pylibjpeg-rle)
+#: raise ``PanicException``, a BaseException, on corrupt input: it must not take a server down.
+_NEVER_CATCH = (KeyboardInterrupt, SystemExit, GeneratorExit)
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _NOT_PROJECTION = {"CT": "CT", "MR": "MR", "PT": "PET", "NM": "nuclear medicine", "US": "ultrasound"}
 _DEFER = 256 * 1024  # elements larger than this are read from disk only when decoded
@@ -113,12 +116,20 @@ def read_dicom(
     else:
         fp, path = source, None
 
-    ds = _read_header(path if path is not None else fp, label)
-    _check_image(ds, label, allow_non_radiograph, max_pixels)
-    tsyntax = _transfer_syntax(ds)
-    _check_decoder(tsyntax, label)
-    stored = _decode(ds, path, fp, tsyntax, label)
-    return _to_image(ds, stored, tsyntax, prefer_lut, label)
+    try:
+        ds = _read_header(path if path is not None else fp, label)
+        _check_image(ds, label, allow_non_radiograph, max_pixels)
+        tsyntax = _transfer_syntax(ds)
+        _check_decoder(tsyntax, label)
+        stored = _decode(ds, path, fp, tsyntax, label)
+        return _to_image(ds, stored, tsyntax, prefer_lut, label)
+    except ImageError:
+        raise
+    except _NEVER_CATCH:
+        raise
+    except BaseException as e:  # a malformed value deep in the header: still one typed, one-line error
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CorruptImage(f"{_short(label)}: malformed DICOM ({msg[:160]})", source=label) from e
 
 
 def _read_header(src: Any, label: str) -> Dataset:
@@ -141,7 +152,7 @@ def _check_image(ds: Dataset, label: str, allow_non_radiograph: bool, max_pixels
     name = _short(label)
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         sop = ds.get("SOPClassUID") or getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID")
-        sop_name = UID(sop).name if sop else ""
+        sop_name = UID(str(sop)).name if sop and UID(str(sop)).is_valid else ""
         if "Image Storage" in sop_name or "Rows" in ds:
             # An image object without its pixels: the file stops early (pydicom reads up to EOF quietly).
             raise TruncatedFile(f"{name}: file ends before its pixel data", source=label)
@@ -216,7 +227,9 @@ def _decode(ds: Dataset, path: Path | None, fp: Any, tsyntax: UID, label: str) -
         raise
     except (EOFError, struct.error) as e:
         raise TruncatedFile(f"{name}: pixel data is truncated", source=label) from e
-    except Exception as e:  # decoders raise all sorts; the GUI needs one typed error
+    except _NEVER_CATCH:
+        raise
+    except BaseException as e:  # decoders raise all sorts (Rust ones panic); the GUI needs one typed error
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         low = msg.lower()
         short_data = ("less than expected", "truncat", "not enough", "doesn't match the expected")
@@ -310,7 +323,9 @@ def _decode_with_plugins(src: Any, tsyntax: UID) -> np.ndarray:
                 raw=True,
                 decoding_plugin=preferred,
             )
-        except Exception:  # noqa: BLE001 - fall through to pydicom's own choice of plugin
+        except _NEVER_CATCH:
+            raise
+        except BaseException:  # noqa: BLE001 - incl. pyo3 PanicException; fall back to pydicom's choice
             pass
     return pixel_array(_rewind(src) if hasattr(src, "seek") else src, transfer_syntax_uid=tsyntax, raw=True)
 

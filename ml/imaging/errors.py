@@ -6,13 +6,19 @@ Everything derives from :class:`ImageError` (a ``ValueError``), so callers that 
 
 from __future__ import annotations
 
+_MAX_LEN = 240
+
 
 class ImageError(ValueError):
     """An image file or upload could not be turned into a radiograph."""
 
     def __init__(self, message: str, *, source: str = "") -> None:
-        message = " ".join(str(message).split())  # one line, whatever the cause said
-        super().__init__(message)
+        # One printable line of bounded length, whatever the cause (or a corrupt header) said.
+        text = "".join(ch if ch.isprintable() else " " for ch in str(message))
+        text = " ".join(text.split())
+        if len(text) > _MAX_LEN:
+            text = text[: _MAX_LEN - 1].rstrip() + "…"
+        super().__init__(text)
         self.source = source
 
 

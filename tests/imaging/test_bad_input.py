@@ -180,3 +180,29 @@ def test_nifti_volume_is_named(tmp_path, gz):
         load_image(path)
     with pytest.raises(NotARadiograph, match="NIfTI volume"):
         load_image_bytes(path.read_bytes(), path.name)
+
+
+def test_corrupted_bytes_never_escape_as_other_errors(tmp_path):
+    """Flip random bytes of valid files (native and RLE): every outcome is an Image or an ImageError."""
+    rng = np.random.default_rng(7)
+    sources = [
+        save(
+            dataset(ramp(16, 16, 12, False), bits_stored=12, WindowCenter=100, WindowWidth=50),
+            tmp_path / "a.dcm",
+        ),
+        save(dataset(ramp(16, 16, 16, True), bits_stored=16), tmp_path / "b.dcm", "1.2.840.10008.1.2.5"),
+    ]
+    outcomes = {"ok": 0, "error": 0}
+    for path in sources:
+        data = path.read_bytes()
+        for _ in range(150):
+            corrupt = bytearray(data)
+            for pos in rng.integers(132, min(len(data), 900), size=int(rng.integers(1, 6))):
+                corrupt[pos] = int(rng.integers(0, 256))
+            try:
+                load_image_bytes(bytes(corrupt), "fuzz.dcm")
+                outcomes["ok"] += 1
+            except ImageError as e:
+                _one_line(e)
+                outcomes["error"] += 1
+    assert outcomes["ok"] > 0 and outcomes["error"] > 0  # the corruption did bite, and not always
