@@ -89,6 +89,17 @@ _COMMON = {
 _MODEL_ERRORS = {**_COMMON, 409: {"model": ErrorBody, "description": "not supported by the loaded model"}}
 
 
+#: One SSE event as OpenAPI 3.2 describes streams (``itemSchema``); ``data`` is JSON text.
+_SSE_ITEM = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["scanpath", "token", "done", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+
+
 def _error(
     status: int, code: str, detail: str, headers: dict[str, str] | None = None, error_id: str | None = None
 ):
@@ -185,6 +196,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400:  # FastAPI's "error parsing the body" (e.g. bytes that are not UTF-8)
+            return _error(422, "invalid_request", "the request body is not valid JSON")
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 401: "unauthorized"}
         return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), exc.headers)
 
@@ -364,7 +377,7 @@ def create_app(
             **_MODEL_ERRORS,
             200: {
                 "description": "server-sent events: scanpath, token*, then done or error",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {"text/event-stream": {"itemSchema": _SSE_ITEM}},
             },
         },
         response_class=StreamingResponse,

@@ -25,7 +25,7 @@ class ModelQueue:
         if capacity < 0:
             raise ValueError("queue capacity must be >= 0")
         self.capacity = capacity
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._admitted = 0  # running + waiting
         self._running = 0
@@ -77,7 +77,11 @@ class ModelQueue:
         if not admitted:
             self.admit()
         try:
-            future = self._executor.submit(self._call, fn)
+            with self._lock:
+                if self._executor is None:  # created lazily; again after a shutdown (app restarted)
+                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+                executor = self._executor
+            future = executor.submit(self._call, fn)
         except BaseException:
             self.release()
             raise
@@ -85,4 +89,7 @@ class ModelQueue:
         return await asyncio.wrap_future(future)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)

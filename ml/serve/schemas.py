@@ -22,12 +22,21 @@ ScanpathSourceName = Literal["recorded", "simulated", "predicted"]
 _Spacing = Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)]
 
 
+#: A 4×4 ramp: the schema's example image (also what the fuzz tests start from).
+_EXAMPLE_IMAGE = {"format": "raw", "data": "AAECAwQFBgcICQoLDA0ODw==", "shape": [4, 4], "dtype": "uint8"}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class ImageIn(_Strict):
     """An image as base64 bytes: a PNG/JPEG/TIFF file, a DICOM file, or a raw 2-D array."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [_EXAMPLE_IMAGE]},
+    )
 
     format: ImageFormat
     data: str = Field(
@@ -80,6 +89,11 @@ class GraphRequest(_Strict):
 
 
 class ReportRequest(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"image": _EXAMPLE_IMAGE, "decoding": {"max_new_tokens": 8}}]},
+    )
+
     image: ImageIn
     gaze: Gaze | None = Field(
         default=None, max_length=MAX_FIXATIONS, description="null: use a predicted scanpath"
