@@ -80,7 +80,7 @@ _ACTIVE: weakref.WeakSet[Recorder] = weakref.WeakSet()
 def _stop_all_at_exit() -> None:  # pragma: no cover - exercised by the subprocess test
     for rec in list(_ACTIVE):
         with contextlib.suppress(Exception):
-            rec.stop()
+            rec.stop(status="interrupted", error="the application exited without stopping the recording")
 
 
 def viewport_event(vp: Viewport) -> EventRecord:
