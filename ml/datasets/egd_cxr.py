@@ -126,6 +126,16 @@ def split_fixations_by_image(
     return files
 
 
+def is_egd_cxr_dir(path: str | os.PathLike[str]) -> bool:
+    """Cheap check: an EGD-CXR folder has ``master_sheet.csv`` next to its gaze files or transcripts."""
+    p = Path(path)
+    return (p / "master_sheet.csv").is_file() and (
+        (p / "fixations.csv").is_file()
+        or (p / "eye_gaze.csv").is_file()
+        or (p / "audio_segmentation_transcripts").is_dir()
+    )
+
+
 def iter_egd_cxr(
     root: str | os.PathLike[str],
     *,

@@ -95,6 +95,12 @@ def read_metadata_csv(path: str | os.PathLike[str]) -> dict[str, list[dict[str, 
     return out
 
 
+def is_mimic_dir(path: str | os.PathLike[str]) -> bool:
+    """Cheap check: MIMIC-CXR keeps its reports as ``files/p*/p*/s*.txt``."""
+    files = Path(path) / "files"
+    return files.is_dir() and next(files.glob("p*/p*/s*.txt"), None) is not None
+
+
 def iter_mimic(
     root: str | os.PathLike[str],
     *,

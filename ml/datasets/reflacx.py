@@ -217,6 +217,15 @@ def _num(v: float) -> str:
 # ----------------------------------------------------------------------------------- the dataset
 
 
+def is_reflacx_dir(path: str | os.PathLike[str]) -> bool:
+    """Cheap check (no parsing): does ``path`` look like a REFLACX-shaped folder?"""
+    try:
+        main, _ = find_layout(path)
+    except DatasetError:
+        return False
+    return any(main.glob("metadata_phase_*.csv")) or any(main.glob("*/fixations.csv"))
+
+
 def find_layout(root: str | os.PathLike[str]) -> tuple[Path, Path]:
     """(main_data, gaze_data) folders for a REFLACX-shaped root (the root or its main_data)."""
     r = Path(root)

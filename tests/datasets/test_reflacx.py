@@ -178,3 +178,17 @@ _CHEX = [
     "Fracture",
     "Support Devices",
 ]
+
+
+def test_folder_detection(tmp_path):
+    from ml.datasets.egd_cxr import is_egd_cxr_dir
+    from ml.datasets.mimic import is_mimic_dir
+    from ml.datasets.reflacx import is_reflacx_dir
+
+    fixtures = FIXTURE.parent
+    assert is_reflacx_dir(FIXTURE) and is_reflacx_dir(FIXTURE / "main_data")
+    assert is_egd_cxr_dir(fixtures / "egd_cxr") and is_mimic_dir(fixtures / "mimic")
+    for check in (is_reflacx_dir, is_egd_cxr_dir, is_mimic_dir):
+        assert not check(tmp_path)
+    assert not is_reflacx_dir(fixtures / "egd_cxr") and not is_egd_cxr_dir(FIXTURE)
+    assert not is_mimic_dir(FIXTURE)
