@@ -720,8 +720,17 @@ class Store:
             rid = int(cur.lastrowid)
         return self._report_versions("WHERE id=?", (rid,))[0]
 
+    def _find_study(self, study: int | str) -> int | None:
+        if not isinstance(study, str):
+            return study
+        rows = self._q("SELECT id FROM studies WHERE uid=?", (study,))
+        return int(rows[0]["id"]) if rows else None
+
     def report_versions(self, study: int | str) -> list[ReportVersion]:
-        study_id = self.study(study).id if isinstance(study, str) else study
+        """All versions of the study's report, oldest first ([] for an unknown study)."""
+        study_id = self._find_study(study)
+        if study_id is None:
+            return []
         return self._report_versions("WHERE study_id=? ORDER BY version", (study_id,))
 
     def latest_report(self, study: int | str) -> ReportVersion | None:
@@ -778,7 +787,9 @@ class Store:
         self._x("DELETE FROM annotations WHERE id=?", (annotation_id,))
 
     def annotations(self, study: int | str, reader: str | None = None) -> list[Annotation]:
-        study_id = self.study(study).id if isinstance(study, str) else study
+        study_id = self._find_study(study)
+        if study_id is None:
+            return []
         sql = (
             "SELECT a.*, COALESCE(r.name, '') AS reader_name FROM annotations a "
             "LEFT JOIN readers r ON r.id = a.reader_id WHERE a.study_id=?"
