@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     try:
-        cases = load_cases(args.cohort, split=args.split, limit=args.limit)
+        cases, reference = load_cases(args.cohort, split=args.split, limit=args.limit)
     except Exception as exc:  # dataset errors carry one-line messages
         print(f"eval: {exc}", file=sys.stderr)
         return 2
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         examples=args.examples,
     )
     try:
-        results = run_eval(model, cases, config)
+        results = run_eval(model, cases, config, reference=reference)
     except EvalError as exc:
         print(f"eval: {exc}", file=sys.stderr)
         return 2

@@ -96,11 +96,35 @@ def cases_from_studies(
     return cases[:limit] if limit else cases
 
 
-def load_cases(cohort: str | Path, split: str = "test", limit: int | None = None) -> list[Case]:
-    """Cases of a REFLACX-shaped folder (the synthetic cohort or REFLACX itself)."""
+def cases_from_cohort_cases(
+    studies: list[Study], split: str | None = "test", limit: int | None = None
+) -> list[Case]:
+    """Cases from per-image cohort studies (``load_cohort(per="case")``): the reference is the
+    ground-truth report that mentions every injected finding, the scanpaths are all readers'."""
+    chosen = [s for s in studies if split in (None, "", "all") or (s.split or "").lower() == split.lower()]
+    if not chosen:
+        splits = sorted({s.split or "(none)" for s in studies})
+        raise EvalError(f"no images in split '{split}' (the cohort has: {', '.join(splits) or 'no images'})")
+    cases = []
+    for s in sorted(chosen, key=lambda s: s.id):
+        png = str(s.metadata.get("png") or "")
+        image = png if png and Path(png).exists() else s.image_path
+        scanpaths = sorted((sp for sp in s.scanpaths if sp.fixations), key=lambda sp: sp.reader)
+        cases.append(Case(s.id, image, report_text(s), scanpaths, [s]))
+    return cases[:limit] if limit else cases
+
+
+def load_cases(cohort: str | Path, split: str = "test", limit: int | None = None) -> tuple[list[Case], str]:
+    """Cases of a cohort folder (``cases.csv``: ground-truth reference reports) or of a
+    REFLACX-shaped folder (reference = the first reader's report); also says which reference."""
+    root = Path(cohort)
+    if (root / "cases.csv").is_file():
+        from ml.cohort.load import load_cohort
+
+        return cases_from_cohort_cases(load_cohort(root, per="case"), split, limit), "ground-truth report"
     from ml.datasets import load_reflacx
 
-    return cases_from_studies(load_reflacx(cohort), split, limit)
+    return cases_from_studies(load_reflacx(root), split, limit), "first reader's report"
 
 
 def _accepts_mode(model: ReportModel) -> bool:
@@ -122,6 +146,7 @@ def run_eval(
     cases: list[Case],
     config: EvalConfig | None = None,
     image_loader: Callable[[str], Image] = _load_image,
+    reference: str = "first reader's report",
 ) -> dict[str, Any]:
     """Generate a report per case and gaze mode, score every row; returns the ``results.json`` dict."""
     from tqdm import tqdm
@@ -212,6 +237,7 @@ def run_eval(
         "n_cases": len(cases),
         "n_readers": sorted({len(c.scanpaths) for c in cases}),
         "split": config.split,
+        "reference": reference,
         "model": _jsonable(model.info()),
         "decoding": vars(config.decoding),
         "rows": rows,

@@ -88,7 +88,8 @@ def scanpath_table(results: dict[str, Any]) -> list[str]:
 def _notes(results: dict[str, Any]) -> list[str]:
     notes = [
         f"- {results.get('n_cases', '?')} images of the `{results.get('split', '?')}` split; readers per image: "
-        f"{', '.join(str(n) for n in results.get('n_readers', [])) or '?'}. Reference report = the first reader's report.",
+        f"{', '.join(str(n) for n in results.get('n_readers', [])) or '?'}. Reference report = "
+        f"{results.get('reference', 'the first reader’s report')}.",
         "- NLG: pycocoevalcap on R2Gen-cleaned text (`ml/metrics/nlg.py`). CE: micro P/R/F1 over the 14 CheXpert "
         "observations from the rule labeler (`ml/metrics/labeler.py`), positive = 1; uncertain and unmentioned "
         "count as negative (`ml/metrics/clinical.py`).",
