@@ -69,13 +69,28 @@ def _tiny_sha256() -> str:
     return h.hexdigest()
 
 
-def _load_base(where: str, device: str):
+def _load_base(where: str, device: str, num_layers: int = 0):
     from ml.models import llm
 
     if where == TINY:
         model, tok = llm.tiny_llm()
-        return model.to(llm.pick_device(device)), tok
-    return llm.load_llm(where, device=device)
+        model = model.to(llm.pick_device(device))
+    else:
+        model, tok = llm.load_llm(where, device=device)
+    if num_layers:
+        truncate_layers(model, num_layers)
+    return model, tok
+
+
+def truncate_layers(model: Any, n: int) -> None:
+    """Keep the first ``n`` decoder layers (layer dropping; the final norm and LM head stay)."""
+    layers = model.model.layers
+    if n >= len(layers):
+        return
+    model.model.layers = layers[:n]
+    model.config.num_hidden_layers = n
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = model.config.layer_types[:n]
 
 
 def base_identity(name_or_path: str | None) -> dict[str, Any]:
@@ -162,7 +177,9 @@ def build_model(cfg: ModelConfig, llm_name: str | None = None, device: str = "cp
     from ml.models import llm as llm_mod
     from ml.models.gaze2report import Gaze2Report, attach_lora
 
-    base, tok = _load_base(TINY if tiny else (llm_name or cfg.llm.name_or_path), device=str(device))
+    base, tok = _load_base(
+        TINY if tiny else (llm_name or cfg.llm.name_or_path), str(device), cfg.llm.num_layers
+    )
     net = Gaze2Report(cfg, attach_lora(base, cfg), tok)
     return net.to(llm_mod.pick_device(device))
 
@@ -199,7 +216,7 @@ def load_bundle(
                 f"'{manifest['name']}' was trained on {want.get('name', '?')} with sha256 {want['sha256'][:12]}…"
             )
     dev = llm_mod.pick_device(device)
-    base, tok = _load_base(where, device=str(dev))
+    base, tok = _load_base(where, str(dev), cfg.llm.num_layers)
     peft_llm = PeftModel.from_pretrained(base, str(p / "adapter"), is_trainable=False)
     net = Gaze2Report(cfg, peft_llm, tok)
     for name, module in net.small_modules().items():

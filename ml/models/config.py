@@ -85,6 +85,7 @@ class ProjectorConfig:
 @dataclass
 class LLMConfig:
     name_or_path: str = "default"  # "default" = the embedded SmolLM2-135M-Instruct
+    num_layers: int = 0  # keep only the first N decoder layers (0 = all): a CPU-budget knob
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05

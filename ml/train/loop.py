@@ -175,7 +175,7 @@ def run_stage(
             for k, v in losses.items():
                 running[k] = running.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
             bar.update(1)
-            bar.set_postfix(loss=f"{float(losses['loss']):.3f}")
+            bar.set_postfix(loss=f"{float(losses['loss'].detach()):.3f}")
             if step % log_every == 0 or step == total:
                 n = log_every if step % log_every == 0 else step % log_every
                 rec = {k: v / n for k, v in running.items()}

@@ -67,3 +67,13 @@ def make_studies(folder: str | Path, n: int = 12, size: int = 96, seed: int = 0)
             )
         )
     return studies
+
+
+#: A model config small enough for unit tests (tiny random Llama base, 64 px images).
+TINY_MODEL_CONFIG: dict = {
+    "encoder": {"image_size": 64, "channels": [8, 16, 32, 32], "dim": 32},
+    "gnn": {"hidden": 32, "heads": 2},
+    "scanpath": {"d_model": 32, "n_heads": 2, "max_len": 8},
+    "projector": {"hidden": 64},
+    "llm": {"name_or_path": "tiny", "max_report_tokens": 48},
+}

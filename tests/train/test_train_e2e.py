@@ -1,0 +1,95 @@
+"""A tiny run through all three stages (tiny random Llama), resume, and the generate CLI on its bundle."""
+
+import contextlib
+import io
+import json
+
+import pytest
+
+from ml.train import data as data_mod
+from ml.train import synthetic
+
+
+def _overrides(cohort):
+    return {
+        "model": synthetic.TINY_MODEL_CONFIG,
+        "train": {
+            "cohort": str(cohort),
+            "encoder": {"epochs": 1, "batch_size": 4},
+            "scanpath": {"epochs": 2, "batch_size": 4},
+            "report": {"epochs": 1, "batch_size": 4},
+            "val_every": 2,
+            "val_batches": 1,
+            "log_every": 1,
+            "eval_samples": 1,
+        },
+    }
+
+
+@pytest.fixture
+def studies(tmp_path, monkeypatch):
+    s = synthetic.make_studies(tmp_path / "data", n=10, size=64)
+    monkeypatch.setattr(data_mod, "load_studies", lambda cohort: s)
+    return s
+
+
+@pytest.mark.slow
+def test_train_resume_and_generate_json(tmp_path, studies):
+    from ml.cli import main as cli_main
+    from ml.models.bundle import read_manifest
+    from ml.train.run import RunError, train
+
+    run = tmp_path / "run"
+    bundle = train(None, run, overrides=_overrides(tmp_path / "data"))
+    for name in ("config.json", "train.log", "metrics.jsonl", "curves.png"):
+        assert (run / name).exists(), name
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in records} == {"encoder", "scanpath", "report"}
+    assert any(r["split"] == "val" and "loss_image_only" in r for r in records if r["stage"] == "report")
+    manifest = read_manifest(bundle)
+    assert manifest["training"]["seed"] == 0 and manifest["config"]["llm"]["name_or_path"] == "tiny"
+    summary = json.loads((bundle / "eval_summary.json").read_text())
+    assert set(summary["modes"]) == {"predicted", "image_only", "real_gaze", "no_gnn"}
+    assert (bundle / "training_log.txt").exists()
+
+    with pytest.raises(RunError, match="--resume"):
+        train(None, run, overrides=_overrides(tmp_path / "data"))
+    train(None, run, resume=True, overrides=_overrides(tmp_path / "data"))
+    log = (run / "train.log").read_text()
+    assert log.count("complete in checkpoint, skipped") == 3
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = cli_main(
+            ["generate", studies[0].image_path, "--bundle", str(bundle), "--json", "--max-tokens", "6"]
+        )
+    assert rc == 0
+    out = json.loads(buf.getvalue())
+    assert {"report", "scanpath", "attention", "model"} <= set(out)
+    assert len(out["scanpath"]) == len(out["attention"]) >= 1
+    assert set(out["scanpath"][0]) == {"x", "y", "duration"}
+    assert out["model"]["name"] == "gaze2report"
+
+
+def test_resume_mid_stage_continues_from_the_checkpoint(tmp_path, studies):
+    import torch
+
+    from ml.train.run import train
+
+    run = tmp_path / "run"
+    ov = _overrides(tmp_path / "data")
+    ov["train"]["stages"] = ["encoder"]
+    ov["train"]["encoder"] = {"epochs": 3, "batch_size": 4}
+    ov["train"]["ckpt_every"] = 1
+    ov["train"]["eval_samples"] = 0
+    train(None, run, overrides=ov)
+    full = torch.load(run / "checkpoints" / "encoder.pt", weights_only=False)
+    assert full["complete"] and full["step"] == full["total"] == 6
+    # pretend the run died after step 4: rewrite the checkpoint as a partial one and resume
+    ck = run / "checkpoints" / "encoder.pt"
+    state = torch.load(ck, weights_only=False)
+    state.update(complete=False, step=4)
+    torch.save(state, ck)
+    train(None, run, resume=True, overrides=ov)
+    assert "resumed at step 4/6" in (run / "train.log").read_text()
+    assert torch.load(ck, weights_only=False)["complete"]
