@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--examples", type=int, default=3, help="example-case PNGs to write")
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it starts a Java VM)")
     p.add_argument("--readme", action="store_true", help="also print the README results section")
+    p.add_argument("--update-readme", metavar="README", default=None,
+                   help="rewrite the results section between <!-- results:start/end --> markers in this file")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -71,5 +73,13 @@ def run(args: argparse.Namespace) -> int:
         from ml.eval.table import readme_section
 
         print(readme_section(paths["json"]))
+    if args.update_readme:
+        from ml.eval.table import ReadmeError, update_readme
+
+        try:
+            update_readme(args.update_readme, paths["json"])
+        except (ReadmeError, OSError) as exc:
+            print(f"eval: {exc}", file=sys.stderr)
+            return 2
     print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
     return 0

@@ -92,7 +92,7 @@ def example_figure(example: dict[str, Any], path: Path) -> Path:
 
     ax = fig.add_subplot(grid[2])
     ax.axis("off")
-    blocks = [("Reference (reader 1)", case.reference)]
+    blocks = [(f"Reference ({example.get('reference', 'reference report')})", case.reference)]
     blocks += [(f"Generated — {mode}", d.text) for mode, d in drafts.items()]
     y = 1.0
     for title, text in blocks:

@@ -213,7 +213,9 @@ def run_eval(
             entry["inter_reader"] = _jsonable(ceiling)
         per_case.append(entry)
         if len(examples) < config.examples:
-            examples.append({"case": case, "image": image, "drafts": drafts, "predicted": pred})
+            examples.append(
+                {"case": case, "image": image, "drafts": drafts, "predicted": pred, "reference": reference}
+            )
     bar.close()
 
     references = [c.reference for c in cases]

@@ -163,3 +163,25 @@ def readme_section(results_json: str | Path | dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+class ReadmeError(ValueError):
+    """The README has no results markers to replace between."""
+
+
+def update_readme(readme: str | Path, results_json: str | Path | dict[str, Any]) -> Path:
+    """Replace the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in ``readme``
+    with :func:`readme_section` of the run, so the README's numbers always come from a run."""
+    path = Path(readme)
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ReadmeError(
+            f"{path}: add the markers {README_START} and {README_END} where the results section goes"
+        )
+    new = text[: start + len(README_START)] + "\n" + readme_section(results_json) + "\n" + text[end:]
+    path.write_text(new, encoding="utf-8")
+    return path

@@ -167,3 +167,23 @@ def test_cases_group_readings_by_image():
     assert len(cases_from_studies(studies, "all")) == 3
     with pytest.raises(EvalError, match="split 'val'"):
         cases_from_studies(studies, "val")
+
+
+def test_update_readme_between_markers(results, tmp_path):
+    from ml.eval.table import ReadmeError, update_readme
+
+    data = {k: v for k, v in results.items() if k != "_examples"}
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# App\n\nintro\n\n<!-- results:start -->\nold numbers\n<!-- results:end -->\n\n## Licence\n"
+    )
+    update_readme(readme, data)
+    text = readme.read_text()
+    assert "old numbers" not in text and "synthetic cohort" in text
+    assert text.startswith("# App\n\nintro") and text.rstrip().endswith("## Licence")
+    update_readme(readme, data)  # idempotent: one section, not two
+    assert text == readme.read_text()
+    bare = tmp_path / "BARE.md"
+    bare.write_text("# App\n")
+    with pytest.raises(ReadmeError, match="markers"):
+        update_readme(bare, data)
