@@ -49,7 +49,9 @@ class ExportResult:
 
 def _exact(values: Any) -> list[str]:
     """Floats as the shortest strings that read back to the same double ('' for NaN)."""
-    return ["" if v != v else repr(float(v)) for v in values]
+    import numpy as np
+
+    return ["" if v != v else repr(float(v)) for v in np.asarray(values, dtype=np.float64).tolist()]
 
 
 def export_session(
@@ -63,6 +65,7 @@ def export_session(
     from ml.gaze.io import REFLACX_DISPLAY_COLUMNS, GazeTrack, write_fixations, write_gaze
     from ml.gaze.recorder import session_viewports, viewport_event
     from ml.store import Store
+    from ml.types import Fixation
 
     with Store(db, read_only=True) as store:
         rec = store.session(session_id)
@@ -94,11 +97,10 @@ def export_session(
             (sppd_x / scale_x, sppd_y / scale_y, vp.window_width, vp.window_center, *shown)
             + (float(s0[0]), float(s0[1]), float(s1[0]), float(s1[1]))
         )
-    table = np.full((n, 12), np.nan)
+    # formatted once per viewport, then picked per row (index -1: before the first viewport → blank)
+    formatted = np.array([_exact(row) for row in per_vp] + [[""] * 12], dtype=object).reshape(-1, 12)
     idx = mapped.viewport_index
-    for k, row in enumerate(per_vp):
-        table[idx == k] = row
-    display = {name: table[:, j] for j, name in enumerate(REFLACX_DISPLAY_COLUMNS)}
+    display = {name: formatted[idx, j].tolist() for j, name in enumerate(REFLACX_DISPLAY_COLUMNS)}
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +140,7 @@ def export_session(
     )
     fix_extra["image_id"] = [str(on_image.image_id[r]) for r in rows]
     fix_extra["method"] = [f"ivt {velocity_threshold:g} deg/s"] * len(rows)
-    fixations = [type(f)(f.x, f.y, f.start, f.end) for f in fixations]  # pupil_area_normalized stays empty
+    fixations = [Fixation(f.x, f.y, f.start, f.end) for f in fixations]  # pupil_area_normalized stays empty
     fixations_csv = write_fixations(out / "fixations.csv", fixations, extra_columns=fix_extra)
 
     meta = asdict(rec)
