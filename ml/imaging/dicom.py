@@ -682,6 +682,8 @@ def dx_dataset(
         mag = float(spacing_mm[0]) / float(pixel_spacing_mm[0])
         ds.EstimatedRadiographicMagnificationFactor = _ds_number(mag)
     ds.DetectorType = "DIRECT"
+    # Acquisition Context module (mandatory in the DX IOD; its sequence is type 2, empty here)
+    ds.AcquisitionContextSequence = []
     ds.PixelData = arr.tobytes()
     return ds
 

@@ -41,7 +41,16 @@ def test_dx_for_presentation_attributes(tmp_path):
     assert ds.StudyInstanceUID == study and ds.PatientID == "CASE001"
     assert ds.ViewPosition == "AP" and ds.ImageLaterality == "U" and ds.BodyPartExamined == "CHEST"
     assert list(ds.WindowCenterWidthExplanation) == ["LUNG", "BONE"]
-    for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "ImageType", "PatientOrientation", "RescaleSlope"):
+    for keyword in (
+        "SOPInstanceUID",
+        "SeriesInstanceUID",
+        "ImageType",
+        "PatientOrientation",
+        "RescaleSlope",
+        "AcquisitionContextSequence",  # the DX IOD's mandatory Acquisition Context module
+        "PixelIntensityRelationship",
+        "BurnedInAnnotation",
+    ):
         assert keyword in ds, keyword
     np.testing.assert_array_equal(ds.pixel_array, arr)
 
