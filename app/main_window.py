@@ -90,6 +90,11 @@ class MainWindow(QtWidgets.QMainWindow):
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
         cl.addWidget(self.banner)
+        from app.session.controller import GazeSessionController
+
+        self.session = GazeSessionController(self)
+        self.session.state_changed.connect(lambda _s, msg: self.status_msg.setText(msg))
+        cl.addWidget(self.session.bar)
         cl.addWidget(self.view, 1)
         self.setCentralWidget(central)
 
@@ -199,6 +204,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preset_box.activated.connect(lambda i: v.apply_preset(self.preset_box.itemText(i)))
         self.toolbar.addWidget(self.preset_box)
         self.toolbar.addSeparator()
+        self.record_btn = QtWidgets.QToolButton()
+        self.record_btn.setText("● Record gaze")
+        self.record_btn.setToolTip("Record a gaze session (Ctrl+R): validate, then record until Stop")
+        self.record_btn.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        rmenu = QtWidgets.QMenu(self.record_btn)
+        for kind, label in (
+            ("mouse", "Mouse (gaze follows the cursor)"),
+            ("tobii", "Tobii eye tracker"),
+            ("replay", "Replay the recorded reading"),
+        ):
+            rmenu.addAction(label).triggered.connect(lambda _=False, k=kind: self.session.begin(k))
+        self.record_btn.setMenu(rmenu)
+        self.record_btn.clicked.connect(lambda: self.session.begin(self.settings.gaze_source))
+        self.toolbar.addWidget(self.record_btn)
+        act("Record gaze", lambda: self.session.begin(self.settings.gaze_source), "Ctrl+R", bar=False)
+        act("Stop recording", lambda: self.session.stop(), "Ctrl+E", bar=False)
         act("Next study", self.next_study, "PgDown", bar=False)
         act("Previous study", self.prev_study, "PgUp", bar=False)
         act("Generate draft", lambda: self.generate("auto"), "G", bar=False)
@@ -641,7 +662,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.export_done.emit("error", "no annotations")
 
     # ------------------------------------------------------------------ lifecycle
+    def moveEvent(self, ev: QtGui.QMoveEvent) -> None:  # noqa: N802
+        super().moveEvent(ev)
+        self.view.window_moved()  # gaze maps through the image's position on screen
+
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
+        if self.session.state == "recording":
+            self.session.stop()
         self.stop_generation()
         self.autosave()
         self.backend.stop()

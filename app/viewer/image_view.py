@@ -458,6 +458,11 @@ class ImageView(QtWidgets.QWidget):
             lab.raise_()
         self._placeholder.setGeometry(0, 0, w, h)
 
+    def window_moved(self) -> None:
+        """The top-level window moved: the image moved on screen (the window calls this)."""
+        if self.image is not None:
+            self._emit_viewport("viewport")
+
     def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(ev)
         self._layout_corners()

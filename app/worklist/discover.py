@@ -20,8 +20,7 @@ MAX_FILES = 5000
 def _dataset_loaders() -> list[tuple[str, str]]:
     """(module, function) pairs tried on a folder, most specific first; each returns list[Study] or raises."""
     return [
-        ("ml.datasets.cohort", "load_cohort"),
-        ("ml.datasets.reflacx", "load_reflacx"),
+        ("ml.datasets.reflacx", "load_reflacx"),  # REFLACX and the synthetic cohort (same layout)
         ("ml.datasets.egd_cxr", "load_egd_cxr"),
     ]
 
@@ -58,44 +57,39 @@ def _case_folder(folder: Path) -> Study | None:
     return None
 
 
-def _attach_case_extras(study: Study, folder: Path) -> None:
-    """Read what a case folder may carry: ground-truth report, reader scanpaths, findings."""
-    import json
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding pixels."""
+    if path.suffix.lower() == ".png":
+        from PIL import Image as PILImage
 
-    from ml.types import Finding, Report, Scanpath, ScanpathSource
+        with PILImage.open(path) as im:
+            return im.size
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return int(ds.Columns), int(ds.Rows)
+
+
+def _attach_case_extras(study: Study, folder: Path) -> None:
+    """What a case folder may carry: the ground-truth report, REFLACX-style ellipses, a reader's fixations."""
+    from ml.types import Report, ScanpathSource
 
     report = folder / "report.txt"
     if report.is_file():
         study.report = Report.parse(report.read_text())
-    meta = folder / "case.json"
-    if meta.is_file():
-        try:
-            data = json.loads(meta.read_text())
-        except ValueError:
-            data = {}
-        size = tuple(data.get("image_size") or (0, 0))
-        for sp in data.get("scanpaths", []):
-            fixes = sp.get("fixations", sp) if isinstance(sp, dict) else sp
-            arr = [(f["x"], f["y"], f.get("duration", f.get("end", 0) - f.get("start", 0))) for f in fixes]
-            src = sp.get("source", "simulated") if isinstance(sp, dict) else "simulated"
-            study.scanpaths.append(
-                Scanpath.from_array(
-                    arr, size, ScanpathSource(src), sp.get("reader", "") if isinstance(sp, dict) else ""
-                )
-            )  # type: ignore[arg-type]
-        for f in data.get("findings", []):
-            study.findings.append(
-                Finding(
-                    f["label"],
-                    f["x0"],
-                    f["y0"],
-                    f["x1"],
-                    f["y1"],
-                    f.get("shape", "ellipse"),
-                    int(f.get("certainty", 5)),
-                )
-            )
-        study.labels = dict(data.get("labels", {}))
+    ellipses = folder / "anomaly_location_ellipses.csv"
+    if ellipses.is_file():
+        from ml.datasets.reflacx import read_ellipses
+
+        study.findings = read_ellipses(ellipses)
+    fixations = folder / "fixations.csv"
+    if fixations.is_file():
+        from ml.gaze.io import read_scanpath
+
+        size = _image_size(Path(study.image_path))
+        # the built-in case's reader is simulated (ml.cohort.readers); a user's case folder may say otherwise
+        source = ScanpathSource.SIMULATED if study.dataset == "case" else ScanpathSource.RECORDED
+        study.scanpaths.append(read_scanpath(fixations, size, source, reader="reader 1"))
 
 
 def _scan(folder: Path) -> Iterable[Path]:

@@ -1,0 +1,1 @@
+"""Gaze sessions: sources (mouse here; Tobii and replay in ml.gaze), calibration UI, recording control."""

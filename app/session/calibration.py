@@ -1,0 +1,231 @@
+"""Full-screen validation targets and the result in degrees, shown before recording starts.
+
+The dialog animates a shrinking target to each validation point (``ml.gaze.calibration``'s
+layouts), and while it rests feeds the gaze source's samples to a ``ValidationCollector``
+(H4's, which computes accuracy, RMS-S2S and SD precision in degrees of visual angle from the
+screen geometry). With the mouse source both "eyes" are the cursor. The result page lists every
+point and the overall figures; the reader then starts recording, redoes it, or cancels.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app import theme
+from ml.gaze.calibration import ValidationCollector, ValidationResult, validation_points
+from ml.gaze.geometry import ScreenGeometry
+from ml.gaze.sources.tobii import BinocularSample, ScreenRect
+
+
+class TargetCanvas(QtWidgets.QWidget):
+    """Paints the current target: an outer ring that shrinks onto a small dot."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.pos_norm: tuple[float, float] | None = None
+        self.radius = 30.0
+        self.message = ""
+
+    def paintEvent(self, ev) -> None:  # noqa: N802
+        p = QtGui.QPainter(self)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+        p.fillRect(self.rect(), QtGui.QColor(40, 40, 40))
+        if self.message:
+            p.setPen(QtGui.QColor(220, 220, 220))
+            f = p.font()
+            f.setPointSize(14)
+            p.setFont(f)
+            p.drawText(self.rect().adjusted(0, 40, 0, 0), QtCore.Qt.AlignmentFlag.AlignHCenter, self.message)
+        if self.pos_norm is None:
+            return
+        x, y = self.pos_norm[0] * self.width(), self.pos_norm[1] * self.height()
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        p.setBrush(QtGui.QColor(230, 230, 230))
+        p.drawEllipse(QtCore.QPointF(x, y), self.radius, self.radius)
+        p.setBrush(QtGui.QColor(200, 30, 30))
+        p.drawEllipse(QtCore.QPointF(x, y), 4.0, 4.0)
+        p.end()
+
+
+class ValidationDialog(QtWidgets.QDialog):
+    """Runs the targets, then shows the result; ``accepted`` means "start recording"."""
+
+    target_resting = QtCore.Signal(int, float, float)  # index, global x, y of the target centre
+    finished_targets = QtCore.Signal(object)  # ValidationResult
+
+    def __init__(
+        self,
+        geometry: ScreenGeometry,
+        sample_pos,  # () -> (x, y) global screen pixels or None: the gaze source's current point
+        n_points: int = 4,
+        travel_s: float = 0.6,
+        dwell_s: float = 1.0,
+        full_screen: bool = True,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Gaze validation")
+        self.geometry_ = geometry
+        self.sample_pos = sample_pos
+        self.points = validation_points(n_points)
+        self.travel_s, self.dwell_s = travel_s, dwell_s
+        self.full_screen = full_screen
+        self.result: ValidationResult | None = None
+        self.collector: ValidationCollector | None = None
+
+        self.canvas = TargetCanvas()
+        self.results = QtWidgets.QWidget()
+        self.stack = QtWidgets.QStackedLayout(self)
+        self.stack.addWidget(self.canvas)
+        self.stack.addWidget(self.results)
+        self._build_results()
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(16)
+        self._timer.timeout.connect(self._tick)
+        self._t = 0.0
+        self._index = -1
+
+    # ---------------------------------------------------------------- run
+    def start(self) -> None:
+        if self.full_screen:
+            self.showFullScreen()
+        else:
+            self.show()
+        screen = (
+            self.windowHandle().screen() if self.windowHandle() else QtGui.QGuiApplication.primaryScreen()
+        )
+        geo = (
+            screen.geometry()
+            if screen
+            else QtCore.QRect(0, 0, self.geometry_.width_px, self.geometry_.height_px)
+        )
+        self._origin = self.canvas.mapToGlobal(QtCore.QPoint(0, 0))
+        w, h = self.canvas.width() or geo.width(), self.canvas.height() or geo.height()
+        self.collector = ValidationCollector(
+            ScreenGeometry(
+                w,
+                h,
+                self.geometry_.width_mm * w / self.geometry_.width_px,
+                self.geometry_.height_mm * h / self.geometry_.height_px,
+                self.geometry_.distance_mm,
+            ),
+            ScreenRect(self._origin.x(), self._origin.y(), w, h),
+            skip_s=min(0.2, self.dwell_s / 4),
+        )
+        self.canvas.message = "Look at each target until it moves on"
+        self.stack.setCurrentWidget(self.canvas)
+        self._index = -1
+        self._next()
+        self._timer.start()
+
+    def _next(self) -> None:
+        self._index += 1
+        self._t = 0.0
+        if self._index >= len(self.points):
+            self._finish()
+            return
+        self._resting = False
+
+    def _tick(self) -> None:
+        if self._index >= len(self.points):
+            return
+        dt = self._timer.interval() / 1000.0
+        self._t += dt
+        target = self.points[self._index]
+        prev = self.points[self._index - 1] if self._index > 0 else (0.5, 0.5)
+        if self._t < self.travel_s:
+            a = self._t / self.travel_s
+            self.canvas.pos_norm = (prev[0] + (target[0] - prev[0]) * a, prev[1] + (target[1] - prev[1]) * a)
+            self.canvas.radius = 30.0 - 18.0 * a
+        else:
+            self.canvas.pos_norm = target
+            self.canvas.radius = 12.0
+            if not self._resting:
+                self._resting = True
+                self.collector.begin(target)
+                gx = self._origin.x() + target[0] * self.canvas.width()
+                gy = self._origin.y() + target[1] * self.canvas.height()
+                self.target_resting.emit(self._index, gx, gy)
+            pos = self.sample_pos()
+            if pos is not None:
+                from ml.gaze.sources.base import now_us
+
+                self.collector.add(BinocularSample(now_us(), pos, pos, True, True))
+            if self._t >= self.travel_s + self.dwell_s:
+                self.collector.end()
+                self._next()
+        self.canvas.update()
+
+    def _finish(self) -> None:
+        self._timer.stop()
+        try:
+            self.result = self.collector.result() if self.collector else None
+        except Exception as exc:  # noqa: BLE001 - shown, not raised
+            self.summary.setText(f"Validation failed: {exc}")
+            self.result = None
+        self._show_result()
+        self.finished_targets.emit(self.result)
+
+    # ---------------------------------------------------------------- results page
+    def _build_results(self) -> None:
+        lay = QtWidgets.QVBoxLayout(self.results)
+        lay.setContentsMargins(60, 40, 60, 40)
+        title = QtWidgets.QLabel("Validation result")
+        title.setObjectName("panelTitle")
+        self.summary = QtWidgets.QLabel("")
+        self.summary.setWordWrap(True)
+        self.table = QtWidgets.QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(
+            ["Target", "Accuracy (°)", "Precision RMS-S2S (°)", "Precision SD (°)", "Samples"]
+        )
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        row = QtWidgets.QHBoxLayout()
+        self.redo_btn = QtWidgets.QPushButton("Redo")
+        self.redo_btn.clicked.connect(self.start)
+        self.cancel_btn = QtWidgets.QPushButton("Cancel")
+        self.cancel_btn.clicked.connect(self.reject)
+        self.record_btn = QtWidgets.QPushButton("Start recording")
+        self.record_btn.setObjectName("primary")
+        self.record_btn.clicked.connect(self.accept)
+        row.addStretch(1)
+        row.addWidget(self.cancel_btn)
+        row.addWidget(self.redo_btn)
+        row.addWidget(self.record_btn)
+        lay.addWidget(title)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(row)
+
+    def _show_result(self) -> None:
+        r = self.result
+        self.stack.setCurrentWidget(self.results)
+        if r is None:
+            self.record_btn.setText("Record without validation")
+            return
+        q = r.binocular
+        colour = theme.OK if q.accuracy_deg < 1.0 else theme.WARN if q.accuracy_deg < 2.0 else theme.BAD
+        self.summary.setText(
+            f"<span style='font-size:13pt; color:{colour}'>Accuracy {_f(q.accuracy_deg)}°</span> · "
+            f"precision RMS-S2S {_f(q.precision_rms_deg)}° · SD {_f(q.precision_sd_deg)}° "
+            f"(mean over {len(r.points)} targets; below 1° is good for reading studies)"
+        )
+        self.table.setRowCount(len(r.points))
+        for i, p in enumerate(r.points):
+            b = p.binocular
+            cells = [
+                f"({p.target[0]:.2f}, {p.target[1]:.2f})",
+                _f(b.accuracy_deg),
+                _f(b.precision_rms_deg),
+                _f(b.precision_sd_deg),
+                str(b.n_samples),
+            ]
+            for c, text in enumerate(cells):
+                self.table.setItem(i, c, QtWidgets.QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+
+
+def _f(v: float) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v:.2f}"

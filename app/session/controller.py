@@ -1,0 +1,344 @@
+"""One gaze session from the window's point of view: choose a source, validate, record, stop, save.
+
+Data flow: source (mouse timer / Tobii SDK thread / replay thread) → ``Recorder.push`` (enqueue
+only) → the recorder's writer thread → SQLite. The viewer's state goes to ``Recorder.log_viewport``
+as ``ml.gaze.geometry.Viewport`` events with the same monotonic clock, so the samples can be
+mapped to image pixels afterwards (``fixations_from_samples``). Everything that touches the disk
+(creating the session, the final drain, fixation detection) runs on worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app import workers
+from app.viewer.viewport import ViewportState
+from ml.gaze.geometry import ScreenGeometry, Viewport
+from ml.types import GazeSample, Scanpath, ScanpathSource
+
+IDLE, VALIDATING, STARTING, RECORDING, SAVING = "idle", "validating", "starting", "recording", "saving"
+
+
+def to_geometry_viewport(state: ViewportState, view_rect: tuple[float, float, float, float]) -> Viewport:
+    """The viewer's state as H4's Viewport (axis-aligned image rectangle on screen).
+
+    Rotation and flips are kept in ``extra`` with the full affine; the rectangle is exact only for
+    the unrotated, unflipped view (the usual reading set-up).
+    """
+    w, h = state.image_size
+    x0, y0 = state.to_screen(0.0, 0.0)
+    x1, y1 = state.to_screen(float(w), float(h))
+    rect = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    m11, m12, m21, m22, dx, dy = state.image_to_screen
+    extra = {
+        "rotation": float(state.rotation),
+        "flip_h": float(state.flip_h),
+        "flip_v": float(state.flip_v),
+        "invert": float(state.invert),
+        "m11": m11,
+        "m12": m12,
+        "m21": m21,
+        "m22": m22,
+        "dx": dx,
+        "dy": dy,
+    }
+    return Viewport(
+        t_us=state.t_us,
+        image_id=state.study_id,
+        image_size=(int(w), int(h)),
+        image_rect=rect,
+        view_rect=view_rect,
+        zoom=float(state.zoom),
+        window_center=float(state.window_center),
+        window_width=float(state.window_width),
+        extra=extra,
+    )
+
+
+def screen_geometry(settings, screen: QtGui.QScreen | None) -> ScreenGeometry:
+    """Settings' physical size and distance, with the pixel size of the screen actually used."""
+    if screen is not None:
+        g = screen.geometry()
+        w_px, h_px = g.width(), g.height()
+    else:
+        w_px, h_px = settings.screen_width_px, settings.screen_height_px
+    return ScreenGeometry(
+        w_px, h_px, settings.screen_width_mm, settings.screen_height_mm, settings.viewing_distance_mm
+    )
+
+
+def compute_session_scanpath(
+    db: str, session_id: int, study_id: str, geometry: ScreenGeometry, reader: str
+) -> Scanpath:
+    """Worker thread: the stored session's samples → fixations in image pixels, saved with the session."""
+    from ml.gaze.fixations import fixations_from_samples
+    from ml.gaze.recorder import session_viewports
+    from ml.store import Store
+
+    with Store(db) as store:
+        samples = store.samples(session_id).to_samples()
+        vps = session_viewports(store, session_id)
+        fixations = fixations_from_samples(samples, vps, geometry, image_id=study_id) if vps else []
+        store.save_fixations(session_id, fixations, "ivt")
+    size = next((v.image_size for v in vps if v.image_id == study_id), (0, 0))
+    return Scanpath(fixations, size, ScanpathSource.RECORDED, reader)
+
+
+class RecordingBar(QtWidgets.QFrame):
+    """The unmistakable indicator: a red bar with a blinking dot, time, counts and Stop."""
+
+    stop = QtCore.Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("recording")
+        self.label = QtWidgets.QLabel("")
+        self.button = QtWidgets.QPushButton("Stop recording")
+        self.button.clicked.connect(self.stop)
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(12, 6, 12, 6)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.button)
+        self.hide()
+
+
+class GazeSessionController(QtCore.QObject):
+    state_changed = QtCore.Signal(str, str)
+    session_saved = QtCore.Signal(object)  # Scanpath
+    failed = QtCore.Signal(str)
+
+    def __init__(self, window, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent or window)
+        self.win = window
+        self.state = IDLE
+        self.source = None
+        self.recorder = None
+        self.session_id: int | None = None
+        self.kind = ""
+        self.geometry: ScreenGeometry | None = None
+        self.validation: dict[str, Any] | None = None
+        self.last_sample: GazeSample | None = None
+        self._t0 = 0.0
+        self._study = None
+        self.bar = RecordingBar()
+        self.bar.stop.connect(self.stop)
+        self._tick = QtCore.QTimer(self)
+        self._tick.setInterval(250)
+        self._tick.timeout.connect(self._update_bar)
+        self.validation_dialog = None
+        self.replay_speed = 4.0  # replays run faster than real time; tests use more
+
+    # ----------------------------------------------------------------- flow
+    def begin(self, kind: str = "mouse", validate: bool = True, dialog_kwargs: dict | None = None) -> None:
+        """Choose the source; validate (full-screen targets) unless told not to; then record."""
+        if self.state != IDLE or self.win.current is None or self.win.image is None:
+            return
+        self.kind = kind
+        try:
+            self.source = self._make_source(kind)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self._fail(workers.error_text(exc))
+            return
+        screen = (
+            self.win.windowHandle().screen()
+            if self.win.windowHandle()
+            else QtGui.QGuiApplication.primaryScreen()
+        )
+        self.geometry = screen_geometry(self.win.settings, screen)
+        if validate and kind == "mouse":
+            self._validate(dialog_kwargs or {})
+        else:
+            self._start_recording()
+
+    def _make_source(self, kind: str):
+        if kind == "mouse":
+            from app.session.mouse_source import MouseGazeSource
+
+            return MouseGazeSource()
+        if kind == "tobii":
+            from ml.gaze.sources.tobii import TobiiSource
+
+            if not TobiiSource.is_available():
+                raise RuntimeError(TobiiSource.availability_message() or "no Tobii tracker available")
+            return TobiiSource()
+        if kind == "replay":
+            return self._replay_source()
+        raise ValueError(f"unknown gaze source {kind!r}")
+
+    def _replay_source(self):
+        """Replay the study's recorded reading (a cohort/REFLACX gaze.csv), ``replay_speed`` x real time."""
+        from ml.gaze.sources.replay import ReplaySource, load_gaze_csv
+
+        study = self.win.current
+        gaze = Path(study.image_path).parent / "gaze.csv"
+        if not gaze.is_file():
+            raise FileNotFoundError(f"no gaze.csv next to {Path(study.image_path).name} to replay")
+        data = load_gaze_csv(gaze, image_size=self.win.image.size, image_id=study.id)
+        return ReplaySource(
+            data.samples,
+            speed=self.replay_speed,
+            viewports=data.viewports,
+            origin_us=data.origin_us,
+            label=data.label,
+        )
+
+    def _validate(self, kwargs: dict) -> None:
+        from app.session.calibration import ValidationDialog
+
+        self._set(VALIDATING, "Validation: look at the targets")
+        self._preview_source()
+        dlg = ValidationDialog(self.geometry, lambda: self.source.position, parent=self.win, **kwargs)
+        self.validation_dialog = dlg
+        dlg.finished.connect(self._on_validation_closed)
+        dlg.start()
+
+    def _preview_source(self) -> None:
+        """Track the cursor during validation without recording (the mouse source's filter)."""
+        from app.session.mouse_source import _MoveFilter
+
+        if self.source.position is None:
+            p = QtGui.QCursor.pos()
+            self.source.move_to(p.x(), p.y())
+        self._preview = _MoveFilter(self.source)
+        QtWidgets.QApplication.instance().installEventFilter(self._preview)
+
+    def _on_validation_closed(self, code: int) -> None:
+        dlg, self.validation_dialog = self.validation_dialog, None
+        QtWidgets.QApplication.instance().removeEventFilter(self._preview)
+        if dlg is not None and dlg.result is not None:
+            self.validation = {"kind": "validation", "source": self.kind, **dlg.result.to_dict()}
+        if code == QtWidgets.QDialog.DialogCode.Accepted:
+            self._start_recording()
+        else:
+            self.source = None
+            self._set(IDLE, "Gaze session cancelled")
+
+    def _start_recording(self) -> None:
+        from ml.gaze.recorder import Recorder
+
+        study = self.win.current
+        self._study = study
+        settings = self.win.settings
+        self.recorder = Recorder(
+            str(settings.db_path),
+            study=study.id,
+            reader=settings.user_name,
+            source_name=self.kind,
+            geometry=self.geometry,
+            metadata={"image_path": study.image_path, "app": "gaze2report"},
+        )
+        self._set(STARTING, f"Starting a {self.kind} session…")
+        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+        validation = self.validation
+        rec = self.recorder
+
+        def start() -> int:
+            sid = rec.start()
+            if validation:
+                from ml.store import Store
+
+                with Store(rec.db) as store:
+                    store.set_calibration(sid, validation)
+            return sid
+
+        workers.submit(start, self._on_started, lambda exc: self._fail(workers.error_text(exc)), context=self)
+
+    def _on_started(self, session_id: int) -> None:
+        self.session_id = session_id
+        rec, src = self.recorder, self.source
+
+        def sink(sample: GazeSample) -> None:
+            self.last_sample = sample
+            rec.push(sample)
+
+        src.add_listener(lambda ev: rec.log_event(f"source_{ev.kind}", {"message": ev.message}, ev.t_us))
+        if self.kind == "replay":
+            src.on_viewport = rec.log_viewport  # the replay carries the original reader's viewer state
+        else:
+            self._log_viewport(self.win.view.viewport_state("image"))
+            self.win.view.viewport_changed.connect(self._log_viewport)
+        try:
+            src.start(sink)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(f"the {self.kind} source did not start: {workers.error_text(exc)}")
+            return
+        self._t0 = time.monotonic()
+        self.bar.show()
+        self._tick.start()
+        self._update_bar()
+        self._set(RECORDING, f"Recording gaze ({self.kind})")
+
+    def _log_viewport(self, state: ViewportState | None) -> None:
+        if state is None or self.recorder is None:
+            return
+        vw = self.win.view.graphics.viewport()
+        o = vw.mapToGlobal(QtCore.QPoint(0, 0))
+        rect = (float(o.x()), float(o.y()), float(o.x() + vw.width()), float(o.y() + vw.height()))
+        self.recorder.log_viewport(to_geometry_viewport(state, rect))
+
+    def stop(self) -> None:
+        if self.state != RECORDING:
+            return
+        self._tick.stop()
+        self.bar.hide()
+        if self.kind != "replay":
+            with contextlib.suppress(RuntimeError, TypeError):
+                self.win.view.viewport_changed.disconnect(self._log_viewport)
+        if self.source is not None:
+            self.source.stop()
+        self._set(SAVING, "Saving the session and computing fixations…")
+        rec, sid, study = self.recorder, self.session_id, self._study
+        geometry, reader = self.geometry, self.win.settings.user_name
+
+        def finish() -> Scanpath:
+            rec.stop()
+            return compute_session_scanpath(rec.db, sid, study.id, geometry, reader)
+
+        workers.submit(finish, self._on_saved, lambda exc: self._fail(workers.error_text(exc)), context=self)
+
+    def _on_saved(self, scanpath: Scanpath) -> None:
+        study = self._study
+        self.recorder, self.source = None, None
+        self._set(IDLE, f"Session {self.session_id} saved: {len(scanpath)} fixations")
+        if study is not None:
+            study.scanpaths.append(scanpath)
+            if self.win.current is study:
+                self.win.overlays.set_recorded(self.win.real_scanpaths(study))
+                self.win.overlays.set_visible("recorded", True)
+            self.win.refresh_status(study.id)
+        self.session_saved.emit(scanpath)
+
+    def _fail(self, message: str) -> None:
+        self._tick.stop()
+        self.bar.hide()
+        if self.source is not None:
+            with contextlib.suppress(Exception):  # a failing source must not hide the first error
+                self.source.stop()
+        rec = self.recorder
+        if rec is not None and rec.state == "recording":
+            workers.submit(lambda: rec.stop(status="failed", error=message), context=self)
+        self.recorder, self.source = None, None
+        self._set(IDLE, f"Gaze session failed: {message}")
+        self.failed.emit(message)
+
+    def _update_bar(self) -> None:
+        rec = self.recorder
+        if rec is None:
+            return
+        st = rec.status
+        el = int(time.monotonic() - self._t0)
+        dropped = f" · dropped {st.dropped}" if st.dropped else ""
+        self.bar.label.setText(
+            f"●  REC  {el // 60:02d}:{el % 60:02d}  ·  {self.kind} gaze  ·  {st.written + st.queued} samples{dropped}"
+        )
+        if st.state == "failed":
+            self._fail(st.error or "the recorder failed")
+
+    def _set(self, state: str, message: str) -> None:
+        self.state = state
+        self.state_changed.emit(state, message)
