@@ -359,7 +359,7 @@ class Recorder:
                     continue
                 try:
                     seq, ev_seq = self._flush(conn, seq, ev_seq)
-                except (sqlite3.Error, StoreError) as exc:
+                except Exception as exc:  # sqlite/store errors, and anything unforeseen: never die silently
                     self._fail(conn, exc)
                     continue
                 if stopping and not self._samples and not self._events:
@@ -408,9 +408,15 @@ class Recorder:
         if batch and self.on_batch is not None:
             with contextlib.suppress(Exception):  # an observer must never stop the recording
                 self.on_batch(batch)
-        if self.on_status is not None and (batch or evs):
-            self.on_status(self.status)
+        if batch or evs:
+            self._notify()
         return seq + len(batch), ev_seq + len(evs)
+
+    def _notify(self) -> None:
+        """Tell the GUI (from the writer thread); a failing observer never stops the recording."""
+        if self.on_status is not None:
+            with contextlib.suppress(Exception):
+                self.on_status(self.status)
 
     def _discard_queued(self) -> None:
         n = len(self._samples)
@@ -422,7 +428,12 @@ class Recorder:
                 self._dropped += n
 
     def _fail(self, conn: sqlite3.Connection, exc: BaseException) -> None:
-        err = exc if isinstance(exc, StoreError) else describe_sqlite_error(exc, self.db)
+        if isinstance(exc, StoreError):
+            err: BaseException = exc
+        elif isinstance(exc, sqlite3.Error):
+            err = describe_sqlite_error(exc, self.db)
+        else:
+            err = RecorderError(f"{type(exc).__name__}: {exc}")
         self._error = f"Recording stopped: {err}"
         self._state = "failed"
         self._discard_queued()
@@ -434,8 +445,7 @@ class Recorder:
                 "UPDATE sessions SET status='failed', error=?, dropped_count=?, ended_at=? WHERE id=?",
                 (self._error, self._dropped, now_iso(), self._session_id),
             )
-        if self.on_status is not None:
-            self.on_status(self.status)
+        self._notify()
 
     def _finish(self, store: Store) -> None:
         if self._state == "failed":
@@ -456,5 +466,4 @@ class Recorder:
             self._state = "failed"
         else:
             self._state = "completed"
-        if self.on_status is not None:
-            self.on_status(self.status)
+        self._notify()

@@ -212,3 +212,26 @@ def test_bad_parameters():
         Recorder("x.db", flush_interval=0)
     with pytest.raises(StoreError, match="No database"):
         Store("/nonexistent/dir/x.db", read_only=True)
+
+
+def test_failing_observer_does_not_stop_recording(tmp_path):
+    def boom(status):
+        raise RuntimeError("GUI bug")
+
+    rec = Recorder(
+        tmp_path / "g.db", study="s", reader="r", flush_interval=0.005, on_status=boom, on_batch=boom
+    )
+    rec.start()
+    rec.push_many(make_samples(300))
+    status = rec.stop()
+    assert (status.state, status.written, status.dropped) == ("completed", 300, 0)
+
+
+def test_unexpected_writer_error_is_visible_and_counted(tmp_path):
+    rec = Recorder(tmp_path / "g.db", study="s", reader="r", flush_interval=10.0)
+    rec.start()
+    rec.push_many(make_samples(10))
+    rec.push("not a sample")  # a bug upstream: the batch cannot be written
+    status = rec.stop()
+    assert status.state == "failed" and "AttributeError" in status.error
+    assert (status.written, status.dropped) == (0, 11)  # the whole failed batch is counted
