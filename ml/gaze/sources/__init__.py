@@ -12,7 +12,7 @@ from ml.gaze.sources.base import (
     SourceUnavailable,
     now_us,
 )
-from ml.gaze.sources.replay import ReplayData, ReplaySource, load_gaze_csv, load_session
+from ml.gaze.sources.replay import ReplayData, ReplaySource, load_egd_gaze, load_gaze_csv, load_session
 from ml.gaze.sources.tobii import NoTrackerFound, ScreenRect, TobiiSource, find_trackers
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "SourceUnavailable",
     "TobiiSource",
     "find_trackers",
+    "load_egd_gaze",
     "load_gaze_csv",
     "load_session",
     "now_us",

@@ -14,6 +14,7 @@ they are missing, by fitting the image into ``view_rect`` as the viewer does.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -89,6 +90,13 @@ class ReplaySource(GazeSource):
     def from_session(cls, db: str | Path, session_id: int, **kwargs: Any) -> ReplaySource:
         """Replay a stored session (samples and viewport log)."""
         return cls.from_data(load_session(db, session_id), **kwargs)
+
+    @classmethod
+    def from_egd_gaze(cls, path: str | Path, dicom_id: str, **kwargs: Any) -> ReplaySource:
+        """Replay one image of an EGD-CXR ``eye_gaze.csv`` (see :func:`load_egd_gaze`)."""
+        load_keys = ("image_size", "pads", "screen", "origin_us")
+        load_kw = {k: kwargs.pop(k) for k in load_keys if k in kwargs}
+        return cls.from_data(load_egd_gaze(path, dicom_id, **load_kw), **kwargs)
 
     @classmethod
     def from_gaze_csv(cls, path: str | Path, **kwargs: Any) -> ReplaySource:
@@ -282,3 +290,97 @@ def _viewport_from_display(t_us: int, image_id: str, size: tuple[int, int], row:
     y0 = sy0 - iy0 * scale_y
     rect = (x0, y0, x0 + size[0] * scale_x, y0 + size[1] * scale_y)
     return Viewport(t_us, image_id, size, rect, (sx0, sy0, sx1, sy1))
+
+
+_EGD_TIME = ("Time (in secs)", "TIME (in secs)", "TIME")
+
+
+def load_egd_gaze(
+    path: str | Path,
+    dicom_id: str,
+    *,
+    image_size: tuple[int, int],
+    pads: tuple[float, float, float, float] | None = None,
+    screen: tuple[int, int] = (1920, 1080),
+    origin_us: int = 0,
+) -> ReplayData:
+    """One image's raw samples from an EGD-CXR (Gazepoint) ``eye_gaze.csv`` as screen samples.
+
+    Samples are Gazepoint's best point of gaze (``BPOGX``/``BPOGY``, normalised to the
+    ``screen``; ``BPOGV`` = valid), falling back to ``FPOGX``/``FPOGY``/``FPOGV``. Time 0 is the
+    image's first row. Where the image was on screen comes from the master sheet's
+    ``image_{top,bottom,left,right}_pad`` (``pads`` in that order); without them it is fitted from
+    the rows' ``X_ORIGINAL``/``Y_ORIGINAL`` (image pixels, -1 off the image) against ``FPOGX``/``FPOGY``.
+    """
+    import csv
+
+    p = Path(path)
+    if not p.is_file():
+        raise SourceError(f"no such file: {p}")
+    with p.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        if "DICOM_ID" not in header:
+            raise SourceError(f"{p.name}: no DICOM_ID column (not an EGD-CXR gaze file)")
+        j = header.index("DICOM_ID")
+        rows = [r for r in reader if len(r) > j and r[j].strip() == dicom_id]
+    if not rows:
+        raise SourceError(f"{p.name}: no samples for DICOM_ID {dicom_id}")
+    col = {name: i for i, name in enumerate(header)}
+    tname = next((c for c in _EGD_TIME if c in col), None)
+    px, py, pv = ("BPOGX", "BPOGY", "BPOGV") if "BPOGX" in col else ("FPOGX", "FPOGY", "FPOGV")
+    if tname is None or px not in col or py not in col:
+        raise SourceError(f"{p.name}: needs a time column and {px}/{py}")
+
+    def num(name: str) -> np.ndarray:
+        i = col.get(name)
+        out = np.full(len(rows), np.nan)
+        if i is None:
+            return out
+        for k, r in enumerate(rows):
+            with contextlib.suppress(ValueError, IndexError):
+                out[k] = float(r[i])
+        return out
+
+    t = num(tname)
+    t = t - t[0]
+    if np.any(np.diff(t) < 0):
+        raise SourceError(f"{p.name}: timestamps of {dicom_id} go backwards")
+    sw, sh = screen
+    x, y = num(px) * sw, num(py) * sh
+    valid = np.isfinite(x) & np.isfinite(y)
+    if pv in col:
+        valid &= num(pv) != 0
+    w, h = int(image_size[0]), int(image_size[1])
+    if pads is not None:
+        top, bottom, left, right = (float(v) for v in pads)
+        rect = (left, top, sw - right, sh - bottom)
+    else:
+        rect = _fit_image_rect(
+            num("FPOGX") * sw, num("FPOGY") * sh, num("X_ORIGINAL"), num("Y_ORIGINAL"), (w, h)
+        )
+        if rect is None:
+            raise SourceError(f"{p.name}: pass pads= (no on-image rows to locate the image for {dicom_id})")
+    t_us = origin_us + np.rint(t * 1e6).astype(np.int64)
+    vp = Viewport(int(t_us[0]), dicom_id, (w, h), rect, (0.0, 0.0, float(sw), float(sh)))
+    x = np.where(valid, x, np.nan)
+    y = np.where(valid, y, np.nan)
+    samples = [
+        GazeSample(int(tk), float(xk), float(yk), bool(vk))
+        for tk, xk, yk, vk in zip(t_us.tolist(), x.tolist(), y.tolist(), valid.tolist(), strict=True)
+    ]
+    return ReplayData(samples, [vp], int(origin_us), (w, h), f"{p} {dicom_id}")
+
+
+def _fit_image_rect(
+    sx: np.ndarray, sy: np.ndarray, ix: np.ndarray, iy: np.ndarray, size: tuple[int, int]
+) -> tuple[float, float, float, float] | None:
+    """Least-squares image = a * screen + b per axis (rows on the image), as a screen rectangle."""
+    ok = np.isfinite(sx) & np.isfinite(sy) & (ix >= 0) & (iy >= 0)
+    if ok.sum() < 2 or np.ptp(sx[ok]) == 0 or np.ptp(sy[ok]) == 0:
+        return None
+    ax, bx = np.polyfit(sx[ok], ix[ok], 1)
+    ay, by = np.polyfit(sy[ok], iy[ok], 1)
+    if ax <= 0 or ay <= 0:
+        return None
+    return (-bx / ax, -by / ay, (size[0] - bx) / ax, (size[1] - by) / ay)
