@@ -1,4 +1,5 @@
-"""Replay recorded gaze as a live source: a stored session, a REFLACX ``gaze.csv`` or a cohort reader.
+"""Replay recorded gaze as a live source: a stored session, a REFLACX or cohort ``gaze.csv``, or an
+EGD-CXR ``eye_gaze.csv``.
 
 Replay feeds the same path a tracker does (sink → recorder → database), at real speed
 (``speed=1``), accelerated (``speed=20``) or as fast as the sink takes it (``speed=math.inf``).
