@@ -87,6 +87,16 @@ REFLACX_TO_CHEXPERT: dict[str, str] = {
     "Support devices": "Support Devices",
 }
 _CHEXPERT_ONLY = frozenset(CHEXPERT_OBSERVATIONS) - set(REFLACX_TO_CHEXPERT)
+#: Every label column REFLACX's metadata files use (phase 1, and phases 2–3).
+REFLACX_LABELS = frozenset(REFLACX_TO_CHEXPERT) | {
+    "Airway wall thickening",
+    "Emphysema",
+    "Enlarged hilum",
+    "Hiatal hernia",
+    "High lung volume / emphysema",
+    "Other",
+    "Quality issue",
+}
 #: Labels that are not abnormalities of the patient (they do not rule out "No Finding").
 NOT_ABNORMAL = frozenset({"Support devices", "Quality issue", "Support Devices"})
 
@@ -164,6 +174,50 @@ def read_chest_box(path: str | os.PathLike[str]) -> tuple[float, float, float, f
         return None
     coords = [to_float(rows[0].get(k)) for k in ELLIPSE_COORDS]
     return None if any(c is None for c in coords) else tuple(float(c) for c in coords)  # type: ignore[return-value]
+
+
+def split_metadata_row(
+    row: Mapping[str, str],
+) -> tuple[dict[str, int | None], dict[str, float | bool], dict[str, str]]:
+    """A metadata row → (CheXpert labels, REFLACX label values, other columns).
+
+    CheXpert columns win when the row has them: ``<Observation>``, ``<observation>_chx`` or
+    ``report_<Observation>`` (the cohort's per-reading labels). Four REFLACX labels share CheXpert's
+    spelling, so a plain CheXpert name only counts when some CheXpert-only name is present too.
+    Otherwise the REFLACX labels are mapped with :func:`reflacx_labels_to_chexpert`.
+    """
+    plain_mode = any(k in _CHEXPERT_ONLY for k in row)
+    direct: dict[str, int | None] = {}
+    raw: dict[str, float | bool | None] = {}
+    extra: dict[str, str] = {}
+    for key, value in row.items():
+        if key in META_COLUMNS:
+            continue
+        name = None
+        if key.startswith("report_"):
+            name = _exact_chexpert(key[len("report_") :])
+        elif key.lower().endswith("_chx"):
+            name = chexpert_name(key)
+        elif plain_mode:
+            name = _exact_chexpert(key)
+        if name is not None:
+            direct[name] = chexpert_value(value)
+        elif key in REFLACX_LABELS:
+            text = str(value).strip().lower()
+            raw[key] = (text == "true") if text in ("true", "false") else to_float(value)
+        else:
+            extra[key] = value
+    if direct:
+        labels = {name: direct.get(name) for name in CHEXPERT_OBSERVATIONS}
+    elif raw:
+        labels = reflacx_labels_to_chexpert(raw, vocabulary=raw.keys())
+    else:
+        labels = {}
+    return labels, {k: v for k, v in raw.items() if v is not None}, extra
+
+
+def _exact_chexpert(name: str) -> str | None:
+    return name if name in CHEXPERT_OBSERVATIONS else None
 
 
 def reflacx_labels_to_chexpert(
@@ -337,7 +391,9 @@ def read_reading(
     image_path = resolve_image(row.get("image", ""), images_root, root, row.get("dicom_id", ""))
     size = _size_from_row(row) or (image_size(image_path) if image_path else None)
 
-    simulated = row.get("source", "").lower() == "simulated"
+    simulated = row.get("source", "").lower() == "simulated" or (
+        root is not None and (Path(root) / "cases.csv").is_file()  # the synthetic cohort's own table
+    )
     scanpaths: list[Scanpath] = []
     fixations = folder / "fixations.csv"
     if fixations.is_file():
@@ -360,32 +416,7 @@ def read_reading(
     if transcription.is_file():
         report = Report.parse(transcription.read_text(encoding="utf-8", errors="replace"))
 
-    raw_labels: dict[str, float | bool | None] = {}
-    chexpert_direct: dict[str, int | None] = {}
-    # CheXpert columns (the cohort writes all 14, "No Finding" included) vs REFLACX certainties:
-    # four REFLACX labels share CheXpert's spelling, so only a CheXpert-only name switches modes.
-    direct_mode = any(k in _CHEXPERT_ONLY or k.lower().endswith("_chx") for k in row)
-    for key, value in row.items():
-        if key in META_COLUMNS:
-            continue
-        direct = (
-            chexpert_name(key)
-            if direct_mode and (key in CHEXPERT_OBSERVATIONS or key.lower().endswith("_chx"))
-            else None
-        )
-        if direct is not None:
-            chexpert_direct[direct] = chexpert_value(value)
-        elif str(value).strip().lower() in ("true", "false"):
-            raw_labels[key] = str(value).strip().lower() == "true"  # boolean labels (support devices...)
-        else:
-            raw_labels[key] = to_float(value)
-    labels: dict[str, int | None]
-    if chexpert_direct:
-        labels = {name: chexpert_direct.get(name) for name in CHEXPERT_OBSERVATIONS}
-    elif raw_labels:
-        labels = reflacx_labels_to_chexpert(raw_labels, vocabulary=raw_labels.keys())
-    else:
-        labels = {}
+    labels, raw_labels, extra = split_metadata_row(row)
 
     metadata: dict[str, Any] = {
         "reading_id": reading_id,
@@ -394,9 +425,12 @@ def read_reading(
         "phase": phase,
         "image_size": size,
         "eye_tracking_data_discarded": to_bool(row.get("eye_tracking_data_discarded", "")),
-        "reflacx_labels": {k: v for k, v in raw_labels.items() if v is not None},
+        "reflacx_labels": raw_labels,
         "folder": str(folder),
+        **extra,  # anything else the metadata row carries (the cohort: reader_style, missed, ...)
     }
+    if row.get("reader") or row.get("reader_id"):
+        metadata["reader"] = row.get("reader") or row.get("reader_id")
     gaze_path = Path(gaze_dir) / "gaze.csv" if gaze_dir is not None else None
     if gaze_path is not None and gaze_path.is_file():
         metadata["gaze_path"] = str(gaze_path)
@@ -407,8 +441,9 @@ def read_reading(
     if chest.is_file():
         metadata["chest_box"] = read_chest_box(chest)
     if row.get("image_png"):
-        png = resolve_image(row["image_png"], None, root, "")
-        metadata["image_png"] = png
+        metadata["image_png"] = resolve_image(row["image_png"], None, root, "")
+    elif image_path.lower().endswith(".dcm") and Path(image_path).with_suffix(".png").is_file():
+        metadata["image_png"] = str(Path(image_path).with_suffix(".png"))  # the cohort writes both
     if row.get("view_position"):
         metadata["view_position"] = row["view_position"]
 
