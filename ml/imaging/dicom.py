@@ -107,8 +107,10 @@ def read_dicom(
     Raises an :class:`~ml.imaging.errors.ImageError` subclass on anything unusable.
     """
     label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "upload")
+    data: bytes | None = None
     if isinstance(source, (bytes, bytearray, memoryview)):
-        fp: Any = io.BytesIO(bytes(source))
+        data = bytes(source)
+        fp: Any = io.BytesIO(data)
         path = None
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -121,7 +123,7 @@ def read_dicom(
         _check_image(ds, label, allow_non_radiograph, max_pixels)
         tsyntax = _transfer_syntax(ds)
         _check_decoder(tsyntax, label)
-        stored = _decode(ds, path, fp, tsyntax, label)
+        stored = _decode(ds, path, fp, tsyntax, label, data)
         return _to_image(ds, stored, tsyntax, prefer_lut, label)
     except ImageError:
         raise
@@ -209,14 +211,18 @@ def _check_decoder(tsyntax: UID, label: str) -> None:
         raise UnsupportedTransferSyntax(str(tsyntax), tsyntax.name, plugin, source=label)
 
 
-def _decode(ds: Dataset, path: Path | None, fp: Any, tsyntax: UID, label: str) -> np.ndarray:
+def _decode(
+    ds: Dataset, path: Path | None, fp: Any, tsyntax: UID, label: str, data: bytes | None = None
+) -> np.ndarray:
 
     name = _short(label)
     try:
         if tsyntax.is_deflated:
             full = pydicom.dcmread(path if path is not None else _rewind(fp), force=True)
             arr = full.pixel_array
-        elif path is not None and (native := _read_native(ds, path, tsyntax, label)) is not None:
+        elif (src := path if path is not None else data) is not None and (
+            native := _read_native(ds, src, tsyntax, label)
+        ) is not None:
             arr = native
         elif tsyntax == _JPEG_EXTENDED and int(ds.get("BitsStored", 8) or 8) > 8:
             # pydicom's GDCM and Pillow plugins both refuse 12-bit JPEG Extended; GDCM's own reader decodes it.
@@ -248,11 +254,12 @@ def _decode(ds: Dataset, path: Path | None, fp: Any, tsyntax: UID, label: str) -
     return arr
 
 
-def _read_native(ds: Dataset, path: Path, tsyntax: UID, label: str) -> np.ndarray | None:
-    """Uncompressed integer pixels read from disk straight into one writable array, or None.
+def _read_native(ds: Dataset, path: Path | bytes, tsyntax: UID, label: str) -> np.ndarray | None:
+    """Uncompressed integer pixels read straight into one writable array, or None (not handled).
 
     pydicom reads the value into ``bytes`` and then copies it into a writable array; for a
-    3000×3000 16-bit image that is a needless second 18 MB buffer, so we ``readinto`` instead.
+    3000×3000 16-bit image that is a needless second 18 MB buffer, so we ``readinto`` from the
+    file instead, or copy once out of an upload's bytes.
     """
     bits_alloc = int(ds.get("BitsAllocated", 0) or 0)
     if tsyntax.is_compressed or tsyntax.is_deflated or bits_alloc not in (8, 16, 32) or "PixelData" not in ds:
@@ -271,6 +278,10 @@ def _read_native(ds: Dataset, path: Path, tsyntax: UID, label: str) -> np.ndarra
         if len(data) < nbytes:
             raise TruncatedFile(f"{_short(label)}: pixel data is truncated", source=label)
         arr[:] = np.frombuffer(data, dtype=dtype, count=rows * cols)
+    elif isinstance(path, bytes):
+        got = max(0, min(nbytes, len(path) - raw.value_tell))
+        view = memoryview(arr).cast("B")
+        view[:got] = memoryview(path)[raw.value_tell : raw.value_tell + got]
     else:
         with open(path, "rb") as f:
             f.seek(raw.value_tell)

@@ -182,6 +182,7 @@ def test_nifti_volume_is_named(tmp_path, gz):
         load_image_bytes(path.read_bytes(), path.name)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns about each garbled value it reads
 def test_corrupted_bytes_never_escape_as_other_errors(tmp_path):
     """Flip random bytes of valid files (native and RLE): every outcome is an Image or an ImageError."""
     rng = np.random.default_rng(7)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import tracemalloc
 
 import numpy as np
@@ -254,3 +255,20 @@ def test_uncompressed_load_makes_no_extra_pixel_copies(tmp_path):
     assert img.pixels.dtype == np.uint16
     # one pixel buffer plus header bookkeeping; a bytes copy or a float64 rescale would be ≥ 2× / 4×
     assert peak < 1.5 * arr.nbytes, peak
+
+
+def test_upload_bytes_make_one_pixel_copy():
+    arr = ramp(1000, 1000, 16, False)
+    buf = io.BytesIO()
+    ds = dataset(arr, bits_stored=16)
+    ds.save_as(buf, enforce_file_format=True)
+    data = buf.getvalue()
+    load_image_bytes(data, "warm.dcm")
+    tracemalloc.start()
+    img = load_image_bytes(data, "up.dcm")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    np.testing.assert_array_equal(img.pixels, arr)
+    assert img.pixels.flags.writeable  # an owned copy, not a read-only view on the upload
+    assert not np.shares_memory(img.pixels, np.frombuffer(data, np.uint8))
+    assert peak < 1.5 * arr.nbytes, peak  # the upload's bytes are not duplicated before the array
