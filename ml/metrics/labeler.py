@@ -314,12 +314,32 @@ def _compile(patterns: list[str]) -> re.Pattern[str] | None:
     return re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in patterns) + r")\b")
 
 
-_MENTION_RE = {
-    obs: re.compile(r"(?:" + "|".join(f"(?:{p})" for p in pats) + r")\b") for obs, pats in _MENTIONS.items()
-}
-_ANY_MENTION_RE = re.compile(
-    r"\b(?:" + "|".join(f"(?:{p})" for pats in _MENTIONS.values() for p in pats) + r")\b"
-)
+_MENTION_RE = {obs: _compile(p) for obs, p in _MENTIONS.items()}
+
+# Substrings one of which every match of an observation's patterns contains: a sentence without
+# any of them cannot mention the observation, so its (slow) regex is skipped. Kept honest by
+# tests/metrics/test_labeler.py, which labels the IU reports with and without this shortcut.
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "Enlarged Cardiomediastinum": ("mediastin",),
+    "Cardiomegaly": ("cardi", "heart"),
+    "Lung Opacity": ("opaci", "densit", "infiltrat", "air", "hazy", "haziness"),
+    "Lung Lesion": ("nodul", "mass", "lesion", "tumo", "neoplasm", "carcinoma", "malignan", "metasta"),
+    "Edema": ("edema", "congest", "failure", "chf", "cephalization", "kerley", "overload", "vascula", "vessel"),
+    "Consolidation": ("consolidat",),
+    "Pneumonia": ("pneumoni", "infect"),
+    "Atelectasis": ("atelecta", "collapse"),
+    "Pneumothorax": ("pneumothora", "ptx", "air"),
+    "Pleural Effusion": ("effusion", "fluid", "thorax"),
+    "Pleural Other": ("pleura", "fibrothorax", "fissur", "apical"),
+    "Fracture": ("fractur", "fx"),
+    "Support Devices": (
+        "pace", "defib", "icd", "line", "cath", "port", "picc", "tube", "tubing", "trach", "clip", "stent", "lead",
+        "generator", "wire", "valve", "prosthe", "recorder", "monitor", "device", "hardware", "drain", "support",
+        "tip", "xxxx", "stimulator", "shunt", "coil", "fixation", "suture", "marker", "filter", "gastrostomy",
+        "jejunostomy", "arthroplast", "orthopedic", "screw", "plate", "rod",
+    ),
+}  # fmt: skip
+_ATTRIBUTE_TRIGGERS = {"Cardiomegaly": ("heart", "cardi"), "Enlarged Cardiomediastinum": ("mediastin",)}
 _EXCLUDE_RE = {obs: _compile(p) for obs, p in _EXCLUDE.items()}
 _HEART_RE = re.compile(r"\b" + _HEART_SUBJ + r"\b")
 _CM_RE = re.compile(r"\b" + _CM_SUBJ + r"\b")
@@ -467,6 +487,11 @@ class Labeler:
 
     observations: tuple[str, ...] = CHEXPERT_OBSERVATIONS
 
+    def __init__(self, use_triggers: bool = True):
+        self.use_triggers = (
+            use_triggers  # skip observations whose trigger words a sentence lacks (same labels)
+        )
+
     def mentions(self, text: str) -> list[Mention]:
         out: list[Mention] = []
         for index, sentence in enumerate(split_sentences(normalise(text))):
@@ -475,19 +500,22 @@ class Labeler:
 
     def _sentence_mentions(self, index: int, sentence: str) -> list[Mention]:
         found: list[Mention] = []
-        # one pass of the union of all patterns; at each hit, every observation whose own pattern
-        # matches at that position is tagged (e.g. "hydropneumothorax" → Pneumothorax and Pleural Effusion)
-        for hit in _ANY_MENTION_RE.finditer(sentence):
-            for obs, pattern in _MENTION_RE.items():
-                m = pattern.match(sentence, hit.start())
-                if m is None:
-                    continue
+        for obs, pattern in _MENTION_RE.items():
+            if self.use_triggers and not any(t in sentence for t in _TRIGGERS[obs]):
+                continue
+            excluded: list[tuple[int, int]] | None = None
+            for m in pattern.finditer(sentence):
                 exclude = _EXCLUDE_RE.get(obs)
-                if exclude is not None and _overlaps(_masked(sentence, exclude), m.start(), m.end()):
-                    continue
+                if exclude is not None:
+                    if excluded is None:
+                        excluded = _masked(sentence, exclude)
+                    if _overlaps(excluded, m.start(), m.end()):
+                        continue
                 status = classify(sentence, m.start(), m.end())
                 found.append(Mention(obs, index, m.start(), m.end(), m.group(0), status))
         for subject, obs in ((_HEART_RE, "Cardiomegaly"), (_CM_RE, "Enlarged Cardiomediastinum")):
+            if self.use_triggers and not any(t in sentence for t in _ATTRIBUTE_TRIGGERS[obs]):
+                continue
             for start, end, base in _attribute_mentions(sentence, subject, obs):
                 status = base
                 if base == _CLASSIFY:

@@ -133,7 +133,6 @@ def write_markdown(
     out: Path,
     results: dict[str, dict[str, list[Agreement]]],
     counts: dict[str, int],
-    rate: float,
     intervals: dict[str, tuple[float, float]],
 ) -> None:
     lines = [
@@ -148,7 +147,7 @@ def write_markdown(
         "only; **the odd ids are held out** and were never used to tune them.",
         "",
         f"Reports: {counts['odd']} held-out (odd ids), {counts['even']} development (even ids). "
-        f"Labeling speed on this machine: {rate:,.0f} reports/s (one core).",
+        "Throughput: `benchmarks/results/labeler_throughput.json`.",
         "",
         "Positive = labeler value 1, the convention clinical efficacy uses (`ml/metrics/clinical.py`). "
         "The lenient reading (1 or -1) is shown too: the indexers list some hedged findings "
@@ -262,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        write_markdown(args.out, results, counts, rate, intervals)
+        write_markdown(args.out, results, counts, intervals)
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -161,3 +161,27 @@ def test_validation_refuses_to_list_held_out_errors(capsys):
 
     assert main(["--split", "odd", "--errors", "Pneumothorax"]) == 2
     assert "held out" in capsys.readouterr().err
+
+
+def test_trigger_shortcut_changes_nothing_on_examples():
+    texts = [
+        "Left chest XXXX with tip in the SVC. VP shunt tubing. Hydropneumothorax on the right.",
+        "Enlarged cardiomediastinal silhouette. Fissural thickening. No acute fracture.",
+        "Mild pulmonary vascular congestion and interstitial edema. Calcified granuloma.",
+    ]
+    fast, full = Labeler(use_triggers=True), Labeler(use_triggers=False)
+    for t in texts:
+        assert fast.mentions(t) == full.mentions(t)
+
+
+@pytest.mark.slow
+def test_trigger_shortcut_changes_nothing_on_the_iu_reports():
+    from ml import assets
+    from ml.datasets.iu_xray import load_reports
+
+    if not assets.is_fetched("iu_reports"):
+        pytest.skip("iu_reports asset not fetched")
+    texts = [f"{s.report.findings}\n{s.report.impression}" for s in load_reports()]
+    fast, full = Labeler(use_triggers=True), Labeler(use_triggers=False)
+    for t in texts:
+        assert fast.mentions(t) == full.mentions(t), t
