@@ -196,8 +196,9 @@ def _study_from_row(row: Mapping[str, str], root: Path, images_root: str | os.Pa
     image_path = rel
     if images_root is not None and rel:
         for candidate in (Path(images_root) / rel, Path(images_root) / Path(rel).name):
-            if candidate.is_file():
-                image_path = str(candidate)
+            jpg = candidate.with_suffix(".jpg")  # MIMIC-CXR-JPG: same tree, JPEG files
+            if candidate.is_file() or jpg.is_file():
+                image_path = str(candidate if candidate.is_file() else jpg)
                 break
     labels: dict[str, int | None] = {}
     egd_labels: dict[str, float] = {}

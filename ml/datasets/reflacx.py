@@ -493,6 +493,9 @@ def resolve_image(
     for c in candidates:
         if c.is_file():
             return str(c)
+    for c in candidates:  # MIMIC-CXR-JPG keeps the same tree with .jpg files
+        if c.suffix.lower() == ".dcm" and c.with_suffix(".jpg").is_file():
+            return str(c.with_suffix(".jpg"))
     return image
 
 

@@ -89,6 +89,15 @@ def test_images_root_resolves_mimic_paths(tmp_path):
     s = _by_id(load_reflacx(FIXTURE, images_root=tmp_path / "mimic"))["P300R500111"]
     assert Path(s.image_path) == target
     assert resolve_image("", tmp_path / "mimic", None, "unknown") == ""
+    # MIMIC-CXR-JPG: the same tree with .jpg files
+    from PIL import Image as PILImage
+
+    jpg_root = tmp_path / "mimic-jpg"
+    jpg = (jpg_root / target.relative_to(tmp_path / "mimic")).with_suffix(".jpg")
+    jpg.parent.mkdir(parents=True)
+    PILImage.new("L", (20, 30)).save(jpg)
+    s = _by_id(load_reflacx(FIXTURE, images_root=jpg_root))["P300R500111"]
+    assert Path(s.image_path) == jpg
 
 
 def test_without_metadata_size_comes_from_the_image(tmp_path):
