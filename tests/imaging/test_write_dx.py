@@ -59,6 +59,9 @@ def test_dx_for_presentation_attributes(tmp_path):
     assert img.spacing == (0.5, 0.4) and img.view_position == "AP"
     assert [w.name for w in img.windows] == ["LUNG", "BONE"] and img.windows[0].center == 1600
     assert img.study_id == study and img.metadata["patient_id"] == "CASE001"
+    assert img.metadata["patient_name"] == "CASE001" and img.metadata["manufacturer"].startswith(
+        "Gaze2Report"
+    )
 
 
 def test_default_window_and_calibrated_spacing(tmp_path):
