@@ -41,10 +41,10 @@ from ml.store.db import (
     EventRecord,
     Store,
     StoreError,
-    _json,
     describe_sqlite_error,
     now_iso,
     sample_rows,
+    to_json,
 )
 from ml.types import GazeSample
 
@@ -388,7 +388,7 @@ class Recorder:
             if evs:
                 conn.executemany(
                     INSERT_EVENTS,
-                    [(sid, ev_seq + i, e.t_us, e.kind, _json(e.data)) for i, e in enumerate(evs)],
+                    [(sid, ev_seq + i, e.t_us, e.kind, to_json(e.data)) for i, e in enumerate(evs)],
                 )
             conn.execute(
                 "UPDATE sessions SET sample_count=?, dropped_count=?, heartbeat=? WHERE id=?",

@@ -123,7 +123,8 @@ def transaction(conn: sqlite3.Connection, path: str | os.PathLike[str] | None = 
         raise
 
 
-def _json(value: Any) -> str:
+def to_json(value: Any) -> str:
+    """JSON for a TEXT column (dataclasses, numpy values and paths included)."""
     if value is None:
         return "{}"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -405,7 +406,7 @@ class Store:
             return int(row[0]["id"])
         cur = self._x(
             "INSERT INTO studies(uid, image_path, dataset, split, metadata, created_at) VALUES (?,?,?,?,?,?)",
-            (uid, str(image_path), dataset, split, _json(metadata or {}), now_iso()),
+            (uid, str(image_path), dataset, split, to_json(metadata or {}), now_iso()),
         )
         return int(cur.lastrowid)
 
@@ -478,12 +479,12 @@ class Store:
                 source,
                 "recording",
                 now_iso(),
-                _json(geometry or {}),
+                to_json(geometry or {}),
                 float(flush_interval),
                 os.getpid() if pid is None else pid,
                 socket.gethostname(),
                 time.time(),
-                _json(metadata or {}),
+                to_json(metadata or {}),
                 t0_us,
             ),
         )
@@ -536,11 +537,11 @@ class Store:
         )
 
     def set_geometry(self, session_id: int, geometry: Any) -> None:
-        self._x("UPDATE sessions SET geometry=? WHERE id=?", (_json(geometry), session_id))
+        self._x("UPDATE sessions SET geometry=? WHERE id=?", (to_json(geometry), session_id))
 
     def set_calibration(self, session_id: int, calibration: Any) -> None:
         """Store the calibration/validation result (a dataclass or dict) with the session."""
-        self._x("UPDATE sessions SET calibration=? WHERE id=?", (_json(calibration), session_id))
+        self._x("UPDATE sessions SET calibration=? WHERE id=?", (to_json(calibration), session_id))
 
     def finish_session(
         self, session_id: int, status: str = "completed", *, error: str = "", dropped: int | None = None
@@ -638,7 +639,7 @@ class Store:
             ).fetchone()[0]
             self.conn.executemany(
                 INSERT_EVENTS,
-                [(session_id, first + i, int(e.t_us), e.kind, _json(e.data)) for i, e in enumerate(events)],
+                [(session_id, first + i, int(e.t_us), e.kind, to_json(e.data)) for i, e in enumerate(events)],
             )
 
     def events(self, session_id: int, kind: str | None = None) -> list[EventRecord]:
