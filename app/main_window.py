@@ -94,8 +94,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.session = GazeSessionController(self)
         self.session.state_changed.connect(lambda _s, msg: self.status_msg.setText(msg))
-        cl.addWidget(self.session.bar)
         cl.addWidget(self.view, 1)
+        # the recording bar floats over the top of the image: showing it must not move the image
+        # under the reader's gaze (which would change the screen-to-image mapping mid-fixation)
+        self.view.set_top_bar(self.session.bar)
         self.setCentralWidget(central)
 
         # report panel

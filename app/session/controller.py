@@ -269,6 +269,7 @@ class GazeSessionController(QtCore.QObject):
             return
         self._t0 = time.monotonic()
         self.bar.show()
+        self.win.view.relayout()
         self._tick.start()
         self._update_bar()
         self._set(RECORDING, f"Recording gaze ({self.kind})")

@@ -457,6 +457,20 @@ class ImageView(QtWidgets.QWidget):
             lab.move(x, y)
             lab.raise_()
         self._placeholder.setGeometry(0, 0, w, h)
+        bar = getattr(self, "_top_bar", None)
+        if bar is not None:
+            bar.setGeometry(0, 0, w, bar.sizeHint().height())
+            bar.raise_()
+
+    def set_top_bar(self, bar: QtWidgets.QWidget) -> None:
+        """Float ``bar`` across the top of the view (over the image, outside the layout)."""
+        bar.setParent(self.graphics)
+        self._top_bar = bar
+        self._layout_corners()
+
+    def relayout(self) -> None:
+        """Place the corner texts and the floating bar again (after one of them changed)."""
+        self._layout_corners()
 
     def window_moved(self) -> None:
         """The top-level window moved: the image moved on screen (the window calls this)."""

@@ -86,7 +86,7 @@ class Overlays(QtWidgets.QWidget):
         self.timeline.valueChanged.connect(self._on_timeline)
         self.time_label = QtWidgets.QLabel("–")
         self.time_label.setObjectName("muted")
-        self.time_label.setMinimumWidth(70)
+        self.time_label.setFixedWidth(90)
         grid.addWidget(self.play_btn, row, 0)
         grid.addWidget(self.timeline, row, 1, 1, 2)
         grid.addWidget(self.time_label, row, 3)
