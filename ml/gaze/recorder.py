@@ -57,7 +57,7 @@ class RecorderError(RuntimeError):
 class RecorderStatus:
     """A snapshot for the GUI's status bar (safe to read from any thread)."""
 
-    state: str  # idle | recording | stopping | completed | failed
+    state: str  # idle | recording | stopping | closing | completed | failed
     session_id: int | None
     written: int  # samples committed to the database
     dropped: int  # samples that will never be stored (queue full, or after a failure)
