@@ -250,9 +250,12 @@ class Renderer:
             before = {}
             lesion = self._inject(rng, hu, f, before)
             box = tuple(slice(o, o + n) for o, n in zip(lesion.origin, lesion.region.shape, strict=True))
-            old = before["hu"]
-            delta = _mu(hu[box], spec.bone_gain) - _mu(old, spec.bone_gain)
-            stack.add_box(delta, lesion.origin)
+            old, new = before["hu"], hu[box]
+            changed = ndimage.find_objects((old != new).astype(np.uint8))
+            if changed and changed[0] is not None:  # only the voxels that changed need projecting
+                sub = changed[0]
+                delta = _mu(new[sub], spec.bone_gain) - _mu(old[sub], spec.bone_gain)
+                stack.add_box(delta, tuple(o + s.start for o, s in zip(lesion.origin, sub, strict=True)))
             lesions.append(lesion)
         projector = Projector(g, self.scene(g), ph.spacing)
         line = projector.project(stack)
@@ -263,7 +266,7 @@ class Renderer:
         anatomy = {n: self._mask(mproj, s, g) for n, s in self.mask_stacks.items()}
         anatomy["lung_right"] = anatomy["RUL"] | anatomy["RML"] | anatomy["RLL"]
         anatomy["lung_left"] = anatomy["LUL"] | anatomy["LLL"]
-        field_ = (anatomy["lung_right"] | anatomy["lung_left"]) & ~anatomy.pop("abdomen")
+        field_ = (anatomy["lung_right"] | anatomy["lung_left"]) & ~anatomy["abdomen"]
         findings = []
         for f, lesion in zip(spec.findings, lesions, strict=True):
             ls = SlabStack.of_box(lesion.region.astype(np.float32), lesion.origin, self.mask_stacks["heart"])
@@ -271,13 +274,13 @@ class Renderer:
             if f.kind == "cardiomegaly":
                 anatomy["heart"] = anatomy["heart"] | mask
                 mask = anatomy["heart"].copy()
-            elif f.kind == "pneumothorax":  # where the retracted lung no longer reaches
-                mask = anatomy[f"lung_{f.side}"] & ~mask
-                mask = ndimage.binary_opening(mask, iterations=3)
+            elif f.kind == "pneumothorax":  # where the retracted lung no longer reaches, above the abdomen
+                mask = _open(anatomy[f"lung_{f.side}"] & ~mask & field_, 3 * g.rows / 1024)
             elif f.kind in ("effusion", "consolidation", "atelectasis", "edema"):
                 seen = mask & field_  # the part projected over lung, not over the abdomen
-                if seen.sum() >= (0.05 if f.kind == "effusion" else 0.25) * mask.sum():
-                    mask = ndimage.binary_opening(seen, iterations=2)
+                if seen.sum() >= (0.0 if f.kind == "effusion" else 0.25) * mask.sum() and seen.any():
+                    mask = _open(seen, 2 * g.rows / 1024)
+            mask = _main_parts(mask)
             findings.append(TruthFinding(f, lesion, mask, _ellipses(mask)))
         ctr = cardiothoracic_ratio(anatomy)
         for tf in findings:
@@ -352,7 +355,30 @@ class _Saver:
 
 def _mu(hu: np.ndarray, bone_gain: float) -> np.ndarray:
     h = hu.astype(np.float32)
-    return MU_WATER * (1.0 + np.where(h > 0, h * bone_gain, h) / 1000.0)
+    h[h > 0] *= bone_gain
+    h *= MU_WATER / 1000.0
+    h += MU_WATER
+    return h
+
+
+def _open(mask: np.ndarray, iterations: float) -> np.ndarray:
+    """Binary opening scaled to the image size, never opening a mask away entirely."""
+    n = int(round(iterations))
+    if n < 1:
+        return mask
+    opened = ndimage.binary_opening(mask, iterations=n)
+    return opened if opened.any() else mask
+
+
+def _main_parts(mask: np.ndarray, min_fraction: float = 0.1) -> np.ndarray:
+    """Drop connected parts smaller than ``min_fraction`` of the largest (projection crumbs)."""
+    lab, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    sizes = ndimage.sum_labels(mask, lab, index=np.arange(1, n + 1))
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[1:] = sizes >= min_fraction * sizes.max()
+    return keep[lab]
 
 
 def _ellipses(mask: np.ndarray, min_fraction: float = 0.08) -> list[Ellipse]:

@@ -32,14 +32,17 @@ class ReaderProfile:
     fixations_per_region: float
     sensitivity: float  # probability of detecting a subtle finding (obvious ones: always)
     revisits: int  # max revisits of each detected finding at the end
+    order: str = "compare"  # key of SEARCH_ORDERS (systematic readers)
     tremor_deg: float = 0.03
     drift_deg_s: float = 0.25
 
 
 READERS: tuple[ReaderProfile, ...] = (
-    ReaderProfile("R1", "systematic", 260.0, 3.0, 0.85, 2),  # thorough, steady
+    ReaderProfile(
+        "R1", "systematic", 260.0, 3.0, 0.85, 2, order="lungs"
+    ),  # thorough, one lung then the other
     ReaderProfile("R2", "free", 210.0, 2.0, 0.45, 1),  # fast, gestalt-driven: misses subtle ones
-    ReaderProfile("R3", "systematic", 330.0, 4.0, 0.7, 3),  # slow, many revisits
+    ReaderProfile("R3", "systematic", 330.0, 4.0, 0.7, 3, order="compare"),  # slow, compares sides, revisits
 )
 
 
@@ -89,28 +92,35 @@ def _sample_in(
 
 
 def anatomical_regions(anatomy: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Search regions (bool masks, image pixels) from the projected anatomy."""
+    """Search regions (bool masks, image pixels) from the projected anatomy.
+
+    Lung zones are thirds of each lung *field* (the lung as the film shows it: not behind the heart
+    or the upper abdomen); a costophrenic angle is the lowest point of the field's lateral third.
+    """
     out: dict[str, np.ndarray] = {}
     h, w = anatomy["heart"].shape
     rows = np.arange(h)[:, None]
     cols = np.arange(w)[None, :]
+    abdomen = anatomy.get("abdomen", np.zeros_like(anatomy["heart"]))
     for side in ("right", "left"):
-        lung = anatomy[f"lung_{side}"] & ~anatomy["heart"]
+        lung = anatomy[f"lung_{side}"] & ~anatomy["heart"] & ~abdomen
         ys = np.nonzero(lung.any(axis=1))[0]
         xs = np.nonzero(lung.any(axis=0))[0]
         if len(ys) == 0:
             continue
-        top, bottom = ys.min(), ys.max()
-        # the film's visible lung ends at the dome; the lowest 12% is mostly behind the abdomen
-        bottom = top + 0.88 * (bottom - top)
-        cuts = np.linspace(top, bottom, 4)
+        cuts = np.linspace(ys.min(), ys.max() + 1, 4)
         for name, a, b in zip(("upper", "mid", "lower"), cuts[:-1], cuts[1:], strict=True):
             out[f"{side} {name} zone"] = lung & (rows >= a) & (rows < b)
-        lateral = xs.min() if side == "right" else xs.max()
-        cp = (np.abs(cols - lateral) < 0.28 * (xs.max() - xs.min())) & (
-            np.abs(rows - bottom) < 0.07 * (bottom - top)
-        )
-        out[f"{side} costophrenic angle"] = cp & anatomy[f"lung_{side}"] | cp & (np.abs(rows - bottom) < 20)
+        third = (xs.max() - xs.min()) / 3
+        outer = (cols < xs.min() + third) if side == "right" else (cols > xs.max() - third)
+        lat = lung & outer
+        ly = np.nonzero(lat.any(axis=1))[0]
+        if len(ly):
+            cy = int(ly.max())
+            cx = float(np.nonzero(lat[cy])[0].mean())
+            out[f"{side} costophrenic angle"] = (np.hypot(cols - cx, rows - cy) < 0.04 * w) & (
+                rows <= cy + 0.01 * h
+            )
     heart = anatomy["heart"]
     out["heart"] = heart
     hy = np.nonzero(heart.any(axis=1))[0]
@@ -119,16 +129,14 @@ def anatomical_regions(anatomy: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         lungs = anatomy["lung_right"] | anatomy["lung_left"]
         ly = np.nonzero(lungs.any(axis=1))[0]
         mid = (hx.min() + hx.max()) / 2
-        med = (
+        out["mediastinum"] = (
             (np.abs(cols - mid) < 0.08 * w)
             & (rows > ly.min())
             & (rows < hy.min() + 0.15 * (hy.max() - hy.min()))
         )
-        out["mediastinum"] = med
-        hil = (np.abs(rows - (hy.min() - 0.02 * h)) < 0.06 * h) & (
+        out["hila"] = (np.abs(rows - (hy.min() - 0.02 * h)) < 0.06 * h) & (
             np.abs(np.abs(cols - mid) - 0.14 * w) < 0.05 * w
         )
-        out["hila"] = hil
         out["diaphragm"] = (np.abs(rows - (hy.max() + 0.01 * h)) < 0.04 * h) & (np.abs(cols - mid) < 0.33 * w)
         out["bones"] = ((rows < ly.min() + 0.1 * h) & (np.abs(cols - mid) < 0.35 * w)) | (
             (np.abs(np.abs(cols - mid) - 0.4 * w) < 0.05 * w) & (rows > ly.min()) & (rows < hy.max())
@@ -136,11 +144,32 @@ def anatomical_regions(anatomy: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-SYSTEMATIC_ORDER = (
-    "right upper zone", "left upper zone", "right mid zone", "left mid zone", "right lower zone",
-    "left lower zone", "heart", "mediastinum", "hila", "right costophrenic angle",
-    "left costophrenic angle", "diaphragm", "bones",
-)  # fmt: skip
+#: Search orders: ``compare`` alternates sides zone by zone, ``lungs`` reads one lung top-down then the other.
+SEARCH_ORDERS: dict[str, tuple[str, ...]] = {
+    "compare": (
+        "right upper zone", "left upper zone", "right mid zone", "left mid zone", "right lower zone",
+        "left lower zone", "heart", "mediastinum", "hila", "right costophrenic angle",
+        "left costophrenic angle", "diaphragm", "bones",
+    ),
+    "lungs": (
+        "right upper zone", "right mid zone", "right lower zone", "right costophrenic angle",
+        "left upper zone", "left mid zone", "left lower zone", "left costophrenic angle",
+        "heart", "mediastinum", "hila", "diaphragm", "bones",
+    ),
+}  # fmt: skip
+SYSTEMATIC_ORDER = SEARCH_ORDERS["compare"]
+
+
+def _chain(points: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Order points as a greedy nearest-neighbour walk from ``start`` (how eyes sweep a region)."""
+    left = list(range(len(points)))
+    out, cur = [], start
+    while left:
+        j = min(left, key=lambda k: float(np.hypot(*(points[k] - cur))))
+        left.remove(j)
+        out.append(j)
+        cur = points[j]
+    return points[out]
 
 
 # --------------------------------------------------------------------------- planning
@@ -171,7 +200,7 @@ def plan_fixations(
         m = reader.fixation_ms * scale / 1000.0
         return float(np.clip(rng.gamma(4.0, m / 4.0), 0.08, 2.5))
 
-    order = [r for r in SYSTEMATIC_ORDER if r in regions]
+    order = [r for r in SEARCH_ORDERS[reader.order] if r in regions]
     if reader.style == "free":
         order = list(rng.permutation(order))
         # a gestalt reader looks at the heart and the obvious abnormality early
@@ -181,15 +210,18 @@ def plan_fixations(
         _Target(w / 2 + rng.normal(0, w * 0.03), h * 0.45 + rng.normal(0, h * 0.03), dur(1.2), "overview")
     ]
     if reader.style == "free":
-        for p in _sample_in(np.ones((h, w), bool), rng, 3, (w / 2, h / 2)):
+        thorax = np.zeros((h, w), bool)
+        for name, m in regions.items():
+            if name.endswith("zone") or name == "heart":
+                thorax |= m
+        for p in _sample_in(thorax, rng, 3, (w / 2, h / 2)):
             targets.append(_Target(float(p[0]), float(p[1]), dur(), "overview"))
     seen: set[int] = set()
     for name in order:
         mask = regions[name]
         n = max(1, int(rng.poisson(reader.fixations_per_region)))
         pts = _sample_in(mask, rng, n, (w / 2, h / 2))
-        if name.endswith("zone") or name in ("heart", "bones"):
-            pts = pts[np.argsort(pts[:, 0] * (1 if rng.random() < 0.5 else -1))]  # sweep across
+        pts = _chain(pts, np.array([targets[-1].x, targets[-1].y]))
         for p in pts:
             targets.append(_Target(float(p[0]), float(p[1]), dur(), name))
         for i in detected:  # dwell on a detected finding when the search reaches its region
@@ -198,7 +230,8 @@ def plan_fixations(
                 continue
             seen.add(i)
             k = 3 + int(rng.integers(0, 4))
-            for p in _sample_in(fmask, rng, k, (cx, cy)):
+            pts = _chain(_sample_in(fmask, rng, k, (cx, cy)), np.array([targets[-1].x, targets[-1].y]))
+            for p in pts:
                 targets.append(_Target(float(p[0]), float(p[1]), dur(1.6), f"finding {i}"))
         for i, (fmask, (cx, cy), _subtle) in enumerate(findings):  # a glance at a missed one, sometimes
             if i not in detected and i not in seen and (mask & fmask).any() and rng.random() < 0.4:
@@ -282,8 +315,8 @@ def simulate_samples(
     fixations = []
     for a, b in fix_spans:
         ok = valid[a:b]
-        if ok.sum() < 3:
-            continue  # a blink swallowed it
+        if ok.sum() < 15:
+            continue  # a blink left less than 60 ms of it: no fixation (as a detector would say)
         idx = np.nonzero(ok)[0] + a
         fixations.append(
             Fixation(

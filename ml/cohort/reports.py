@@ -83,8 +83,8 @@ def _finding_sentence(f: ReportFinding, rng: np.random.Generator) -> tuple[str, 
     if f.kind == "consolidation":
         if f.subtle:
             s = _pick(rng, [
-                f"Subtle hazy opacity in the {f.location}, which may represent early airspace disease.",
-                f"There is faint ground-glass opacity in the {f.location}.",
+                f"Subtle hazy opacity in the {f.location}, which may represent early consolidation.",
+                f"There is faint ground-glass opacity in the {f.location}, possibly early consolidation.",
             ])  # fmt: skip
             return s, _pick(rng, [f"Subtle {f.location} opacity, possibly early pneumonia.",
                                   f"Faint {f.location} airspace opacity; follow-up recommended."])  # fmt: skip

@@ -134,9 +134,12 @@ class Projector:
         else:
             self._det_y, self._sign = scene.posterior_mm - geometry.gap_mm, -1.0
         g = geometry
-        half_diag = 0.5 * math.hypot(g.rows, g.cols) * g.pixel_mm
-        self._U = half_diag + abs(g.shift_mm[0]) + 4.0
-        self._V = half_diag + abs(g.shift_mm[1]) + 4.0
+        # the part of the plane the (rolled) detector sees, plus a margin for interpolation
+        c, s = abs(math.cos(math.radians(g.roll_deg))), abs(math.sin(math.radians(g.roll_deg)))
+        half_u = 0.5 * (g.cols * c + g.rows * s) * g.pixel_mm
+        half_v = 0.5 * (g.cols * s + g.rows * c) * g.pixel_mm
+        self._U = half_u + abs(g.shift_mm[0]) + 4.0
+        self._V = half_v + abs(g.shift_mm[1]) + 4.0
         # the intermediate plane is sampled at the CT's own resolution (or the detector's, if coarser)
         self._du = max(spacing[0], geometry.pixel_mm)
         self._dv = max(spacing[2] / 2.0, geometry.pixel_mm)
@@ -220,17 +223,16 @@ class Exposure:
 
 
 def _smooth(image: np.ndarray, sigma_px: float) -> np.ndarray:
-    """A wide Gaussian blur computed on a decimated copy (the result is smooth, so nothing is lost)."""
-    step = max(1, int(sigma_px // 6))
+    """A Gaussian blur; wide ones are computed on a decimated copy (the result is smooth anyway)."""
+    step = max(1, int(sigma_px // 3))
     if step == 1:
         return ndimage.gaussian_filter(image, sigma_px, mode="nearest")
-    small = image[: image.shape[0] // step * step, : image.shape[1] // step * step]
-    small = small.reshape(small.shape[0] // step, step, small.shape[1] // step, step).mean(axis=(1, 3))
+    h, w = image.shape
+    small = image[: h // step * step, : w // step * step]
+    small = small.reshape(h // step, step, w // step, step).mean(axis=(1, 3))
     small = ndimage.gaussian_filter(small, sigma_px / step, mode="nearest")
-    zoom = (image.shape[0] / small.shape[0], image.shape[1] / small.shape[1])
-    return ndimage.zoom(small, zoom, order=1, mode="nearest", grid_mode=True)[
-        : image.shape[0], : image.shape[1]
-    ]
+    zoom = (h / small.shape[0], w / small.shape[1])
+    return ndimage.zoom(small, zoom, order=1, mode="nearest", grid_mode=True)[:h, :w]
 
 
 def expose(
@@ -239,23 +241,16 @@ def expose(
     """Processed radiograph (float32, ~0..1, higher = more attenuating) from a line-integral image."""
     p = np.asarray(line_integral, dtype=np.float32)
     primary = np.exp(-p)
-    scatter = ndimage.gaussian_filter(
-        primary, exposure.scatter_sigma_mm / pixel_mm, mode="nearest", truncate=2.5
-    )
-    signal = primary + exposure.scatter * scatter
+    signal = primary + exposure.scatter * _smooth(primary, exposure.scatter_sigma_mm / pixel_mm)
     counts = signal * exposure.photons
-    counts = counts + rng.standard_normal(counts.shape, dtype=np.float32) * np.sqrt(np.maximum(counts, 1.0))
-    counts = ndimage.gaussian_filter(counts, exposure.blur_px, mode="nearest")
+    counts += rng.standard_normal(counts.shape, dtype=np.float32) * np.sqrt(np.maximum(counts, 1.0))
+    counts = ndimage.gaussian_filter(counts, exposure.blur_px, mode="nearest", truncate=3.0)
     log = -np.log(np.maximum(counts, 0.5) / exposure.photons)
     if exposure.compress > 0:
-        low = ndimage.gaussian_filter(
-            log, exposure.compress_sigma_mm / pixel_mm, mode="nearest", truncate=2.5
-        )
-        log = log - exposure.compress * (low - float(np.median(low)))
+        low = _smooth(log, exposure.compress_sigma_mm / pixel_mm)
+        log -= exposure.compress * (low - float(np.median(low)))
     if exposure.edge_gain > 0:
-        log = log + exposure.edge_gain * (
-            log - ndimage.gaussian_filter(log, exposure.edge_sigma_mm / pixel_mm)
-        )
+        log += exposure.edge_gain * (log - _smooth(log, exposure.edge_sigma_mm / pixel_mm))
     lo, hi = np.percentile(log[::4, ::4], [0.5, 99.8])
     out = (log - lo) / max(float(hi - lo), 1e-6)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,134 @@
+"""A tiny cohort end to end from the real CT: files, determinism, ground-truth consistency, loading."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml import assets
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not assets.is_fetched("ct"), reason="CT asset not fetched (python main.py assets fetch)"
+    ),
+]
+
+MAIN = {
+    "nodule": "Lung Lesion", "mass": "Lung Lesion", "consolidation": "Consolidation", "effusion": "Pleural Effusion",
+    "pneumothorax": "Pneumothorax", "cardiomegaly": "Cardiomegaly", "atelectasis": "Atelectasis", "edema": "Edema",
+}  # fmt: skip
+KW = dict(n=3, seed=5, progress=False, scale=0.2, normal_fraction=0.0)
+
+
+@pytest.fixture(scope="module")
+def cohorts(tmp_path_factory) -> tuple[Path, Path]:
+    from ml.cohort.build import build_cohort
+
+    a = build_cohort(tmp_path_factory.mktemp("a"), workers=1, **KW)
+    b = build_cohort(tmp_path_factory.mktemp("b"), workers=2, **KW)
+    return a, b
+
+
+def _digest(root: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix in (".png", ".csv", ".txt", ".npz") and p.name != "README.md":
+            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def test_layout_mirrors_reflacx(cohorts):
+    from ml.gaze.io import REFLACX_FIXATION_COLUMNS, REFLACX_GAZE_COLUMNS
+
+    root = cohorts[0]
+    assert "SYNTHETIC" in (root / "README.md").read_text()
+    for name in ("cases.csv", "findings.csv", "main_data/metadata_phase_cohort.csv"):
+        assert (root / name).is_file()
+    rid = "C00000_R1"
+    fix_header = (root / "main_data" / rid / "fixations.csv").read_text().splitlines()[0].split(",")
+    gaze_header = (root / "gaze_data" / rid / "gaze.csv").read_text().splitlines()[0].split(",")
+    assert tuple(fix_header[: len(REFLACX_FIXATION_COLUMNS)]) == REFLACX_FIXATION_COLUMNS
+    assert tuple(gaze_header[: len(REFLACX_GAZE_COLUMNS)]) == REFLACX_GAZE_COLUMNS
+    ell = (root / "main_data" / rid / "anomaly_location_ellipses.csv").read_text().splitlines()[0]
+    assert ell.startswith("xmin,ymin,xmax,ymax,certainty")
+    assert (root / "main_data" / rid / "transcription.txt").read_text().startswith("FINDINGS:")
+
+
+def test_same_seed_same_bytes_whatever_the_worker_count(cohorts):
+    a, b = cohorts
+    da, db = _digest(a), _digest(b)
+    assert da and da == db
+
+
+def test_dicom_is_a_dx_with_spacing_and_the_png_pixels(cohorts):
+    from PIL import Image as PILImage
+
+    from ml.imaging import load_image
+
+    root = cohorts[0]
+    img = load_image(root / "images" / "C00000.dcm")
+    png = np.asarray(PILImage.open(root / "images" / "C00000.png"))
+    assert img.pixels.shape == png.shape
+    assert img.spacing is not None and 1.0 < img.spacing[0] < 3.0  # 0.2 scale: ~1.6 mm pixels
+    assert img.view_position in ("PA", "AP")
+    assert np.abs(img.pixels.astype(np.float64) * 255 / 4095 - png).max() <= 1.0
+
+
+def test_ground_truth_is_consistent(cohorts):
+    from ml.cohort.build import read_table
+    from ml.cohort.case import chexpert_labels
+    from ml.cohort.writer import read_masks
+    from ml.metrics.labeler import label_report
+    from ml.types import CHEXPERT_OBSERVATIONS
+
+    root = cohorts[0]
+    findings = read_table(root / "findings.csv")
+    assert findings, "normal_fraction=0 must give findings"
+    for case in read_table(root / "cases.csv"):
+        cid, w, h = case["case_id"], int(case["image_size_x"]), int(case["image_size_y"])
+        kinds = [f["kind"] for f in findings if f["case_id"] == cid]
+        labels = {k: int(case[k]) for k in CHEXPERT_OBSERVATIONS}
+        assert labels == chexpert_labels(kinds)  # labels <-> injected findings
+        masks = read_masks(root / "ground_truth" / cid / "masks.npz")
+        for i, f in enumerate(x for x in findings if x["case_id"] == cid):
+            m = masks[f"finding_{i}"]
+            assert m.shape == (h, w) and m.any()  # label <-> lesion mask
+            ys, xs = np.nonzero(m)
+            x0, y0, x1, y1 = (float(f[k]) for k in ("xmin", "ymin", "xmax", "ymax"))
+            assert 0 <= x0 <= xs.min() and xs.max() < x1 <= w and 0 <= y0 <= ys.min() and ys.max() < y1 <= h
+        reference = label_report((root / "ground_truth" / cid / "report.txt").read_text())
+        for kind in kinds:  # label <-> report mention
+            assert reference[MAIN[kind]] in (1, -1), (cid, kind)
+        for obs in set(MAIN.values()) - {MAIN[k] for k in kinds}:
+            assert reference[obs] not in (1, -1), (cid, obs)
+    for reading in read_table(root / "main_data" / "metadata_phase_cohort.csv"):
+        said = label_report((root / "main_data" / reading["id"] / "transcription.txt").read_text())
+        missed = [k for k in reading["missed"].split(";") if k]
+        for kind in missed:  # a reader who missed a finding does not report it
+            others = [
+                f["kind"] for f in findings if f["case_id"] == reading["dicom_id"] and f["kind"] != kind
+            ]
+            if MAIN[kind] not in {MAIN[o] for o in others}:
+                assert said[MAIN[kind]] not in (1, -1), (reading["id"], kind)
+
+
+def test_scanpaths_load_back_in_image_bounds(cohorts):
+    from ml.cohort.load import load_cohort
+
+    root = cohorts[0]
+    readings = load_cohort(root)
+    assert len(readings) == 3 * 3
+    for st in readings:
+        sp = st.scanpaths[0]
+        w, h = sp.image_size
+        assert len(sp) > 5
+        assert all(0 <= f.x < w and 0 <= f.y < h and f.duration > 0 for f in sp.fixations)
+        assert st.report is not None and st.report.findings and st.split in ("train", "val", "test")
+        assert Path(st.image_path).is_file()
+    cases = load_cohort(root, per="case")
+    assert len(cases) == 3 and all(len(c.scanpaths) == 3 for c in cases)
+    assert {c.split for c in cases} <= {"train", "val", "test"}
