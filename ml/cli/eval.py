@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     except EvalError as exc:
         print(f"eval: {exc}", file=sys.stderr)
         return 2
+    results["device"] = args.device
     paths = write_outputs(results, Path(args.out), cohort=args.cohort, bundle=args.bundle or "demo bundle")
     print(Path(paths["md"]).read_text())
     if args.readme:

@@ -174,6 +174,7 @@ def run_eval(
     ceilings: list[dict[str, Any]] = []
     examples: list[dict[str, Any]] = []
     skipped_cases: list[str] = []
+    scanpath_seconds = 0.0
 
     bar = tqdm(total=len(cases) * len(config.modes), desc="eval", unit="report", disable=not config.progress)
     for case in cases:
@@ -198,6 +199,7 @@ def run_eval(
             drafts[mode] = draft
             bar.update(1)
         # scanpath metrics: the predicted scanpath (the one the predicted row used) vs every reader
+        t_sp = time.perf_counter()
         pred = (
             drafts["predicted"].scanpath if "predicted" in drafts and drafts["predicted"].scanpath else None
         )
@@ -211,6 +213,7 @@ def run_eval(
             ceiling = metrics.inter_reader_agreement(case.scanpaths, size)
             ceilings.append(ceiling)
             entry["inter_reader"] = _jsonable(ceiling)
+        scanpath_seconds += time.perf_counter() - t_sp
         per_case.append(entry)
         if len(examples) < config.examples:
             examples.append(
@@ -218,6 +221,7 @@ def run_eval(
             )
     bar.close()
 
+    t_score = time.perf_counter()
     references = [c.reference for c in cases]
     ref_labels = [labeler.label(t) for t in references]
     rows: dict[str, Any] = {}
@@ -252,6 +256,11 @@ def run_eval(
         "skipped": skipped,
         "warnings": skipped_cases,
         "seconds": time.perf_counter() - started,
+        "timing": {
+            "generation_s": sum(seconds.values()),
+            "scanpath_metrics_s": scanpath_seconds,
+            "report_scoring_s": time.perf_counter() - t_score,
+        },
         "cases": per_case,
     }
     results["_examples"] = examples  # not JSON: figures.py draws them; write_outputs drops the key

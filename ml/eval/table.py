@@ -105,7 +105,20 @@ def _notes(results: dict[str, Any]) -> list[str]:
         )
         notes.append(f"- Model: {ident or model}")
     if results.get("seconds") is not None:
-        notes.append(f"- Wall time: {float(results['seconds']):.0f} s for the whole run.")
+        t = results.get("timing") or {}
+        parts = ", ".join(
+            f"{label} {float(t[k]):.0f} s"
+            for k, label in (
+                ("generation_s", "generation"),
+                ("scanpath_metrics_s", "scanpath metrics"),
+                ("report_scoring_s", "report scoring"),
+            )  # fmt: skip
+            if t.get(k) is not None
+        )
+        notes.append(
+            f"- Wall time on CPU: {float(results['seconds']):.0f} s for the whole run"
+            + (f" ({parts})." if parts else ".")
+        )
     return notes
 
 
