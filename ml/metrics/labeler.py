@@ -32,8 +32,10 @@ POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
 # Patterns are matched against lower-cased clauses; word boundaries are added around each.
 _MENTIONS: dict[str, list[str]] = {
     "Enlarged Cardiomediastinum": [
-        r"widen(?:ed|ing) (?:of the )?(?:superior )?mediastin(?:um|al silhouette|al contours?)",
+        r"widen(?:ed|ing) (?:of the )?(?:superior |upper )?mediastin(?:um|al silhouette|al contours?)",
         r"mediastinal (?:widening|enlargement|prominence)",
+        r"prominence of the (?:superior |upper )?mediastinum",
+        r"(?:right |left )?paratracheal (?:prominence|fullness|widening)",
         r"enlarged (?:cardio)?mediastin(?:um|al (?:silhouette|contours?))",
     ],
     "Cardiomegaly": [
@@ -320,7 +322,7 @@ _MENTION_RE = {obs: _compile(p) for obs, p in _MENTIONS.items()}
 # any of them cannot mention the observation, so its (slow) regex is skipped. Kept honest by
 # tests/metrics/test_labeler.py, which labels the IU reports with and without this shortcut.
 _TRIGGERS: dict[str, tuple[str, ...]] = {
-    "Enlarged Cardiomediastinum": ("mediastin",),
+    "Enlarged Cardiomediastinum": ("mediastin", "paratracheal"),
     "Cardiomegaly": ("cardi", "heart"),
     "Lung Opacity": ("opaci", "densit", "infiltrat", "air", "hazy", "haziness"),
     "Lung Lesion": ("nodul", "mass", "lesion", "tumo", "neoplasm", "carcinoma", "malignan", "metasta"),
@@ -454,13 +456,16 @@ def _attribute_mentions(
         pre = _PRE_ATTR_END.search(head)
         if pre is not None:
             status = _STATUS[pre.lastgroup or "neg"]
+            if observation == "Enlarged Cardiomediastinum" and "prominent" in pre.group(0):
+                status = POSITIVE
             if (
                 status == POSITIVE
                 and observation == "Enlarged Cardiomediastinum"
                 and "mediastin" not in subj.group(0)
             ):
                 continue
-            found.append((subj.start() - len(pre.group(0)), subj.end(), status))
+            start = subj.start() - len(pre.group(0))
+            found.append((start, subj.end(), _CLASSIFY if status == POSITIVE else status))
             continue
         # postfix attribute: "heart size is mildly enlarged", "mediastinal contours are within normal limits"
         tail = sentence[subj.end() : subj.end() + 90]
@@ -478,6 +483,8 @@ def _attribute_mentions(
         if word == "small" and observation == "Enlarged Cardiomediastinum":
             continue
         status = _STATUS[kind]
+        if observation == "Enlarged Cardiomediastinum" and word in ("prominent", "accentuated"):
+            status = POSITIVE  # a prominent mediastinum is the finding itself; a prominent heart only hints
         found.append((subj.start(), subj.end() + attr.end(), _CLASSIFY if status == POSITIVE else status))
     return found
 

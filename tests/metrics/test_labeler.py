@@ -185,3 +185,21 @@ def test_trigger_shortcut_changes_nothing_on_the_iu_reports():
     fast, full = Labeler(use_triggers=True), Labeler(use_triggers=False)
     for t in texts:
         assert fast.mentions(t) == full.mentions(t), t
+
+
+@pytest.mark.parametrize(
+    ("text", "cardiomegaly", "mediastinum"),
+    [
+        ("No enlarged heart.", 0, None),
+        ("Possibly enlarged heart.", -1, None),
+        ("Prominent mediastinum.", None, 1),
+        ("The mediastinum appears somewhat prominent.", None, 1),
+        ("No prominent mediastinum.", None, 0),
+        ("The heart is prominent.", -1, None),
+        ("Right paratracheal prominence.", None, 1),
+    ],
+)
+def test_prefix_and_prominence_attributes(text, cardiomegaly, mediastinum):
+    labels = label_report(text)
+    assert labels["Cardiomegaly"] == cardiomegaly
+    assert labels["Enlarged Cardiomediastinum"] == mediastinum
