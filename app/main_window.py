@@ -127,6 +127,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.layers_dock)
         self.overlays.shortcuts(self)
 
+        # annotation tools (a tab beside the layers)
+        from app.annotation.tools import AnnotationController, AnnotationPanel
+
+        self.annotations = AnnotationController(self.view, self.store, self.settings.user_name, parent=self)
+        self.annotation_panel = AnnotationPanel(self.annotations)
+        self.annotation_dock = QtWidgets.QDockWidget("Annotations", self)
+        self.annotation_dock.setObjectName("annotationDock")
+        self.annotation_dock.setWidget(self.annotation_panel)
+        self.annotation_dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.annotation_dock)
+        self.tabifyDockWidget(self.layers_dock, self.annotation_dock)
+        self.layers_dock.raise_()
+
         # status bar: backend indicator always visible
         self.backend_dot = QtWidgets.QLabel()
         self.backend_text = QtWidgets.QLabel("backend: not started")
@@ -155,6 +168,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.export_requested.connect(self.export_dialog)
         self.report.chip_clicked.connect(self.show_attention_for)
         self.report.editor.edited.connect(self._on_edited)
+        self.report.editor.sentence_clicked.connect(self._on_sentence)
+        self.annotations.selected.connect(self._on_annotation_selected)
         self.resizeDocks([self.worklist_dock, self.layers_dock], [420, 260], QtCore.Qt.Orientation.Vertical)
         self.resizeDocks([self.worklist_dock], [300], QtCore.Qt.Orientation.Horizontal)
 
@@ -220,8 +235,27 @@ class MainWindow(QtWidgets.QMainWindow):
         self.record_btn.setMenu(rmenu)
         self.record_btn.clicked.connect(lambda: self.session.begin(self.settings.gaze_source))
         self.toolbar.addWidget(self.record_btn)
+        self.act_compare = act("Compare", self.show_compare, "C", "Real vs predicted gaze with the metrics")
         act("Record gaze", lambda: self.session.begin(self.settings.gaze_source), "Ctrl+R", bar=False)
         act("Stop recording", lambda: self.session.stop(), "Ctrl+E", bar=False)
+        ap = self.annotation_panel
+        for tool, key in (
+            ("pointer", "Esc"),
+            ("ellipse", "E"),
+            ("box", "B"),
+            ("polygon", "P"),
+            ("point", "T"),
+        ):
+            act(
+                f"Annotation tool: {tool}",
+                lambda _=False, t=tool: (ap.set_tool(t), self.annotation_dock.raise_()),
+                key,
+                bar=False,
+            )
+        act("Finish polygon", self.annotations.finish_polygon, "Return", bar=False)
+        act("Delete annotation", lambda: self.annotations.delete(), "Delete", bar=False)
+        act("Undo", self.annotations.undo.undo, "Ctrl+Z", bar=False)
+        act("Redo", self.annotations.undo.redo, "Ctrl+Shift+Z", bar=False)
         act("Next study", self.next_study, "PgDown", bar=False)
         act("Previous study", self.prev_study, "PgUp", bar=False)
         act("Generate draft", lambda: self.generate("auto"), "G", bar=False)
@@ -383,6 +417,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.title.setText(f"Report — {study.id}")
         self.report.set_state("No draft yet")
         self.show_study_overlays(study)
+        self.load_annotations(study)
         self.store.call(
             lambda store: store.report_versions(store.add_study(study.id, study.image_path, study.dataset)),
             lambda versions: self._on_versions_loaded(token, study, versions),
@@ -562,6 +597,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self._on_store_error,
         )
 
+    def show_compare(self):
+        from app.compare.view import CompareDialog
+
+        dlg = CompareDialog(self)
+        dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        dlg.load()
+        self.compare_dialog = dlg
+        return dlg
+
     # ------------------------------------------------------------------ labeler chips
     labels_updated = QtCore.Signal(object)
 
@@ -599,7 +644,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def export_dialog(self, kind: str) -> None:
         if self.current is None:
             return
-        suffix = {"txt": "txt", "json": "json", "sr": "dcm", "pairs": "jsonl", "ellipses": "csv"}[kind]
+        suffix = {
+            "txt": "txt",
+            "json": "json",
+            "sr": "dcm",
+            "pairs": "jsonl",
+            "ellipses": "csv",
+            "sr-annotations": "dcm",
+        }[kind]
         default = f"{self.current.id.replace('/', '_')}_report.{suffix}"
         if kind == "ellipses":
             default = "anomaly_location_ellipses.csv"
@@ -659,9 +711,60 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_annotations(kind, path)
 
     def export_annotations(self, kind: str, path: str) -> None:
-        """Hook for the annotation tools (REFLACX ellipses CSV and TID 1500 SR)."""
-        self.status_msg.setText("No annotations to export")
-        self.export_done.emit("error", "no annotations")
+        """The reader's annotations as REFLACX ``anomaly_location_ellipses.csv`` or a TID 1500 SR."""
+        findings = self.annotations.findings()
+        if not findings:
+            self.status_msg.setText("No annotations to export: draw some first (E, B, P, T)")
+            self.export_done.emit("error", "no annotations")
+            return
+        image, author = self.image, self.settings.user_name
+
+        def run():
+            if kind == "ellipses":
+                from ml.datasets.reflacx import write_ellipses
+
+                return write_ellipses(path, findings)
+            from app.report.sr import annotations_sr, read_back
+
+            out = annotations_sr(image, findings, path, author)
+            if len(read_back(out)["graphic_types"]) != len(findings):
+                raise RuntimeError("the written SR does not read back with every region")
+            return out
+
+        def ok(p) -> None:
+            self.status_msg.setText(f"Exported {p}")
+            self.export_done.emit(kind, str(p))
+
+        def fail(exc: BaseException) -> None:
+            self.status_msg.setText(workers.error_text(exc))
+            self.export_done.emit("error", workers.error_text(exc))
+
+        workers.submit(run, ok, fail, context=self)
+
+    # ------------------------------------------------------------------ annotations
+    def load_annotations(self, study: Study) -> None:
+        from app.annotation.tools import Annotation
+
+        reader = self.settings.user_name
+        self.annotations.load(study.id, [])
+
+        def done(rows) -> None:
+            if self.current is study:
+                self.annotations.load(study.id, [Annotation(r.finding, r.sentence, r.id) for r in rows])
+
+        self.store.call(
+            lambda s: s.annotations(s.add_study(study.id, study.image_path), reader=reader),
+            done,
+            self._on_store_error,
+        )
+
+    def _on_sentence(self, sentence: str) -> None:
+        self.annotation_panel.sentence = sentence
+        self.annotations.select_sentence(sentence)
+
+    def _on_annotation_selected(self, ann) -> None:
+        if ann is not None and ann.sentence:
+            self.report.editor.highlight_sentence(ann.sentence)
 
     # ------------------------------------------------------------------ lifecycle
     def moveEvent(self, ev: QtGui.QMoveEvent) -> None:  # noqa: N802

@@ -94,6 +94,7 @@ class ReportPanel(QtWidgets.QWidget):
             ("sr", "DICOM Structured Report…"),
             ("pairs", "Draft → final pairs (JSONL)…"),
             ("ellipses", "Annotations as REFLACX anomaly_location_ellipses.csv…"),
+            ("sr-annotations", "Annotations as DICOM SR (TID 1500 planar regions)…"),
         ):
             emenu.addAction(label).triggered.connect(lambda _=False, k=key: self.export_requested.emit(k))
         self.export_btn.setMenu(emenu)

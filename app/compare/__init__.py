@@ -1,0 +1,1 @@
+"""Real vs predicted gaze comparison."""
