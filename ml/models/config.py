@@ -40,7 +40,7 @@ class EncoderConfig:
 class ScanpathConfig:
     """Gazeformer/MedGaze-style non-autoregressive transformer decoder over patch features."""
 
-    max_len: int = 16  # L: the most fixations predicted
+    max_len: int = 16  # L: the most fixations predicted (recorded ones are reduced like graph.reduce)
     d_model: int = 128
     n_heads: int = 4
     n_layers: int = 2
@@ -61,7 +61,8 @@ class GraphConfig:
     temporal: bool = True
     spatial: bool = True
     overlap: bool = True  # edges between fixations whose foveal windows overlap
-    max_nodes: int = 32
+    max_nodes: int = 16  # longer scanpaths are reduced (see ``reduce``)
+    reduce: str = "longest"  # longest: keep the max_nodes longest fixations in order | first: the first ones
 
 
 @dataclass
@@ -91,8 +92,8 @@ class LLMConfig:
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     max_report_tokens: int = 192
-    system: str = "You are a radiologist writing chest X-ray reports."
-    instruction: str = "Write the report for this chest X-ray with FINDINGS and IMPRESSION sections."
+    system: str = "You are a radiologist."
+    instruction: str = "Write the chest X-ray report (FINDINGS, IMPRESSION)."
 
 
 @dataclass
@@ -215,6 +216,8 @@ def _validate(obj: Any) -> None:
             raise ConfigError(f"train.stages has unknown stages: {', '.join(sorted(unknown))}")
     if isinstance(obj, EncoderConfig) and obj.kind not in ("cnn", "hf", "timm"):
         raise ConfigError(f"model.encoder.kind must be cnn, hf or timm, got '{obj.kind}'")
+    if isinstance(obj, GraphConfig) and obj.reduce not in ("longest", "first"):
+        raise ConfigError(f"model.graph.reduce must be longest or first, got '{obj.reduce}'")
     if isinstance(obj, ScanpathConfig) and obj.max_len < 1:
         raise ConfigError("model.scanpath.max_len must be at least 1")
 

@@ -159,8 +159,8 @@ class Gaze2Report(nn.Module):
         image_sizes: Sequence[tuple[int, int]],
         modes: Sequence[str],
         px_per_deg: Sequence[float | None] | None = None,
-    ) -> tuple[list[torch.Tensor], GNNOutput | None, list[int]]:
-        """Per image: the prompt embeddings (T_i, D); also the GNN output and which rows have gaze."""
+    ) -> tuple[list[torch.Tensor], GNNOutput | None, list]:
+        """Per image: the prompt embeddings (T_i, D); also the GNN output and the gaze rows' graphs."""
         for m in modes:
             if m not in GAZE_MODES:
                 raise GazeModeError(f"unknown gaze mode '{m}' (one of {', '.join(GAZE_MODES)})")
@@ -170,14 +170,14 @@ class Gaze2Report(nn.Module):
             probs = torch.sigmoid(self.encoder.label_head(features.mean(dim=(2, 3))))
         visual = self.projector.visual(features, probs).to(dtype)
         gaze_rows = [i for i, m in enumerate(modes) if m != "image_only"]
-        gnn_out = None
+        gnn_out, graphs = None, []
         per_row: dict[int, torch.Tensor] = {}
         if gaze_rows:
             for i in gaze_rows:
                 if tables[i] is None or len(tables[i]) == 0:
                     raise GazeModeError(f"gaze mode '{modes[i]}' needs a scanpath with at least one fixation")
             ppd = [px_per_deg[i] for i in gaze_rows] if px_per_deg else None
-            gnn_out, _ = self.graphs(
+            gnn_out, graphs = self.graphs(
                 features[gaze_rows],
                 [tables[i] for i in gaze_rows],
                 [image_sizes[i] for i in gaze_rows],
@@ -196,7 +196,7 @@ class Gaze2Report(nn.Module):
                 seqs.append(torch.cat([pre, visual[i], mid, per_row[i], post], dim=0))
             else:
                 seqs.append(torch.cat([pre, visual[i], post], dim=0))  # image only: no gaze section
-        return seqs, gnn_out, gaze_rows
+        return seqs, gnn_out, graphs
 
     # ---- training -----------------------------------------------------------------------
     def forward(
@@ -390,12 +390,7 @@ class Gaze2ReportDrafter:
             feats, [table], [image.size], [mode != "no_gnn"], [px_per_deg_of(image.metadata)]
         )
         g = gs[0]
-        n_used = g.x.shape[0]
-        sp = (
-            scanpath
-            if n_used == len(scanpath)
-            else Scanpath(scanpath.fixations[:n_used], scanpath.image_size, scanpath.source, scanpath.reader)
-        )
+        sp = _kept(scanpath, g.kept)
         return GazeGraph(
             scanpath=sp,
             node_attention=[float(a) for a in out.node_attention.cpu()],
@@ -430,15 +425,13 @@ class Gaze2ReportDrafter:
             used = scanpath
         if used is not None:
             table = _table(used)
-        prompts, gnn_out, _ = self.net.prompt_embeds(
+        prompts, gnn_out, graphs = self.net.prompt_embeds(
             feats, [table], [image.size], [mode], [px_per_deg_of(image.metadata)]
         )
         attention: list[float] = []
         if gnn_out is not None and used is not None:
             attention = [float(a) for a in gnn_out.node_attention.cpu()]
-            n_used = len(attention)
-            if n_used < len(used):
-                used = Scanpath(used.fixations[:n_used], used.image_size, used.source, used.reader)
+            used = _kept(used, graphs[0].kept)
         ids = self.net.generate_ids(prompts[0], decoding, on_token, should_stop)
         text = self.net.tokenizer.decode(ids, skip_special_tokens=True).strip()
         return Draft(
@@ -448,6 +441,16 @@ class Gaze2ReportDrafter:
             model={**self.info(), "gaze_mode": mode},
             n_tokens=len(ids),
         )
+
+
+def _kept(scanpath: Scanpath, kept: torch.Tensor) -> Scanpath:
+    """The fixations that became graph nodes (a long recorded scanpath is reduced)."""
+    idx = kept.tolist()
+    if idx == list(range(len(scanpath))):
+        return scanpath
+    return Scanpath(
+        [scanpath.fixations[i] for i in idx], scanpath.image_size, scanpath.source, scanpath.reader
+    )
 
 
 def _table(scanpath: Scanpath) -> torch.Tensor:

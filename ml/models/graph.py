@@ -31,6 +31,22 @@ class GazeGraphData:
     edge_attr: torch.Tensor  # (E, EDGE_DIM)
     edge_types: list[str]  # primary type per edge (temporal > spatial > overlap)
     pos: torch.Tensor  # (N, 2) normalised x, y
+    kept: torch.Tensor  # (N,) indices of the input fixations that became nodes
+
+
+def reduce_fixations(table: torch.Tensor, n: int, how: str = "longest") -> tuple[torch.Tensor, torch.Tensor]:
+    """At most ``n`` fixations of an (N, 4) table, in temporal order, and their indices.
+
+    ``longest`` keeps the longest dwells (where readers look at findings); ``first`` the first n.
+    """
+    idx = torch.arange(table.shape[0], device=table.device)
+    if table.shape[0] <= n:
+        return table, idx
+    if how == "first":
+        keep = idx[:n]
+    else:
+        keep = (table[:, 3] - table[:, 2]).topk(n).indices.sort().values
+    return table[keep], keep
 
 
 def fovea_radius_px(cfg: GraphConfig, image_size: tuple[int, int], px_per_deg: float | None = None) -> float:
@@ -82,7 +98,7 @@ def build_graph(
     """
     if fixations.dim() != 2 or fixations.shape[1] != 4:
         raise ValueError(f"fixations must be (N, 4) x, y, start, end; got {tuple(fixations.shape)}")
-    fix = fixations[: cfg.max_nodes].to(features.device, torch.float32)
+    fix, kept = reduce_fixations(fixations.to(features.device, torch.float32), cfg.max_nodes, cfg.reduce)
     n = fix.shape[0]
     if n == 0:
         raise ValueError("a gaze graph needs at least one fixation")
@@ -123,4 +139,5 @@ def build_graph(
         edge_attr=edge_attr,
         edge_types=[EDGE_TYPES[i] for i in primary],
         pos=pos,
+        kept=kept,
     )

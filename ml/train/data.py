@@ -59,33 +59,58 @@ class Prepared:
 
 
 def load_studies(cohort: str | Path) -> list[Study]:
-    """Studies from a cohort (``python main.py cohort --out DIR``) or a REFLACX-style directory."""
+    """Studies from a cohort (``python main.py cohort --out DIR``) or a REFLACX-style directory.
+
+    A cohort is read per case: the image, every simulated reader's scanpath, the ground-truth
+    report (it mentions every finding) and labels. A REFLACX-shaped folder is read per reading.
+    """
     root = Path(cohort)
     if not root.exists():
         raise DataError(
             f"cohort directory not found: {root} (make one with `python main.py cohort --out {root}`)"
         )
-    errors = []
-    for module, func in (
-        ("ml.datasets.cohort", "load_studies"),
-        ("ml.cohort.load", "load_studies"),
-        ("ml.datasets.reflacx", "load_studies"),
-    ):
-        try:
-            mod = __import__(module, fromlist=[func])
-        except ModuleNotFoundError:
-            continue
-        loader = getattr(mod, func, None)
-        if loader is None:
-            continue
-        try:
-            studies = list(loader(root))
-        except Exception as exc:  # a loader that does not recognise the layout: try the next
-            errors.append(f"{module}: {exc}")
-            continue
-        if studies:
-            return studies
-    raise DataError(f"no studies found in {root}" + (f" ({'; '.join(errors)})" if errors else ""))
+    if (root / "cases.csv").exists():
+        from ml.cohort.load import load_cohort
+
+        studies = load_cohort(root, per="case")
+        for s in studies:
+            ppd = _cohort_px_per_deg(root, s.id)
+            if ppd:
+                s.metadata.setdefault("px_per_deg", ppd)
+        return studies
+    try:
+        from ml.datasets.reflacx import load_studies as load_reflacx
+    except ImportError as exc:  # pragma: no cover - part of the project
+        raise DataError("no loader for this folder") from exc
+    studies = list(load_reflacx(root))
+    if not studies:
+        raise DataError(f"no studies found in {root}")
+    return studies
+
+
+def image_px_per_deg(fixations_csv: Path) -> float | None:
+    """Image pixels per degree of visual angle from a REFLACX-layout fixations file.
+
+    REFLACX's ``angular_resolution_x_pixels_per_degree`` counts *image* pixels per degree (it
+    changes with zoom), which is what the foveal window needs.
+    """
+    import csv
+
+    try:
+        with open(fixations_csv, newline="") as f:
+            row = next(csv.DictReader(f))
+        ppd = float(row["angular_resolution_x_pixels_per_degree"])
+    except (OSError, StopIteration, KeyError, ValueError):
+        return None
+    return ppd if ppd > 0 else None
+
+
+def _cohort_px_per_deg(root: Path, case_id: str) -> float | None:
+    for folder in sorted((root / "main_data").glob(f"{case_id}_*")):
+        ppd = image_px_per_deg(folder / "fixations.csv")
+        if ppd:
+            return ppd
+    return None
 
 
 def _label_vectors(study: Study, names: tuple[str, ...]) -> tuple[list[float], list[float]]:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ml.models.gaze2report import Gaze2Report
-from ml.models.graph import fixation_table
+from ml.models.graph import fixation_table, reduce_fixations
 from ml.models.scanpath import scanpath_targets
 from ml.train.data import Prepared
 from ml.train.loop import Stage
@@ -130,7 +130,7 @@ def scanpath_stage(
     def batch(items: list[tuple[int, int]]):
         paths = []
         for i, r in items:
-            t = data.scanpaths[i][r]
+            t, _ = reduce_fixations(data.scanpaths[i][r], L, net.cfg.graph.reduce)
             paths.append(torch.stack([t[:, 0], t[:, 1], t[:, 3] - t[:, 2]], dim=-1))
         targets, lengths = scanpath_targets(paths, L, device)
         return dict(features=feats[[i for i, _ in items]], targets=targets, lengths=lengths)

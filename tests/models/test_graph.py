@@ -75,3 +75,16 @@ def test_foveal_pooling_reads_the_fixated_patch():
     near = pool_foveal(feats, torch.tensor([[1.5 / 8, 6.5 / 8]]), (0.01, 0.01))
     far = pool_foveal(feats, torch.tensor([[0.9, 0.1]]), (0.01, 0.01))
     assert float(near) > 0.5 and float(far) < 1e-3  # sigma is at least half a patch
+
+
+def test_long_scanpaths_keep_the_longest_dwells_in_order():
+    from ml.models.graph import reduce_fixations
+
+    durs = torch.tensor([0.1, 0.9, 0.2, 0.8, 0.05, 0.7])
+    xyd = torch.stack([torch.linspace(0, 1, 6), torch.zeros(6), durs], dim=1)
+    table = fixation_table(xyd)
+    kept_t, kept = reduce_fixations(table, 3, "longest")
+    assert kept.tolist() == [1, 3, 5]
+    assert reduce_fixations(table, 3, "first")[1].tolist() == [0, 1, 2]
+    g = build_graph(torch.zeros(2, 4, 4), table, (10, 10), GraphConfig(max_nodes=3))
+    assert g.kept.tolist() == [1, 3, 5] and g.x.shape[0] == 3
