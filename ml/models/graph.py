@@ -42,10 +42,7 @@ def reduce_fixations(table: torch.Tensor, n: int, how: str = "longest") -> tuple
     idx = torch.arange(table.shape[0], device=table.device)
     if table.shape[0] <= n:
         return table, idx
-    if how == "first":
-        keep = idx[:n]
-    else:
-        keep = (table[:, 3] - table[:, 2]).topk(n).indices.sort().values
+    keep = idx[:n] if how == "first" else (table[:, 3] - table[:, 2]).topk(n).indices.sort().values
     return table[keep], keep
 
 
