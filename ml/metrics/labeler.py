@@ -196,6 +196,7 @@ _EXCLUDE: dict[str, list[str]] = {
         r"(?:uti|urinary)",
         r"(?:prior|old|remote|previous|healed|past|chronic) (?:granulomatous )?(?:infection|infectious process)",
         r"granulomatous (?:infection|infectious process|disease)",
+        r"(?:prior |old |remote |previous )?(?:tuberculosis|tuberculous|tb|mycobacterial) infection",
     ],
     "Support Devices": [
         r"external (?:leads?|monitoring leads?|devices?|cardiac leads?|ekg leads?)",
@@ -268,7 +269,7 @@ _PRE_UNC = re.compile(
     r"suggestive|suggesting|suspicious|suspect|suspected|suspicion|concern|concerning|questionable|questionably|"
     r"question of|cannot|can not|can't|could|differential|consider|considered|considering|"
     r"versus|vs|equivocal|indeterminate|uncertain|presumably|presumed|perhaps|atypical|worrisome|"
-    r"evaluate for|evaluation for|rule out|r/o|not excluded|compatible with|apparent|apparently|"
+    r"evaluate for|evaluation for|rule out|r/o|not excluded|apparent|apparently|"
     r"would be|may be|developing|early|underlying|represent|represents|representing|favor|favored|favoring|"
     r"differential diagnosis|seen in|associated with|could represent)\b|\?"
 )
@@ -276,7 +277,7 @@ _POST_UNC = re.compile(
     r"^[\w\s,\-]{0,40}?\b(?:(?:is|are|was|were) (?:not excluded|not ruled out|possible|suspected|questioned|"
     r"likely|probable|considered|favored|suggested)|suspected|questioned|cannot be (?:excluded|ruled out|entirely excluded)|"
     r"can not be (?:excluded|ruled out)|could be|may be present|versus|vs|not excluded|not ruled out|"
-    r"(?:is|are) (?:a |an )?(?:consideration|possibility))\b|^\s*\?"
+    r"(?:is|are|would be) (?:a |an )?(?:consideration|possibility))\b|^\s*\?"
 )
 # Cues that are ordinary English inside a clause but should not flip a *positive* mention to uncertain
 _WEAK_UNC = {
@@ -290,7 +291,6 @@ _WEAK_UNC = {
     "representing",
     "associated with",
     "seen in",
-    "compatible with",
     "versus",
     "vs",
 }
@@ -298,7 +298,8 @@ _WEAK_UNC = {
 # Scope breakers: a cue does not reach across them.
 _BREAK = re.compile(
     r"\b(?:but|however|although|though|except|aside from|apart from|otherwise|which|whereas|while|yet|"
-    r"nevertheless|nonetheless|with|there (?:is|are|has|have|may|appears?|remains?|was|were)|in addition|additionally|"
+    r"nevertheless|nonetheless|(?<!compatible )(?<!consistent )(?<!associated )(?<!concordant )with|"
+    r"there (?:is|are|has|have|may|appears?|remains?|was|were)|in addition|additionally|"
     r"also|again|now|then|given|due to|secondary to|consistent with|again noted|noted|status post|s/p|post|since|"
     r"because|likely due)\b|[;:]|\s-\s|, (?=(?:and )?(?:the )?(?:heart|lungs?|cardiac|cardiomediastinal|mediastin|"
     r"pulmonary vascula|osseous|bon|visualized|there|normal|stable)\b)"
