@@ -98,6 +98,8 @@ def _notes(results: dict[str, Any]) -> list[str]:
     ]
     for metric, reason in (results.get("skipped") or {}).items():
         notes.append(f"- {metric}: {reason}")
+    for warning in results.get("warnings") or []:
+        notes.append(f"- Note: {warning}")
     model = results.get("model") or {}
     if model:
         ident = ", ".join(

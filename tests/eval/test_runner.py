@@ -187,3 +187,21 @@ def test_update_readme_between_markers(results, tmp_path):
     bare.write_text("# App\n")
     with pytest.raises(ReadmeError, match="markers"):
         update_readme(bare, data)
+
+
+def test_images_without_recorded_gaze_are_left_out_of_every_row():
+    cases = _cases()
+    cases[1] = Case(cases[1].id, cases[1].image_path, cases[1].reference, [])
+    res = run_eval(
+        FakeModel(), cases, EvalConfig(meteor=False, progress=False, examples=0), image_loader=_load
+    )
+    assert res["n_cases"] == 2 and "img-b" in res["warnings"][0]
+    only_image = run_eval(
+        FakeModel(),
+        cases,
+        EvalConfig(modes=("image_only",), meteor=False, progress=False, examples=0),
+        image_loader=_load,
+    )
+    assert only_image["n_cases"] == 3 and only_image["warnings"] == []
+    with pytest.raises(EvalError, match="recorded scanpath"):
+        run_eval(FakeModel(), [cases[1]], EvalConfig(meteor=False, progress=False), image_loader=_load)
