@@ -256,6 +256,11 @@ class MainWindow(QtWidgets.QMainWindow):
         act("Delete annotation", lambda: self.annotations.delete(), "Delete", bar=False)
         act("Undo", self.annotations.undo.undo, "Ctrl+Z", bar=False)
         act("Redo", self.annotations.undo.redo, "Ctrl+Shift+Z", bar=False)
+        spacer = QtWidgets.QWidget()
+        spacer.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.toolbar.addWidget(spacer)
+        act("Settings…", self.show_settings, "Ctrl+,", "Backend, reader, data directory, screen geometry")
+        act("Shortcuts", self.show_shortcuts, "F1", "Keyboard shortcuts")
         act("Next study", self.next_study, "PgDown", bar=False)
         act("Previous study", self.prev_study, "PgUp", bar=False)
         act("Generate draft", lambda: self.generate("auto"), "G", bar=False)
@@ -596,6 +601,29 @@ class MainWindow(QtWidgets.QMainWindow):
             lambda versions: VersionsDialog(versions, self).exec(),
             self._on_store_error,
         )
+
+    def show_settings(self):
+        from app.dialogs import SettingsDialog
+
+        dlg = SettingsDialog(self.settings, self)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.apply_settings(dlg.values())
+        return dlg
+
+    def apply_settings(self, new: Settings) -> None:
+        """Keep and save new settings; the reader name and gaze options apply at once."""
+        self.settings = new
+        self.annotations.reader = new.user_name
+        workers.submit(
+            new.save, None, lambda exc: self.status_msg.setText(workers.error_text(exc)), context=self
+        )
+
+    def show_shortcuts(self):
+        from app.dialogs import ShortcutsDialog
+
+        dlg = ShortcutsDialog(self)
+        dlg.show()
+        return dlg
 
     def show_compare(self):
         from app.compare.view import CompareDialog

@@ -239,7 +239,7 @@ def _person_name(name: str) -> str:
     parts = name.strip().split()
     if len(parts) >= 2:
         return f"{parts[-1]}^{' '.join(parts[:-1])}"
-    return parts[0] if parts else "Reader"
+    return f"{parts[0]}^" if parts else "Reader^"
 
 
 def read_back(path: str | Path) -> dict[str, Any]:

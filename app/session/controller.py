@@ -268,11 +268,42 @@ class GazeSessionController(QtCore.QObject):
             self._fail(f"the {self.kind} source did not start: {workers.error_text(exc)}")
             return
         self._t0 = time.monotonic()
+        if self.win.settings.live_gaze_cursor:
+            self._start_cursor()
         self.bar.show()
         self.win.view.relayout()
         self._tick.start()
         self._update_bar()
         self._set(RECORDING, f"Recording gaze ({self.kind})")
+
+    def _start_cursor(self) -> None:
+        """The optional live gaze cursor (off by default: seeing one's gaze biases the reading)."""
+        import pyqtgraph as pg
+
+        self.cursor = pg.ScatterPlotItem(size=26, pen=pg.mkPen("#ff5252", width=2), brush=None, pxMode=True)
+        self.cursor.setParentItem(self.win.view.root)
+        self.cursor.setZValue(50)
+        self._cursor_timer = QtCore.QTimer(self)
+        self._cursor_timer.setInterval(33)
+        self._cursor_timer.timeout.connect(self._move_cursor)
+        self._cursor_timer.start()
+
+    def _move_cursor(self) -> None:
+        s, state = self.last_sample, self.win.view.viewport_state()
+        if s is None or state is None or not s.valid or self.kind == "replay":
+            self.cursor.clear()
+            return
+        x, y = state.to_image(s.x, s.y)
+        self.cursor.setData([x], [y])
+
+    def _stop_cursor(self) -> None:
+        timer = getattr(self, "_cursor_timer", None)
+        if timer is not None:
+            timer.stop()
+            self.cursor.setParentItem(None)
+            if self.cursor.scene() is not None:
+                self.cursor.scene().removeItem(self.cursor)
+            self._cursor_timer = None
 
     def _log_viewport(self, state: ViewportState | None) -> None:
         if state is None or self.recorder is None:
@@ -286,6 +317,7 @@ class GazeSessionController(QtCore.QObject):
         if self.state != RECORDING:
             return
         self._tick.stop()
+        self._stop_cursor()
         self.bar.hide()
         if self.kind != "replay":
             with contextlib.suppress(RuntimeError, TypeError):
@@ -316,6 +348,7 @@ class GazeSessionController(QtCore.QObject):
 
     def _fail(self, message: str) -> None:
         self._tick.stop()
+        self._stop_cursor()
         self.bar.hide()
         if self.source is not None:
             with contextlib.suppress(Exception):  # a failing source must not hide the first error

@@ -203,3 +203,22 @@ class FakeBackend:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def main() -> None:
+    """Run as a subprocess backend for launcher tests: ``python -m tests.app.fake_backend --port P``."""
+    import argparse
+    import os
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    args = ap.parse_args()
+    fb = FakeBackend(token=os.environ.get("GAZE2REPORT_TOKEN", TOKEN))
+    fb.server.server_close()
+    fb.server = ThreadingHTTPServer(("127.0.0.1", args.port), fb.server.RequestHandlerClass)
+    print(f"GAZE2REPORT_BACKEND url=http://127.0.0.1:{args.port}", flush=True)
+    fb.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
