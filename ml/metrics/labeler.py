@@ -65,6 +65,8 @@ _MENTIONS: dict[str, list[str]] = {
         r"carcinoma",
         r"malignanc(?:y|ies)",
         r"metasta(?:sis|ses|tic disease)",
+        r"mass-?like (?:opacity|density|lesion|consolidation)",
+        r"(?:lung|pulmonary|bronchogenic) cancer",
     ],
     "Edema": [
         r"(?:o)?edema",
@@ -326,7 +328,7 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
     "Enlarged Cardiomediastinum": ("mediastin", "paratracheal"),
     "Cardiomegaly": ("cardi", "heart"),
     "Lung Opacity": ("opaci", "densit", "infiltrat", "air", "hazy", "haziness"),
-    "Lung Lesion": ("nodul", "mass", "lesion", "tumo", "neoplasm", "carcinoma", "malignan", "metasta"),
+    "Lung Lesion": ("nodul", "mass", "lesion", "tumo", "neoplasm", "carcinoma", "malignan", "metasta", "cancer"),
     "Edema": ("edema", "congest", "failure", "chf", "cephalization", "kerley", "overload", "vascula", "vessel"),
     "Consolidation": ("consolidat",),
     "Pneumonia": ("pneumoni", "infect"),
