@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+#: CPU weight format the backend uses unless told otherwise (see ml/models/fastcpu.py).
+DEFAULT_CPU_QUANT = "int8"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="allow a non-loopback --host (needs GAZE2REPORT_TOKEN set)",
     )
+    p.add_argument(
+        "--cpu-quant",
+        choices=("none", "bf16", "int8", "int4"),
+        default=DEFAULT_CPU_QUANT,
+        help=f"weight format for CPU decoding (default {DEFAULT_CPU_QUANT}; see benchmarks/results/cpu_speedup.json)",
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)"
+    )
     p.add_argument("--queue", type=int, default=8, help="requests that may wait for the model (default 8)")
     p.add_argument("--max-pixels", type=int, default=36_000_000, help="largest image accepted, in pixels")
     p.add_argument("--max-body-mb", type=int, default=128, help="largest request body, in MiB")
@@ -45,7 +56,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def make_factory(bundle: Path | None, llm: str | None, device: str):
+def make_factory(bundle: Path | None, llm: str | None, device: str, cpu_quant: str = "none"):
     """A callable that loads the bundle, or the drafter (with the reason) when there is none."""
 
     def factory():
@@ -64,7 +75,7 @@ def make_factory(bundle: Path | None, llm: str | None, device: str):
                 note = f"bundle {bundle} failed to load ({type(exc).__name__}: {exc}); serving the untrained drafter"
                 note = note.splitlines()[0]
                 log.warning(note)
-        return Drafter.load(llm, device=device, note=note)
+        return Drafter.load(llm, device=device, note=note, cpu_scheme=cpu_quant)
 
     return factory
 
@@ -97,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     from ml.models.llm import pick_device
     from ml.serve import Settings, create_app
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -107,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         queue_capacity=args.queue,
         device=device,
     )
-    app = create_app(make_factory(args.bundle, args.llm, device), token, settings)
+    app = create_app(make_factory(args.bundle, args.llm, device, args.cpu_quant), token, settings)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

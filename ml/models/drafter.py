@@ -86,16 +86,36 @@ class Drafter:
             or "no trained bundle: the base LLM drafts from a fixed instruction, without looking at the pixels"
         )
         self.device = device
+        self.cpu_scheme = "none"  # set by load() when the weights were converted for CPU
         self._lock = threading.Lock()  # one generation at a time per model instance
         self._tok_lock = threading.Lock()  # encode() may run on a request thread (check) too
 
     @classmethod
-    def load(cls, llm: str | None = None, device: str = "cpu", dtype: Any = None, note: str = "") -> Drafter:
-        """Load the base LLM (default: the embedded SmolLM2) and wrap it."""
+    def load(
+        cls,
+        llm: str | None = None,
+        device: str = "cpu",
+        dtype: Any = None,
+        note: str = "",
+        cpu_scheme: str = "none",
+    ) -> Drafter:
+        """Load the base LLM (default: the embedded SmolLM2) and wrap it.
+
+        ``cpu_scheme`` (``ml.models.fastcpu.SCHEMES``) converts the model for fast CPU decoding
+        when it runs on the CPU; it is part of ``info()`` because int4/bf16 can change drafts.
+        """
         from ml.models.llm import identity, load_llm
 
         model, tokenizer = load_llm(llm, dtype=dtype, device=device)
-        return cls(model, tokenizer, base_identity=identity(llm), note=note, device=str(model.device))
+        scheme = "none"
+        if model.device.type == "cpu" and cpu_scheme != "none":
+            from ml.models.fastcpu import optimize_for_cpu
+
+            optimize_for_cpu(model, cpu_scheme)
+            scheme = cpu_scheme
+        drafter = cls(model, tokenizer, base_identity=identity(llm), note=note, device=str(model.device))
+        drafter.cpu_scheme = scheme
+        return drafter
 
     # -- ReportModel -------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -110,6 +130,7 @@ class Drafter:
             "uses_image": False,
             "uses_gaze": False,
             "note": self.note,
+            "inference": {"device": self.device, "cpu_scheme": self.cpu_scheme},
         }
 
     @property

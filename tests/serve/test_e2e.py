@@ -1,0 +1,40 @@
+"""End to end with the real embedded SmolLM2 (slow): HTTP, SSE and a direct call give one draft."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_real_embedded_model_drafts_over_http(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ml import assets
+    from ml.models.api import Decoding
+    from ml.models.drafter import Drafter
+    from ml.serve import create_app
+    from ml.serve.images import decode_image
+    from ml.serve.schemas import ImageIn
+    from tests.serve.conftest import AUTH, TOKEN, b64, dicom_bytes
+    from tests.serve.test_api import parse_sse
+
+    if not assets.is_fetched("llm"):
+        pytest.fail("the embedded LLM is not fetched: run `python main.py assets fetch`")
+    drafter = Drafter.load(None, device="cpu")
+    image = {"format": "dicom", "data": b64(dicom_bytes(tmp_path, 128, 128))}
+    req = {"image": image, "decoding": {"max_new_tokens": 24}}
+    with TestClient(create_app(drafter, TOKEN)) as c:
+        health = c.get("/v1/health").json()
+        assert health["untrained"] is True and health["model"]["base_model"] == "SmolLM2-135M-Instruct"
+        assert len(health["model"]["sha256"]) == 64
+        body = c.post("/v1/reports", json=req, headers=AUTH).json()
+        events = parse_sse(c.post("/v1/reports/stream", json=req, headers=AUTH).text)
+    assert body["report"].startswith("FINDINGS:") and len(body["report"]) > len("FINDINGS:") + 10
+    assert body["n_tokens"] > 5 and body["untrained"] is True
+    assert events[-1][0] == "done" and events[-1][1]["report"] == body["report"]
+    assert "".join(d["text"] for k, d in events if k == "token").strip() == body["report"]
+    direct = drafter.generate(
+        decode_image(ImageIn(**image), max_pixels=10**8, max_bytes=10**8), None, Decoding(max_new_tokens=24)
+    )
+    assert direct.text == body["report"]
