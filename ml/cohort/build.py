@@ -19,6 +19,7 @@ images or tables. Workers are forked after the CT slabs are built, so they share
 from __future__ import annotations
 
 import csv
+import json
 import multiprocessing as mp
 import os
 import time
@@ -106,7 +107,7 @@ def _make_case(job: Job) -> dict[str, object]:
     (gt / "report.txt").write_text(reports.write_report(all_findings, job.style, rng).text + "\n")
     truth = [(tf.mask, tf.center, tf.lesion.subtle) for tf in rc.findings]
     display = readers.Display()
-    readings = []
+    readings, texts = [], []
     for r, profile in enumerate(readers.READERS[: job.n_readers]):
         rid = f"{job.case_id}_{profile.name}"
         rr = np.random.default_rng([job.seed, 100 + r])
@@ -118,12 +119,14 @@ def _make_case(job: Job) -> dict[str, object]:
         writer.write_reading(
             out / "main_data" / rid, out / "gaze_data" / rid, reading, display, report.text, seen
         )
+        texts.append(report.text)
         from ml.cohort.case import chexpert_labels
 
         row: dict[str, object] = dict(
             id=rid, split=job.split, eye_tracking_data_discarded=False, image=f"images/{job.case_id}.dcm",
             dicom_id=job.case_id, subject_id=job.case_id, study_id=job.case_id, image_size_x=w, image_size_y=h,
             reader=profile.name, reader_style=profile.style, n_fixations=len(reading.fixations),
+            view_position=spec.geometry.view, image_png=f"images/{job.case_id}.png",
             duration_s=round(float(reading.t[-1]), 3) if len(reading.t) else 0.0,
             missed=";".join(rc.findings[i].spec.kind for i in range(len(rc.findings)) if i not in reading.detected),
         )  # fmt: skip
@@ -142,7 +145,7 @@ def _make_case(job: Job) -> dict[str, object]:
         subtle_kinds=";".join(tf.spec.kind for tf in rc.findings if tf.lesion.subtle), **writer.labels_row(rc.labels),
     )  # fmt: skip
     frows = [dict(case_id=job.case_id, **r) for r in writer.finding_rows(rc)]
-    return {"index": job.index, "case": case_row, "findings": frows, "readings": readings}
+    return {"index": job.index, "case": case_row, "findings": frows, "readings": readings, "texts": texts}
 
 
 def build_cohort(
@@ -205,14 +208,28 @@ def build_cohort(
     readings = [x for r in results for x in r["readings"]]
     if readings:
         writer.write_csv(root / "main_data" / "metadata_phase_cohort.csv", list(readings[0]), readings)
+    check = _check_reports([t for r in results for t in r["texts"]])
+    if check:
+        (root / "report_check.json").write_text(json.dumps(check, indent=2) + "\n")
     elapsed = time.perf_counter() - t0
-    _write_readme(root, n, seed, scale, n_readers, results, elapsed)
+    _write_readme(root, n, seed, scale, n_readers, results, elapsed, check)
     return root
 
 
+def _check_reports(texts: list[str]) -> dict[str, object]:
+    """Vocabulary and length of the readers' reports against the IU reports (if that asset is here)."""
+    from ml import assets
+    from ml.cohort.reports import compare_to_iu
+
+    if not texts or not assets.is_fetched("iu_reports"):
+        return {}
+    return compare_to_iu(texts)
+
+
 def _write_readme(
-    root: Path, n: int, seed: int, scale: float, n_readers: int, results: list[dict], elapsed: float
-) -> None:
+    root: Path, n: int, seed: int, scale: float, n_readers: int, results: list[dict], elapsed: float,
+    check: dict[str, object] | None = None,
+) -> None:  # fmt: skip
     from ml.cohort.readers import READERS
 
     counts: dict[str, int] = {}
@@ -224,6 +241,14 @@ def _write_readme(
     readers = ", ".join(
         f"{p.name} ({p.style}, ~{p.fixation_ms:.0f} ms fixations)" for p in READERS[:n_readers]
     )
+    vs = ""
+    if check:
+        vs = (
+            f"- reports vs the {check['n_iu_reports']} Indiana University reports: "
+            f"{100 * float(check['token_coverage']):.1f}% of word tokens are IU words; words per report "
+            f"(10th/50th/90th percentile) {check['length_percentiles']} vs IU {check['iu_length_percentiles']}; "
+            f"{check['distinct_reports']} distinct texts of {check['n_reports']} (`report_check.json`)\n"
+        )
     text = f"""# Gaze2Report synthetic chest X-ray cohort
 
 **SYNTHETIC DATA.** Every image here was rendered by `python main.py cohort` from one real chest CT
@@ -235,7 +260,7 @@ may be used for any clinical purpose.
 - findings: {", ".join(f"{k} {v}" for k, v in sorted(counts.items()))}
 - readers: {readers}
 - built in {elapsed:.0f} s
-
+{vs}
 ## How it was made
 1. **Radiographs**: HU → linear attenuation at ~60 keV (bone scaled up for radiographic energies),
    summed in 24 coronal slabs; each slab is placed on a 1024² detector (0.315–0.335 mm) with its own

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage
@@ -21,8 +21,8 @@ from ml.imaging.render import MU_WATER, Exposure, Geometry, Projector, Scene, Sl
 from ml.types import CHEXPERT_OBSERVATIONS
 
 N_SLABS = 24
-N_MASK_SLABS = 8
-MASK_SCALE = 0.25  # projected masks are computed on a 4x coarser detector, then upsampled
+N_MASK_SLABS = 6
+MASK_FACTOR = 4  # projected masks are computed on a 4x coarser detector, then upsampled
 
 
 @dataclass
@@ -228,6 +228,8 @@ class Renderer:
         self.mask_stacks = {
             n: SlabStack.from_volume(m, ph.spacing, self.mask_edges) for n, m in stacks.items()
         }
+        for st in self.mask_stacks.values():  # e.g. the heart fills only the front slabs
+            st.empty = ~st.sums.any(axis=(1, 2))
 
     def scene(self, g: Geometry) -> Scene:
         """Beam centred on the lungs, moved if needed so the field stays inside the CT's slices."""
@@ -261,9 +263,10 @@ class Renderer:
         line = projector.project(stack)
         image = expose(line, spec.exposure, g.pixel_mm, rng)
         pixels = to_stored(image, 12, spec.gamma)
-        mg = g.scaled(MASK_SCALE) if g.rows >= 256 else g
+        k = MASK_FACTOR if g.rows % MASK_FACTOR == 0 and g.cols % MASK_FACTOR == 0 else 1
+        mg = replace(g, rows=g.rows // k, cols=g.cols // k, pixel_mm=g.pixel_mm * k)
         mproj = Projector(mg, projector.scene, ph.spacing)  # same mm field, coarser pixels
-        anatomy = {n: self._mask(mproj, s, g) for n, s in self.mask_stacks.items()}
+        anatomy = {n: self._mask(mproj, s, g, smooth=False) for n, s in self.mask_stacks.items()}
         anatomy["lung_right"] = anatomy["RUL"] | anatomy["RML"] | anatomy["RLL"]
         anatomy["lung_left"] = anatomy["LUL"] | anatomy["LLL"]
         field_ = (anatomy["lung_right"] | anatomy["lung_left"]) & ~anatomy["abdomen"]
@@ -314,11 +317,20 @@ class Renderer:
         before["hu"] = saved.original(box)
         return lesion
 
-    def _mask(self, proj: Projector, stack: SlabStack, g: Geometry) -> np.ndarray:
+    def _mask(self, proj: Projector, stack: SlabStack, g: Geometry, smooth: bool = True) -> np.ndarray:
+        """Projected mask: more than 1 mm of the structure along the ray.
+
+        Computed on the coarse detector; ``smooth`` upsamples the path lengths bilinearly before the
+        threshold (smooth outlines, for findings), otherwise the thresholded mask is repeated up
+        (1.3 mm steps, ~50x cheaper: the lobes and heart).
+        """
         small = proj.project(stack, order=1)
-        zoom = (g.rows / small.shape[0], g.cols / small.shape[1])
-        big = ndimage.zoom(small, zoom, order=1, grid_mode=True, mode="nearest")
-        return big[: g.rows, : g.cols] > 1.0  # more than 1 mm of the structure along the ray
+        fy, fx = g.rows / small.shape[0], g.cols / small.shape[1]
+        if not smooth and float(fy).is_integer() and float(fx).is_integer():
+            big = np.repeat(np.repeat(small > 1.0, int(fy), axis=0), int(fx), axis=1)
+            return big[: g.rows, : g.cols]
+        big = ndimage.zoom(small, (fy, fx), order=1, grid_mode=True, mode="nearest")
+        return big[: g.rows, : g.cols] > 1.0
 
 
 class _Saver:

@@ -1,8 +1,10 @@
 """Read a cohort folder back as ``ml.types.Study`` records (per reading or per image).
 
-Per reading (the training unit, like a REFLACX id): the image, that reader's scanpath and report,
-the ellipses that reader marked and the CheXpert labels of that report. Per case: the image, every
-reader's scanpath, the reference report that mentions every finding, and the ground-truth labels.
+Per reading (the training unit, like a REFLACX id) this is ``ml.datasets.reflacx.load_reflacx``
+(the cohort mirrors REFLACX, so one loader reads both): the image, that reader's scanpath and
+report, the ellipses that reader marked and the CheXpert labels of that report. Per case (the
+cohort's own ground truth): the image, every reader's scanpath, the reference report that mentions
+every finding, and the true labels.
 """
 
 from __future__ import annotations
@@ -46,36 +48,16 @@ def load_cohort(root: str | os.PathLike[str], per: str = "reading", split: str |
     root = Path(root)
     if per not in ("reading", "case"):
         raise CohortError(f"per must be 'reading' or 'case', got {per!r}")
+    if per == "reading":  # one loader for REFLACX-shaped folders: H1's, which knows the cohort's columns
+        from ml.datasets.reflacx import load_reflacx
+
+        studies = [st for st in load_reflacx(root) if split is None or st.split == split]
+        for st in studies:
+            st.metadata.setdefault("case_id", st.metadata.get("dicom_id", ""))
+        return studies
+    studies: list[Study] = []
     cases = {r["case_id"]: r for r in read_table(root / "cases.csv")}
     readings = read_table(root / "main_data" / "metadata_phase_cohort.csv")
-    studies: list[Study] = []
-    if per == "reading":
-        for r in readings:
-            if split and r["split"] != split:
-                continue
-            folder = root / "main_data" / r["id"]
-            size = (int(r["image_size_x"]), int(r["image_size_y"]))
-            sp = read_scanpath(folder / "fixations.csv", size, ScanpathSource.SIMULATED, r["reader"])
-            studies.append(
-                Study(
-                    id=r["id"],
-                    image_path=str(root / r["image"]),
-                    report=Report.parse((folder / "transcription.txt").read_text()),
-                    scanpaths=[sp],
-                    findings=_ellipses(folder / "anomaly_location_ellipses.csv"),
-                    labels=_labels(r, "report_"),
-                    split=r["split"],
-                    dataset="cohort",
-                    metadata={
-                        "case_id": r["dicom_id"],
-                        "reader": r["reader"],
-                        "missed": r.get("missed", ""),
-                        "png": str(root / cases[r["dicom_id"]]["png"]),
-                        "gaze": str(root / "gaze_data" / r["id"] / "gaze.csv"),
-                    },
-                )  # fmt: skip
-            )
-        return studies
     by_case: dict[str, list[dict[str, str]]] = {}
     for r in readings:
         by_case.setdefault(r["dicom_id"], []).append(r)

@@ -60,7 +60,7 @@ def _finding_sentence(f: ReportFinding, rng: np.random.Generator) -> tuple[str, 
         if f.subtle:
             s = _pick(rng, [
                 f"There is a subtle {size} {shape} in the {f.location}.",
-                f"A faint {size} {shape} projects over the {f.location}.",
+                f"A subtle {size} {shape} projects over the {f.location}.",
             ])  # fmt: skip
             return s, _pick(rng, [f"Possible {size} {f.location} nodule; CT chest could be considered.",
                                   f"Subtle {f.location} nodule, further evaluation with CT recommended."])  # fmt: skip
@@ -83,11 +83,11 @@ def _finding_sentence(f: ReportFinding, rng: np.random.Generator) -> tuple[str, 
     if f.kind == "consolidation":
         if f.subtle:
             s = _pick(rng, [
-                f"Subtle hazy opacity in the {f.location}, which may represent early consolidation.",
-                f"There is faint ground-glass opacity in the {f.location}, possibly early consolidation.",
+                f"Subtle opacity in the {f.location}, which may represent early consolidation.",
+                f"There is minimal haziness in the {f.location}, possibly early consolidation.",
             ])  # fmt: skip
             return s, _pick(rng, [f"Subtle {f.location} opacity, possibly early pneumonia.",
-                                  f"Faint {f.location} airspace opacity; follow-up recommended."])  # fmt: skip
+                                  f"Subtle {f.location} airspace opacity; follow-up recommended."])  # fmt: skip
         adj = {
             "mild": _pick(rng, ["patchy", "focal"]),
             "moderate": _pick(rng, ["confluent", "focal"]),
@@ -103,7 +103,7 @@ def _finding_sentence(f: ReportFinding, rng: np.random.Generator) -> tuple[str, 
             s += " Air bronchograms are present."
         return s, _pick(rng, [f"{_cap(f.location)} consolidation, may represent pneumonia in the appropriate clinical setting.",
                               f"{_cap(f.location)} pneumonia is suspected.",
-                              f"{_cap(f.location)} airspace disease, likely pneumonia."])  # fmt: skip
+                              f"{_cap(f.location)} airspace disease, probably pneumonia."])  # fmt: skip
     if f.kind == "effusion":
         sev = "small" if f.subtle else f.severity
         extra = _pick(rng, [
@@ -112,10 +112,10 @@ def _finding_sentence(f: ReportFinding, rng: np.random.Generator) -> tuple[str, 
             "with a meniscus laterally",
         ])  # fmt: skip
         if f.subtle:
-            s = _pick(rng, [f"There is minimal blunting of the {f.side} costophrenic angle, which may represent a trace effusion.",
-                            f"Trace {f.side} pleural effusion."])  # fmt: skip
+            s = _pick(rng, [f"There is minimal blunting of the {f.side} costophrenic angle, which may represent a small effusion.",
+                            f"Minimal {f.side} pleural effusion."])  # fmt: skip
             return s, _pick(
-                rng, [f"Possible trace {f.side} pleural effusion.", f"Trace {f.side} pleural effusion."]
+                rng, [f"Possible small {f.side} pleural effusion.", f"Minimal {f.side} pleural effusion."]
             )
         s = _pick(rng, [
             f"There is a {sev} {f.side} pleural effusion {extra}.",
@@ -128,15 +128,15 @@ def _finding_sentence(f: ReportFinding, rng: np.random.Generator) -> tuple[str, 
     if f.kind == "pneumothorax":
         sev = "small" if f.subtle else f.severity
         if f.subtle:
-            s = _pick(rng, [f"There is a tiny {f.side} apical pneumothorax with a faint pleural line.",
+            s = _pick(rng, [f"There is a small {f.side} apical pneumothorax with a subtle pleural line.",
                             f"A thin {f.side} apical pleural line suggests a small pneumothorax."])  # fmt: skip
             return s, _pick(
-                rng, [f"Tiny {f.side} apical pneumothorax.", f"Possible small {f.side} apical pneumothorax."]
+                rng, [f"Small {f.side} apical pneumothorax.", f"Possible small {f.side} apical pneumothorax."]
             )
         s = _pick(rng, [
             f"There is a {sev} {f.side} apical pneumothorax with a visible visceral pleural line.",
             f"{_cap(sev)} {f.side} pneumothorax, most evident at the apex.",
-            f"A {sev} {f.side}-sided pneumothorax is present, with absent lung markings laterally.",
+            f"A {sev} {f.side}-sided pneumothorax is present, with no lung markings laterally.",
         ])  # fmt: skip
         return s, _pick(
             rng, [f"{_cap(sev)} {f.side} pneumothorax.", f"{_cap(sev)} {f.side}-sided pneumothorax."]
@@ -154,9 +154,9 @@ def _finding_sentence(f: ReportFinding, rng: np.random.Generator) -> tuple[str, 
         noun = {"mild": "Mild", "moderate": "Moderate", "severe": "Marked"}.get(f.severity, "Mild")
         return s, _pick(rng, [f"{noun} cardiomegaly.", f"{noun} enlargement of the cardiac silhouette."])
     if f.kind == "atelectasis":
-        kind = _pick(rng, ["linear", "plate-like", "bandlike", "streaky"])
+        kind = _pick(rng, ["streaky", "platelike", "bandlike", "discoid"])
         if f.subtle:
-            s = f"Minimal {kind} opacity at the {f.side} lung base, likely subsegmental atelectasis."
+            s = f"Minimal {kind} opacity at the {f.side} lung base, probably subsegmental atelectasis."
             return s, _pick(
                 rng,
                 [
@@ -334,3 +334,32 @@ def text_statistics(texts: list[str]) -> TextStats:
         vocab.update(w)
         lengths.append(len(w))
     return TextStats(len(texts), vocab, np.asarray(lengths))
+
+
+def compare_to_iu(texts: list[str], iu: TextStats | None = None) -> dict[str, object]:
+    """How the cohort's reports compare with the Indiana University reports (no IU text is kept).
+
+    ``token_coverage``: share of the cohort's word tokens whose word occurs in the IU reports;
+    ``oov_words``: cohort words the IU reports never use; lengths are words per report
+    (FINDINGS + IMPRESSION) as 10th/50th/90th percentiles.
+    """
+    iu = iu or iu_statistics()
+    bodies = [f"{r.findings} {r.impression}" for r in (Report.parse(t) for t in texts)]  # no headers, as IU
+    ours = text_statistics(bodies)
+    total = sum(ours.vocabulary.values())
+    covered = sum(n for w, n in ours.vocabulary.items() if w in iu.vocabulary)
+    pct = [10, 50, 90]
+    return {
+        "n_reports": ours.n_reports,
+        "n_iu_reports": iu.n_reports,
+        "token_coverage": round(covered / max(total, 1), 4),
+        "type_coverage": round(
+            sum(1 for w in ours.vocabulary if w in iu.vocabulary) / max(len(ours.vocabulary), 1), 4
+        ),
+        "oov_words": sorted(w for w in ours.vocabulary if w not in iu.vocabulary),
+        "length_percentiles": [float(v) for v in np.percentile(ours.lengths, pct)]
+        if len(ours.lengths)
+        else [],
+        "iu_length_percentiles": [float(v) for v in np.percentile(iu.lengths, pct)],
+        "distinct_reports": len(set(texts)),
+    }

@@ -120,3 +120,19 @@ def test_text_statistics_counts_words():
     assert stats.n_reports == 2
     assert list(stats.lengths) == [5, 4]
     assert stats.vocabulary["lungs"] == 1
+
+
+@pytest.mark.slow
+def test_vocabulary_and_length_match_the_indiana_reports():
+    from ml import assets
+    from ml.cohort.reports import compare_to_iu
+
+    if not assets.is_fetched("iu_reports"):
+        pytest.skip("IU reports asset not fetched")
+    rng = np.random.default_rng(8)
+    texts = [write_report(_random_findings(rng), i % N_STYLES, rng).text for i in range(600)]
+    check = compare_to_iu(texts)
+    assert check["token_coverage"] >= 0.95, check["oov_words"]
+    lo, _, hi = check["iu_length_percentiles"]
+    assert lo <= check["length_percentiles"][1] <= hi
+    assert check["distinct_reports"] >= 0.8 * len(texts)
