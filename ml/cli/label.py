@@ -74,5 +74,10 @@ def run(args: argparse.Namespace) -> int:
     except UnicodeDecodeError:
         print(f"label: {args.input} is not UTF-8 text", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `label ... | head`: the reader left; stop quietly like other CLI tools
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     sys.stdout.flush()
     return 0
