@@ -3,7 +3,6 @@ settings file and dialog, shortcuts help, the live gaze cursor setting."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -102,10 +101,27 @@ def test_settings_dialog_and_shortcuts(qtbot, fake_backend):
     assert help_dlg.table.rowCount() > 20
 
 
-def test_run_gui_screenshot_mode(tmp_path, fake_backend, png_path, monkeypatch, qapp):
-    from app.main import run_gui
-
-    monkeypatch.setenv("GAZE2REPORT_TOKEN", fake_backend.token)
+def test_gui_command_screenshot_mode(tmp_path, fake_backend, png_path):
+    """``python main.py gui PATH --backend URL --screenshot OUT`` waits for the draft, saves, exits."""
     out = tmp_path / "shot.png"
-    code = run_gui(argparse.Namespace(paths=[str(png_path)], backend=fake_backend.url, screenshot=str(out)))
-    assert code == 0 and out.stat().st_size > 10000
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", GAZE2REPORT_TOKEN=fake_backend.token)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "main.py",
+            "gui",
+            str(png_path),
+            "--backend",
+            fake_backend.url,
+            "--screenshot",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert out.stat().st_size > 10000
+    assert any(req["path"] == "/v1/reports/stream" for req in fake_backend.requests)
