@@ -256,3 +256,37 @@ def test_openapi_schema_documents_the_endpoints(client):
     } <= paths
     assert "text/event-stream" in schema["paths"]["/v1/reports/stream"]["post"]["responses"]["200"]["content"]
     assert any("HTTPBearer" in k for k in schema["components"]["securitySchemes"])
+
+
+def test_image_decoding_and_model_calls_run_off_the_event_loop(tiny_drafter, monkeypatch):
+    import asyncio
+
+    from ml.serve import app as app_module
+
+    seen = []
+
+    def on_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+            return True
+        except RuntimeError:
+            return False
+
+    real_decode = app_module.decode_image
+
+    def spy_decode(*args, **kwargs):
+        seen.append(("decode", on_loop()))
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "decode_image", spy_decode)
+    model = FakeModel()
+    real_generate = model.generate
+
+    def spy_generate(*args, **kwargs):
+        seen.append(("generate", on_loop()))
+        return real_generate(*args, **kwargs)
+
+    model.generate = spy_generate
+    with TestClient(create_app(model, TOKEN)) as c:
+        assert c.post("/v1/reports", json={"image": raw_image()}, headers=AUTH).status_code == 200
+    assert seen == [("decode", False), ("generate", False)]
