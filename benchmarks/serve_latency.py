@@ -123,7 +123,8 @@ def start_server(token: str, threads: int, cpu_quant: str, tmp: Path) -> tuple[s
     port_file = tmp / "port"
     env = {**os.environ, "GAZE2REPORT_TOKEN": token}
     cmd = [sys.executable, str(ROOT / "main.py"), "serve", "--port", "0", "--port-file", str(port_file)]
-    cmd += ["--device", "cpu", "--threads", str(threads), "--cpu-quant", cpu_quant, "--log-level", "warning"]
+    cmd += ["--untrained", "--device", "cpu", "--threads", str(threads), "--cpu-quant", cpu_quant]
+    cmd += ["--log-level", "warning"]
     log = open(tmp / "serve.log", "w")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 300

@@ -21,7 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
     p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (default 8765)")
     p.add_argument("--port-file", type=Path, default=None, help="write the bound port here once listening")
-    p.add_argument("--bundle", type=Path, default=None, help="trained model bundle folder")
+    p.add_argument(
+        "--bundle",
+        type=Path,
+        default=None,
+        help="trained model bundle folder (default: the demo bundle if built)",
+    )
+    p.add_argument("--untrained", action="store_true", help="serve the untrained base-LLM drafter, no bundle")
     p.add_argument(
         "--llm", default=None, help="base LLM for the untrained drafter (default: embedded SmolLM2)"
     )
@@ -54,6 +60,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def default_bundle() -> Path | None:
+    """The project's demo bundle when it has been built (``assets/demo_bundle``), else None."""
+    try:
+        from ml.models.bundle import DEMO_BUNDLE
+    except ImportError:
+        return None
+    return DEMO_BUNDLE if (DEMO_BUNDLE / "manifest.json").exists() else None
 
 
 def make_factory(bundle: Path | None, llm: str | None, device: str, cpu_quant: str = "none"):
@@ -122,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         queue_capacity=args.queue,
         device=device,
     )
-    app = create_app(make_factory(args.bundle, args.llm, device, args.cpu_quant), token, settings)
+    bundle = None if args.untrained else (args.bundle or default_bundle())
+    app = create_app(make_factory(bundle, args.llm, device, args.cpu_quant), token, settings)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -69,3 +69,13 @@ def test_a_bundle_that_fails_to_load_falls_back_to_the_drafter_and_says_why(tmp_
     missing = tmp_path / "no-such-bundle"
     assert make_factory(missing, None, "cpu")() == "drafter"
     assert str(missing) in calls["note"] and "untrained drafter" in calls["note"]
+
+
+def test_the_demo_bundle_is_the_default_once_built(tmp_path, monkeypatch):
+    from ml.cli import serve
+    from ml.models import bundle
+
+    monkeypatch.setattr(bundle, "DEMO_BUNDLE", tmp_path)
+    assert serve.default_bundle() is None
+    (tmp_path / "manifest.json").write_text("{}")
+    assert serve.default_bundle() == tmp_path

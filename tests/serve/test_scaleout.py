@@ -84,7 +84,7 @@ def _start(tiny_model_dir: Path, tmp: Path, name: str) -> tuple[subprocess.Popen
     port_file = tmp / f"{name}.port"
     env = {**os.environ, "GAZE2REPORT_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, str(ROOT / "main.py"), "serve", "--port", "0", "--port-file", str(port_file)]
-    cmd += ["--llm", str(tiny_model_dir), "--device", "cpu", "--log-level", "warning"]
+    cmd += ["--untrained", "--llm", str(tiny_model_dir), "--device", "cpu", "--log-level", "warning"]
     log = open(tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), port_file
 
