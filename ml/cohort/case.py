@@ -269,7 +269,8 @@ class Renderer:
         anatomy = {n: self._mask(mproj, s, g, smooth=False) for n, s in self.mask_stacks.items()}
         anatomy["lung_right"] = anatomy["RUL"] | anatomy["RML"] | anatomy["RLL"]
         anatomy["lung_left"] = anatomy["LUL"] | anatomy["LLL"]
-        field_ = (anatomy["lung_right"] | anatomy["lung_left"]) & ~anatomy["abdomen"]
+        anatomy["below_diaphragm"] = below_diaphragm(anatomy["abdomen"])
+        field_ = (anatomy["lung_right"] | anatomy["lung_left"]) & ~anatomy["below_diaphragm"]
         findings = []
         for f, lesion in zip(spec.findings, lesions, strict=True):
             ls = SlabStack.of_box(lesion.region.astype(np.float32), lesion.origin, self.mask_stacks["heart"])
@@ -406,6 +407,18 @@ def _ellipses(mask: np.ndarray, min_fraction: float = 0.08) -> list[Ellipse]:
         ys, xs = objs[i - 1]
         out.append(Ellipse(float(xs.start), float(ys.start), float(xs.stop), float(ys.stop)))
     return out
+
+
+def below_diaphragm(abdomen: np.ndarray) -> np.ndarray:
+    """Everything under the hemidiaphragms' silhouette: per column, from the top of the projected
+    upper-abdominal organs down (columns without them take the nearest columns' level)."""
+    h, w = abdomen.shape
+    has = abdomen.any(axis=0)
+    if not has.any():
+        return np.zeros_like(abdomen)
+    cols = np.nonzero(has)[0]
+    top = np.interp(np.arange(w), cols, abdomen[:, cols].argmax(axis=0))
+    return np.arange(h)[:, None] >= top[None, :]
 
 
 def cardiothoracic_ratio(anatomy: dict[str, np.ndarray]) -> float:

@@ -286,7 +286,7 @@ def effusion(
     lung = anat.lung[side]
     base, rise = {"small": (-38.0, 45.0), "moderate": (-28.0, 75.0), "large": (5.0, 85.0)}[severity]
     if subtle:
-        base, rise = -38.0, 42.0
+        base, rise = -34.0, 50.0
     base *= rng.uniform(0.85, 1.15)
     xs = np.nonzero(lung.any(axis=(1, 2)))[0]
     x_med, x_lat = (xs.max(), xs.min()) if side == "right" else (xs.min(), xs.max())

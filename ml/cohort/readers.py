@@ -101,7 +101,7 @@ def anatomical_regions(anatomy: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     h, w = anatomy["heart"].shape
     rows = np.arange(h)[:, None]
     cols = np.arange(w)[None, :]
-    abdomen = anatomy.get("abdomen", np.zeros_like(anatomy["heart"]))
+    abdomen = anatomy.get("below_diaphragm", anatomy.get("abdomen", np.zeros_like(anatomy["heart"])))
     for side in ("right", "left"):
         lung = anatomy[f"lung_{side}"] & ~anatomy["heart"] & ~abdomen
         ys = np.nonzero(lung.any(axis=1))[0]

@@ -12,6 +12,7 @@ against them without copying their text into the repository.
 
 from __future__ import annotations
 
+import functools
 import re
 import tarfile
 import xml.etree.ElementTree as ET
@@ -302,11 +303,16 @@ class TextStats:
 
 
 def iu_statistics(path: Path | None = None) -> TextStats:
-    """Vocabulary and length distribution of the Indiana University reports (read in place)."""
+    """Vocabulary and length distribution of the Indiana University reports (read in place, once)."""
     if path is None:
         from ml import assets
 
         path = assets.path("iu_reports")
+    return _iu_statistics(Path(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _iu_statistics(path: Path) -> TextStats:
     vocab: Counter = Counter()
     lengths = []
     with tarfile.open(path) as tf:
