@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--split", default="test", help="split to evaluate (train/val/test, or 'all'; default test)"
     )
-    p.add_argument("--out", default="eval_results", help="output folder (default ./eval_results)")
+    p.add_argument("--out", default="runs/eval", help="output folder (default runs/eval)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images of the split")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     p.add_argument("--modes", default=",".join(("image_only", "real_gaze", "predicted", "no_gnn")),
