@@ -80,6 +80,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dirty = False  # the editor holds text not yet stored as a version
         self.signed = False
         self.labels: dict[str, int | None] = {}
+        self.session_paths: dict[str, list] = {}  # study id -> this workstation's recorded scanpaths
         self.store = StoreWorker(self.settings.db_path, parent=self)
 
         # viewer + banner
@@ -422,6 +423,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.title.setText(f"Report — {study.id}")
         self.report.set_state("No draft yet")
         self.show_study_overlays(study)
+        self.load_sessions(study, token)
         self.load_annotations(study)
         self.store.call(
             lambda store: store.report_versions(store.add_study(study.id, study.image_path, study.dataset)),
@@ -459,11 +461,44 @@ class MainWindow(QtWidgets.QMainWindow):
         self.draft_finished.emit(f"image failed: {msg}")
 
     def real_scanpaths(self, study: Study | None = None) -> list:
-        """The study's real gaze: recorded sessions and dataset readers (simulated cohort readers too)."""
+        """The study's real gaze, newest first: this workstation's sessions, then the dataset's readers
+        (recorded REFLACX/EGD-CXR readings, or the cohort's simulated readers)."""
         study = study or self.current
         if study is None:
             return []
-        return [sp for sp in study.scanpaths if sp.source.value in ("recorded", "simulated") and len(sp)]
+        sessions = list(reversed(self.session_paths.get(study.id, [])))
+        dataset = [sp for sp in study.scanpaths if sp.source.value in ("recorded", "simulated")]
+        return [sp for sp in sessions + dataset if len(sp)]
+
+    def add_session_scanpath(self, study: Study, scanpath) -> None:
+        self.session_paths.setdefault(study.id, []).append(scanpath)
+        if self.current is study:
+            self.overlays.set_recorded(self.real_scanpaths(study))
+            self.overlays.set_visible("recorded", True)
+        self.refresh_status(study.id)
+
+    def load_sessions(self, study: Study, token: int) -> None:
+        """The study's completed gaze sessions (their fixations) from the database."""
+        from ml.types import Scanpath, ScanpathSource
+
+        size = self.image.size if self.image is not None else (0, 0)
+
+        def run(store):
+            out = []
+            for sess in store.sessions(study.id, status="completed"):
+                fx = store.fixations(sess.id, "ivt")
+                if fx:
+                    out.append(Scanpath(fx, size, ScanpathSource.RECORDED, sess.reader))
+            return out
+
+        def done(paths) -> None:
+            if token != self._load_token:
+                return
+            self.session_paths[study.id] = paths
+            if paths:
+                self.overlays.set_recorded(self.real_scanpaths(study))
+
+        self.store.call(run, done, self._on_store_error)
 
     def show_study_overlays(self, study: Study) -> None:
         self.overlays.clear()
@@ -475,8 +510,13 @@ class MainWindow(QtWidgets.QMainWindow):
         """The scanpath to condition on: the recorded one for 'recorded'/'auto' when present."""
         if self.current is None or mode == "predicted":
             return None
-        recorded = [s for s in self.current.scanpaths if s.source.value == "recorded"]
-        return recorded[-1] if recorded else None
+        sessions = self.session_paths.get(self.current.id, [])
+        if sessions:
+            return sessions[-1]
+        if mode == "recorded":  # asked for real gaze without a session: the dataset's reader
+            real = self.real_scanpaths()
+            return real[0] if real else None
+        return None
 
     def generate(self, mode: str = "auto") -> None:
         if self.image is None or self.current is None:
@@ -685,7 +725,42 @@ class MainWindow(QtWidgets.QMainWindow):
             default = "anomaly_location_ellipses.csv"
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export", str(Path.home() / default))
         if path:
+            self.export_done.connect(self._export_finished_once)
             self.export_to(kind, path)
+
+    def _export_finished_once(self, kind: str, path: str) -> None:
+        self.export_done.disconnect(self._export_finished_once)
+        self.show_export_result(kind, path)
+
+    def show_export_result(self, kind: str, path: str):
+        """Tell the reader what was written (for DICOM SR: what reading it back with pydicom found)."""
+        box = QtWidgets.QMessageBox(self)
+        box.setWindowTitle("Export")
+        if kind == "error":
+            box.setIcon(QtWidgets.QMessageBox.Icon.Warning)
+            box.setText(f"Export failed: {path}")
+        else:
+            box.setIcon(QtWidgets.QMessageBox.Icon.Information)
+            box.setText(f"Exported to\n{path}")
+            if kind in ("sr", "sr-annotations"):
+                from app.report.sr import read_back
+
+                try:
+                    back = read_back(path)
+                    lines = [
+                        f"SOP class: Comprehensive SR ({back['sop_class_uid']})",
+                        f"Completion: {back['completion']} · verification: {back['verification']}",
+                        f"Evidence: {len(back['evidence_uids'])} image(s)",
+                    ]
+                    lines += [f"{k}: {v[:90]}" for k, v in back["texts"].items()]
+                    if back["graphic_types"]:
+                        lines.append("Regions: " + ", ".join(back["graphic_types"]))
+                    box.setInformativeText("Read back with pydicom:\n" + "\n".join(lines))
+                except Exception as exc:  # noqa: BLE001 - the message says it
+                    box.setInformativeText(f"Could not read it back: {exc}")
+        box.setModal(False)
+        box.show()
+        return box
 
     def export_to(self, kind: str, path: str) -> None:
         """Export on worker threads; ``export_done`` tells the result (SR is validated by reading it back)."""

@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6 import QtCore
 
 
@@ -62,14 +63,17 @@ def submit(
         context.destroyed.connect(lambda *_: _disconnect(signals))
     _live.add(signals)
 
+    def alive() -> bool:
+        return context is None or shiboken6.isValid(context)
+
     def finish_ok(result: Any) -> None:
         _live.discard(signals)
-        if on_done is not None:
+        if on_done is not None and alive():
             on_done(result)
 
     def finish_err(exc: BaseException) -> None:
         _live.discard(signals)
-        if on_error is not None:
+        if on_error is not None and alive():
             on_error(exc)
 
     signals.done.connect(finish_ok, QtCore.Qt.ConnectionType.QueuedConnection)

@@ -149,6 +149,7 @@ class ReportPanel(QtWidgets.QWidget):
             return
         name = model.get("name", "model")
         ver = model.get("version", "")
+        ver = "" if str(ver) in ("", "0") else ver
         parts = [f"Model: {name}{' ' + str(ver) if ver else ''}"]
         if scanpath_source:
             parts.append(f"gaze: {scanpath_source}")

@@ -90,6 +90,9 @@ class ValidationDialog(QtWidgets.QDialog):
     # ---------------------------------------------------------------- run
     def start(self) -> None:
         if self.full_screen:
+            screen = QtGui.QGuiApplication.primaryScreen()
+            if screen is not None:
+                self.setGeometry(screen.geometry())  # without a window manager showFullScreen may not resize
             self.showFullScreen()
         else:
             self.show()

@@ -339,11 +339,7 @@ class GazeSessionController(QtCore.QObject):
         self.recorder, self.source = None, None
         self._set(IDLE, f"Session {self.session_id} saved: {len(scanpath)} fixations")
         if study is not None:
-            study.scanpaths.append(scanpath)
-            if self.win.current is study:
-                self.win.overlays.set_recorded(self.win.real_scanpaths(study))
-                self.win.overlays.set_visible("recorded", True)
-            self.win.refresh_status(study.id)
+            self.win.add_session_scanpath(study, scanpath)
         self.session_saved.emit(scanpath)
 
     def _fail(self, message: str) -> None:

@@ -171,6 +171,7 @@ class ImageView(QtWidgets.QWidget):
             self._corner[name] = lab
         self._corner["tr"].setTextFormat(QtCore.Qt.TextFormat.RichText)
         self._corner["tr"].setObjectName("legend")
+        self._corner["tr"].hide()
         self._placeholder = QtWidgets.QLabel("No study open", self.graphics)
         self._placeholder.setObjectName("viewerPlaceholder")
         self._placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
@@ -403,8 +404,9 @@ class ImageView(QtWidgets.QWidget):
     def _update_corners(self) -> None:
         img = self.image
         if img is None:
-            for lab in self._corner.values():
-                lab.setText("")
+            for name, lab in self._corner.items():
+                if name != "tr":
+                    lab.setText("")
             return
         md = img.metadata or {}
         tl = [str(md.get("PatientName") or md.get("patient") or self.study_id or "")]

@@ -114,7 +114,9 @@ class ScanpathLayer(Layer):
         super().__init__(name, colour, key)
         self.cmap = cmap
         self.numbered = numbered
-        self.lines = pg.PlotCurveItem(pen=pg.mkPen(colour, width=2))
+        line_colour = pg.mkColor(colour)
+        line_colour.setAlpha(150)
+        self.lines = pg.PlotCurveItem(pen=pg.mkPen(line_colour, width=1.5))
         self.lines.setParentItem(self)
         self.extra = pg.PlotCurveItem(
             pen=pg.mkPen(colour, width=1, style=QtCore.Qt.PenStyle.DashLine), connect="finite"

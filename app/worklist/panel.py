@@ -27,8 +27,10 @@ class StudyStatus:
 
     def badges(self) -> str:
         out = [self.report]
-        if self.sessions or self.dataset_gaze:
-            out.append(f"gaze ×{self.sessions + self.dataset_gaze}")
+        if self.sessions:
+            out.append(f"{self.sessions} gaze session{'s' if self.sessions > 1 else ''}")
+        if self.dataset_gaze:
+            out.append(f"dataset gaze ×{self.dataset_gaze}")
         if self.prediction:
             out.append("prediction")
         return " · ".join(out)

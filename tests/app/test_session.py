@@ -72,8 +72,16 @@ def test_mouse_session_validates_records_and_saves_fixations(opened, qtbot, watc
         assert sess.calibration["kind"] == "validation"
         assert len(store.events(sess.id, kind="viewport")) >= 2
         assert len(store.fixations(sess.id, "ivt")) == len(scanpath)
-    assert win.overlays.layers["recorded"].has_data
+    assert win.overlays.layers["recorded"].scanpath is scanpath  # the new session is the primary path
     assert not watchdog.our_stalls(), watchdog.report()
+    # reopening the study reads the session back from the database
+    win.session_paths.clear()
+    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+        win.open_study(win.studies[0])
+    qtbot.waitUntil(lambda: len(win.session_paths.get(win.current.id, [])) == 1, timeout=5000)
+    assert len(win.session_paths[win.current.id][0]) == len(scanpath)
+    assert win.gaze_for("auto") is win.session_paths[win.current.id][0]
+    qtbot.waitUntil(lambda: "1 gaze session" in win.worklist.list.item(0).text(), timeout=5000)
 
 
 def test_replay_session_records_the_datasets_reading(opened, qtbot, png_path):

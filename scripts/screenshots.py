@@ -1,0 +1,214 @@
+"""Make the README's screenshots by driving the real workstation (``make screenshots``).
+
+Runs the window on a display (re-executing itself under ``xvfb-run`` when there is none), with
+fresh settings and database directories, against the real local backend (or ``--backend URL``),
+on the embedded default case, and saves into ``docs/screenshots/``:
+
+  01_default_case_draft.png   the default case with the streamed draft
+  02_gaze_attention.png       real (recorded) vs predicted gaze and the GNN attention overlay
+  03_compare.png              the compare view with the metrics table
+  04_edit_sign.png            the edited, signed report (locked) and its chips
+  05_versions_diff.png        the versions dialog: model draft vs signed text
+  06_annotations.png          annotation tools: a drawn finding linked to its sentence
+  07_validation.png           the gaze-session validation result in degrees
+  08_recording.png            a mouse-gaze session while recording
+  09_session_saved.png        the session's fixations as the recorded overlay
+  10_export.png               the DICOM SR export, validated by reading it back
+
+Every picture is made from the current code; nothing is drawn by this script except the
+simulated reader's mouse positions (the "gaze" of the mouse session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "screenshots"
+
+
+def _ensure_display(argv: list[str]) -> None:
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("G2R_SHOTS_CHILD"):
+        return
+    xvfb = shutil.which("xvfb-run")
+    if xvfb is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        print("no display and no xvfb-run: rendering offscreen", file=sys.stderr)
+        return
+    env = dict(os.environ, G2R_SHOTS_CHILD="1")
+    cmd = [xvfb, "-a", "-s", "-screen 0 1920x1080x24", sys.executable, __file__, *argv]
+    sys.exit(subprocess.call(cmd, env=env))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", default=None, help="backend URL (default: start the local backend)")
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--timeout", type=float, default=1200.0, help="seconds to wait for the draft")
+    args = ap.parse_args(argv)
+    _ensure_display(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="g2r-shots-"))
+    os.environ["GAZE2REPORT_CONFIG_DIR"] = str(tmp / "config")
+    os.environ["GAZE2REPORT_DATA_DIR"] = str(tmp / "data")
+    sys.path.insert(0, str(ROOT))
+    from PySide6 import QtCore, QtWidgets
+
+    from app import theme
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["gaze2report"])
+    theme.apply(app)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def wait_for(signal, timeout_s: float, what: str):
+        loop = QtCore.QEventLoop()
+        got: list = []
+
+        def hit(*a):
+            got.append(a)
+            loop.quit()
+
+        signal.connect(hit)
+        QtCore.QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        loop.exec()
+        signal.disconnect(hit)
+        if not got:
+            raise TimeoutError(f"timed out waiting for {what}")
+        return got[0]
+
+    def pause(ms: int) -> None:
+        loop = QtCore.QEventLoop()
+        QtCore.QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+
+    def shot(widget, name: str) -> None:
+        pause(400)
+        path = out / name
+        widget.grab().save(str(path))
+        print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+    settings = Settings(user_name="Dr. A. Reader")
+    if args.backend:
+        settings.backend_url = args.backend
+        settings.backend_token = os.environ.get("GAZE2REPORT_TOKEN", "")
+    win = MainWindow(settings)
+    win.resize(1600, 1000)
+    win.move(0, 0)
+    win.show()
+    win.start_backend()
+    t0 = time.monotonic()
+    win.open_default_case()
+    result = wait_for(win.draft_finished, args.timeout, "the draft")[0]
+    print(f"draft after {time.monotonic() - t0:.0f} s: {result if isinstance(result, str) else 'ok'}")
+    if not win.labels:
+        wait_for(win.labels_updated, 30, "the labeler")
+    shot(win, "01_default_case_draft.png")
+
+    # 2. real vs predicted gaze + attention
+    win.overlays.set_visible("attention", True)
+    win.overlays.set_visible("heatmap", False)
+    if win.labels:
+        first = next((k for k, v in win.labels.items() if v == 1), None)
+        if first:
+            win.show_attention_for(first)
+    shot(win, "02_gaze_attention.png")
+    dlg = win.show_compare()
+    dlg.resize(1500, 860)
+    try:
+        wait_for(dlg.computed, 120, "the compare metrics")
+    except TimeoutError as exc:
+        print(f"compare: {exc} ({dlg.status.text()})")
+    shot(dlg, "03_compare.png")
+    dlg.close()
+    win.overlays.set_visible("attention", False)
+
+    # 3. edit and sign
+    ed = win.report.editor
+    ed.impression.setPlainText(
+        (ed.impression.toPlainText() + " ").lstrip()
+        + "Left upper lobe nodule and moderate right pleural effusion; CT recommended."
+    )
+    win.save_report()
+    wait_for(win.report_saved, 20, "save")
+    win.sign_report()
+    wait_for(win.report_saved, 20, "sign")
+    shot(win, "04_edit_sign.png")
+    from app.report.versions import VersionsDialog
+
+    versions = win.store.run_sync(lambda s: s.report_versions(win.current.id))
+    vd = VersionsDialog(versions, win)
+    vd.resize(1100, 640)
+    vd.show()
+    shot(vd, "05_versions_diff.png")
+    vd.close()
+
+    # 4. annotations
+    from ml.types import Finding
+
+    f = next(iter(win.current.findings), None)
+    box = (f.x0, f.y0, f.x1, f.y1) if f else (300, 300, 500, 500)
+    ann = win.annotations.add(Finding("Lung Lesion", *box, shape="ellipse", certainty=4))
+    sentences = [s for s in ed.findings.toPlainText().split(". ") if s]
+    if sentences:
+        win.annotation_panel.sentence = sentences[0].strip().rstrip(".") + "."
+        win.annotation_panel.link_current()
+        win.annotations.select(ann)
+    win.annotation_dock.raise_()
+    shot(win, "06_annotations.png")
+    win.layers_dock.raise_()
+
+    # 5. mouse-gaze session: validation, recording, saved fixations
+    ctl = win.session
+    ctl.begin("mouse", validate=True, dialog_kwargs={"travel_s": 0.5, "dwell_s": 0.8, "full_screen": True})
+    vdlg = ctl.validation_dialog
+    vdlg.target_resting.connect(lambda i, gx, gy: ctl.source.move_to(gx + 6.0 * (i % 2 * 2 - 1), gy + 4.0))
+    wait_for(vdlg.finished_targets, 60, "validation")
+    shot(vdlg, "07_validation.png")
+    ctl.source.move_to(-3000, -3000)
+    vdlg.record_btn.click()
+    wait_for(ctl.state_changed, 30, "recording start")
+    while ctl.state != "recording":
+        wait_for(ctl.state_changed, 30, "recording")
+    reading = [(510, 330), (700, 300), (690, 420), (420, 520), (330, 640), (760, 640), (520, 800), (600, 560)]
+    for i, (x, y) in enumerate(reading):
+        ctl.source.move_to(*win.view.viewport_state().to_screen(x, y))
+        pause(450 + 120 * (i % 3))
+        if i == 4:
+            shot(win, "08_recording.png")
+    ctl.stop()
+    wait_for(ctl.session_saved, 60, "the session")
+    win.overlays.set_visible("findings", False)
+    shot(win, "09_session_saved.png")
+    win.overlays.set_visible("findings", True)
+
+    # 6. export the signed report as DICOM SR (validated by reading it back)
+    export_dir = tmp / "export"
+    win.export_to("sr", str(export_dir / "default_case_report.dcm"))
+    kind, path = wait_for(win.export_done, 60, "the SR export")
+    box = win.show_export_result(kind, path)
+    pause(600)  # grab the window with the message box on top of it
+    screen = app.primaryScreen()
+    pix = screen.grabWindow(0, 0, 0, win.frameGeometry().width(), win.frameGeometry().height())
+    if pix.isNull() or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        pix = box.grab()
+    pix.save(str(out / "10_export.png"))
+    print(f"saved {out / '10_export.png'}")
+    box.close()
+    win.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
