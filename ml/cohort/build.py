@@ -93,7 +93,7 @@ def _make_case(job: Job) -> dict[str, object]:
     spec = sample_case(job.case_id, job.seed, job.ap_fraction, job.normal_fraction)
     rc = get_renderer().render(spec, scale=job.scale)
     w, h = rc.size
-    pitch = spec.geometry.pixel_mm / (job.scale if job.scale != 1.0 else 1.0)
+    pitch = (rc.geometry or spec.geometry).pixel_mm
     spacing = pitch / rc.magnification
     writer.write_images(
         rc, out / "images" / f"{job.case_id}.dcm", out / "images" / f"{job.case_id}.png", spacing
@@ -107,6 +107,7 @@ def _make_case(job: Job) -> dict[str, object]:
     (gt / "report.txt").write_text(reports.write_report(all_findings, job.style, rng).text + "\n")
     truth = [(tf.mask, tf.center, tf.lesion.subtle) for tf in rc.findings]
     display = readers.Display()
+    box = writer.chest_box(rc)
     readings, texts = [], []
     for r, profile in enumerate(readers.READERS[: job.n_readers]):
         rid = f"{job.case_id}_{profile.name}"
@@ -116,8 +117,10 @@ def _make_case(job: Job) -> dict[str, object]:
         report = reports.write_report(
             [all_findings[i] for i in reading.detected], (job.style + 1 + r) % reports.N_STYLES, rr
         )
+        t_end = float(reading.t[-1]) if len(reading.t) else 0.0
+        words = reports.dictation_timestamps(report.text, 0.35 * t_end, rr)  # dictating while reading
         writer.write_reading(
-            out / "main_data" / rid, out / "gaze_data" / rid, reading, display, report.text, seen
+            out / "main_data" / rid, out / "gaze_data" / rid, reading, display, report.text, seen, words, box
         )
         texts.append(report.text)
         from ml.cohort.case import chexpert_labels
@@ -161,7 +164,9 @@ def build_cohort(
 ) -> Path:
     """Render ``n`` cases into ``out`` (created; existing cohort files are overwritten) and return it.
 
-    ``scale`` < 1 renders smaller images (tests, previews); ``workers`` defaults to the CPU count.
+    ``scale`` < 1 renders smaller images (tests, previews); ``workers`` defaults to the CPU count;
+    ``n_readers`` simulated readers read every image; ``ap_fraction`` of the views are AP and
+    ``normal_fraction`` of the studies have no finding.
     """
     from tqdm import tqdm
 
@@ -288,7 +293,16 @@ may be used for any clinical purpose.
 - `ground_truth/<case>/masks.npz`: projected masks (packed bits; `ml.cohort.writer.read_masks`),
   `finding_<i>` and `anatomy_<lobe|heart|lung_right|lung_left>`.
 - `main_data/`, `gaze_data/`: REFLACX's layout and column names (image pixels, seconds).
-  `metadata_phase_cohort.csv` has one row per reading (id = `<case>_<reader>`).
+  `metadata_phase_cohort.csv` has one row per reading (id = `<case>_<reader>`), with REFLACX's label
+  columns (certainty 0/5), the CheXpert-14 labels of that reader's report (`report_*`) and the
+  findings that reader missed (`missed`). Each reading folder also holds
+  `timestamps_transcription.csv` (the report as if dictated during the reading) and
+  `chest_bounding_box.csv` (lung fields and heart).
+- `report_check.json`: the readers' reports against the Indiana University reports (vocabulary
+  coverage, words per report), when that asset is present.
+
+Read it back with `ml.datasets.reflacx.load_reflacx(OUT)` (one `Study` per reading) or
+`ml.cohort.load.load_cohort(OUT, per="case")` (one per image, with the ground truth).
 """
     (root / "README.md").write_text(text)
 
@@ -298,3 +312,23 @@ def read_table(path: Path) -> list[dict[str, str]]:
         raise CohortError(f"{path} not found: is this a cohort folder (made by `main.py cohort`)?")
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def cohort_digest(root: str | os.PathLike[str]) -> dict[str, str]:
+    """sha256 of every file of a cohort, by relative path: what "same seed, same cohort" compares.
+
+    DICOM files are hashed by their pixel data (their instance UIDs and creation times are new on
+    every write, as they must be); ``README.md`` (it records the build time) is left out.
+    """
+    import hashlib
+
+    import pydicom
+
+    base = Path(root)
+    out: dict[str, str] = {}
+    for p in sorted(base.rglob("*")):
+        if not p.is_file() or p.name == "README.md":
+            continue
+        data = pydicom.dcmread(p).PixelData if p.suffix == ".dcm" else p.read_bytes()
+        out[str(p.relative_to(base))] = hashlib.sha256(data).hexdigest()
+    return out

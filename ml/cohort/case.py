@@ -88,6 +88,7 @@ class RenderedCase:
     ctr: float
     labels: dict[str, int]  # CheXpert-14: 1 positive, -1 uncertain, 0 negative
     magnification: float = 1.0  # at the beam centre: pixel spacing at the patient = pitch / this
+    geometry: Geometry | None = None  # the geometry rendered (the spec's, scaled for small images)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -292,7 +293,7 @@ class Renderer:
                 tf.lesion.extra["ctr"] = ctr
         labels = chexpert_labels([tf.spec.kind for tf in findings])
         mag = float(projector.magnification(projector.scene.center_mm[1]))
-        return RenderedCase(spec, pixels, findings, anatomy, ctr, labels, mag)
+        return RenderedCase(spec, pixels, findings, anatomy, ctr, labels, mag, g)
 
     def _inject(self, rng, hu, f: FindingSpec, before: dict) -> L.Lesion:
         # the injectors edit ``hu`` in place inside their box; keep the box's old values first

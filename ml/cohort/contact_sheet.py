@@ -13,15 +13,16 @@ from pathlib import Path
 import numpy as np
 
 COLOURS = {
-    "nodule": (255, 64, 64),
-    "mass": (255, 64, 160),
-    "consolidation": (255, 160, 0),
-    "effusion": (64, 160, 255),
+    "nodule": (255, 50, 50),
+    "mass": (255, 0, 255),
+    "consolidation": (255, 150, 0),
+    "effusion": (60, 100, 255),
     "pneumothorax": (255, 255, 0),
-    "cardiomegaly": (64, 255, 64),
-    "atelectasis": (200, 120, 255),
-    "edema": (0, 255, 220),
+    "cardiomegaly": (50, 255, 50),
+    "atelectasis": (180, 110, 255),
+    "edema": (255, 200, 150),
 }
+SCANPATH = (0, 230, 255)
 
 
 def _outline(mask: np.ndarray, width: int = 2) -> np.ndarray:
@@ -60,7 +61,7 @@ def contact_sheet(
         for i, kind in enumerate(kinds):
             m = masks.get(f"finding_{i}")
             if m is not None:
-                rgb[_outline(m, max(1, img.shape[0] // 300))] = COLOURS.get(kind, (255, 255, 255))
+                rgb[_outline(m, max(2, img.shape[0] // 250))] = COLOURS.get(kind, (255, 255, 255))
         im = Image.fromarray(rgb).resize((tile, tile), Image.BILINEAR)
         draw = ImageDraw.Draw(im)
         s = tile / img.shape[1]
@@ -69,7 +70,7 @@ def contact_sheet(
             fx = read_fixations(fix_path)
             pts = [(f.x * s, f.y * s) for f in fx]
             if len(pts) > 1:
-                draw.line(pts, fill=(0, 200, 255), width=1)
+                draw.line(pts, fill=SCANPATH, width=1)
             for f in fx:
                 r = 1.5 + 6.0 * min(f.duration, 1.0)
                 draw.ellipse([f.x * s - r, f.y * s - r, f.x * s + r, f.y * s + r], outline=(255, 255, 255))

@@ -61,7 +61,10 @@ def render_default_case(folder: Path, scale: float = 1.0) -> Path:
     rc = get_renderer().render(spec, scale=scale)
     folder.mkdir(parents=True, exist_ok=True)
     writer.write_images(
-        rc, folder / "image.dcm", folder / "image.png", rc.spec.geometry.pixel_mm / rc.magnification
+        rc,
+        folder / "image.dcm",
+        folder / "image.png",
+        (rc.geometry or rc.spec.geometry).pixel_mm / rc.magnification,
     )
     rng = np.random.default_rng([spec.seed, 7])
     report = reports.write_report([writer.report_finding(tf) for tf in rc.findings], 0, rng)

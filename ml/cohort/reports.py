@@ -369,3 +369,22 @@ def compare_to_iu(texts: list[str], iu: TextStats | None = None) -> dict[str, ob
         "iu_length_percentiles": [float(v) for v in np.percentile(iu.lengths, pct)],
         "distinct_reports": len(set(texts)),
     }
+
+
+def dictation_timestamps(
+    text: str, start_s: float, rng: np.random.Generator, words_per_s: float = 2.6
+) -> list[tuple[str, float, float]]:
+    """Word timings of the report as if dictated from ``start_s`` on (REFLACX's
+    ``timestamps_transcription.csv``): ~2.6 words/s, short pauses between sentences."""
+    out: list[tuple[str, float, float]] = []
+    t = start_s
+    for token in Report.parse(text).findings.split() + ["."] + Report.parse(text).impression.split():
+        if token == ".":
+            t += float(rng.uniform(0.5, 1.2))  # between the sections
+            continue
+        dur = max(0.12, float(rng.gamma(4.0, 1.0 / (4.0 * words_per_s))))
+        out.append((token, round(t, 3), round(t + dur, 3)))
+        t += dur
+        if token.endswith("."):
+            t += float(rng.uniform(0.2, 0.7))
+    return out

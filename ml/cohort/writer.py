@@ -85,7 +85,7 @@ def write_images(rc: RenderedCase, dcm: Path, png: Path, pixel_spacing_mm: float
 
     from ml.imaging.dicom import write_dx
 
-    g = rc.spec.geometry
+    g = rc.geometry or rc.spec.geometry
     uid_root = int(hashlib.sha256(f"{rc.spec.case_id}:{rc.spec.seed}".encode()).hexdigest()[:24], 16)
     write_dx(
         rc.pixels,
@@ -119,9 +119,13 @@ def read_masks(path: Path) -> dict[str, np.ndarray]:
         return {k: np.unpackbits(z[k])[:n].reshape(shape).astype(bool) for k in z.files if k != "shape"}
 
 
-def write_reading(folder: Path, gaze_folder: Path, reading: Reading, display: Display, report_text: str,
-                  seen: list[TruthFinding]) -> None:  # fmt: skip
-    """One reading in REFLACX's layout: fixations.csv, gaze.csv, transcription.txt, ellipses."""
+def write_reading(
+    folder: Path, gaze_folder: Path, reading: Reading, display: Display, report_text: str,
+    seen: list[TruthFinding], words: list[tuple[str, float, float]] | None = None,
+    chest_box: tuple[float, float, float, float] | None = None,
+) -> None:  # fmt: skip
+    """One reading in REFLACX's layout: fixations.csv, gaze.csv, transcription.txt, ellipses, and
+    (when given) timestamps_transcription.csv and chest_bounding_box.csv."""
     from ml.gaze.io import DisplayState, GazeTrack, write_fixations, write_gaze
 
     ppd = reading.ppd
@@ -137,6 +141,24 @@ def write_reading(folder: Path, gaze_folder: Path, reading: Reading, display: Di
     write_gaze(gaze_folder / "gaze.csv", track, display=state)
     (folder / "transcription.txt").write_text(report_text + "\n")
     write_ellipses(folder / "anomaly_location_ellipses.csv", seen)
+    if words is not None:
+        rows = [dict(word=w, timestamp_start_word=a, timestamp_end_word=b) for w, a, b in words]
+        write_csv(
+            folder / "timestamps_transcription.csv",
+            ("word", "timestamp_start_word", "timestamp_end_word"),
+            rows,
+        )
+    if chest_box is not None:
+        write_csv(folder / "chest_bounding_box.csv", ("xmin", "ymin", "xmax", "ymax"),
+                  [dict(zip(("xmin", "ymin", "xmax", "ymax"), chest_box, strict=True))])  # fmt: skip
+
+
+def chest_box(rc: RenderedCase) -> tuple[float, float, float, float]:
+    """Bounding box of the lung fields and heart (REFLACX's ``chest_bounding_box.csv``)."""
+    a = rc.anatomy
+    chest = ((a["lung_right"] | a["lung_left"]) & ~a.get("below_diaphragm", False)) | a["heart"]
+    ys, xs = np.nonzero(chest)
+    return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
 
 
 def labels_row(labels: dict[str, int]) -> dict[str, int]:

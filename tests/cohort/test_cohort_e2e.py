@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +32,6 @@ def cohorts(tmp_path_factory) -> tuple[Path, Path]:
     return a, b
 
 
-def _digest(root: Path) -> dict[str, str]:
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix in (".png", ".csv", ".txt", ".npz") and p.name != "README.md":
-            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
 def test_layout_mirrors_reflacx(cohorts):
     from ml.gaze.io import REFLACX_FIXATION_COLUMNS, REFLACX_GAZE_COLUMNS
 
@@ -56,12 +47,18 @@ def test_layout_mirrors_reflacx(cohorts):
     ell = (root / "main_data" / rid / "anomaly_location_ellipses.csv").read_text().splitlines()[0]
     assert ell.startswith("xmin,ymin,xmax,ymax,certainty")
     assert (root / "main_data" / rid / "transcription.txt").read_text().startswith("FINDINGS:")
+    words = (root / "main_data" / rid / "timestamps_transcription.csv").read_text().splitlines()
+    assert words[0] == "word,timestamp_start_word,timestamp_end_word" and len(words) > 10
+    assert (root / "main_data" / rid / "chest_bounding_box.csv").read_text().startswith("xmin,ymin,xmax,ymax")
 
 
 def test_same_seed_same_bytes_whatever_the_worker_count(cohorts):
+    from ml.cohort.build import cohort_digest
+
     a, b = cohorts
-    da, db = _digest(a), _digest(b)
-    assert da and da == db
+    da, db = cohort_digest(a), cohort_digest(b)
+    assert len(da) > 60 and da == db
+    assert any(k.endswith(".dcm") for k in da) and any(k.endswith("gaze.csv") for k in da)
 
 
 def test_dicom_is_a_dx_with_spacing_and_the_png_pixels(cohorts):
@@ -73,7 +70,13 @@ def test_dicom_is_a_dx_with_spacing_and_the_png_pixels(cohorts):
     img = load_image(root / "images" / "C00000.dcm")
     png = np.asarray(PILImage.open(root / "images" / "C00000.png"))
     assert img.pixels.shape == png.shape
-    assert img.spacing is not None and 1.0 < img.spacing[0] < 3.0  # 0.2 scale: ~1.6 mm pixels
+    assert img.spacing is not None and 1.2 < img.spacing[0] < 1.75  # 0.2 scale: ~1.6 mm pitch / ~1.1
+    import pydicom
+
+    ds = pydicom.dcmread(root / "images" / "C00000.dcm", stop_before_pixels=True)
+    pitch = float(ds.ImagerPixelSpacing[0])
+    assert 1.5 < pitch < 1.7 and float(ds.PixelSpacing[0]) < pitch  # detector pitch > spacing at patient
+    assert ds.Modality == "DX"
     assert img.view_position in ("PA", "AP")
     assert np.abs(img.pixels.astype(np.float64) * 255 / 4095 - png).max() <= 1.0
 
