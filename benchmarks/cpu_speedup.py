@@ -26,10 +26,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+#: Reference reports for the likelihood check (typical chest X-ray wording, written for this benchmark).
 REFERENCE = (
     " The heart is normal in size. The mediastinum is unremarkable. The lungs are clear without focal "
     "consolidation, pleural effusion or pneumothorax. No acute bony abnormality.\n"
-    "IMPRESSION: No acute cardiopulmonary disease."
+    "IMPRESSION: No acute cardiopulmonary disease.",
+    " The cardiac silhouette is enlarged. There is mild pulmonary vascular congestion and small "
+    "bilateral pleural effusions with bibasilar atelectasis. No pneumothorax.\n"
+    "IMPRESSION: Cardiomegaly with mild interstitial edema and small bilateral effusions.",
+    " Right lower lobe airspace opacity is present, concerning for pneumonia. The left lung is clear. "
+    "A right internal jugular central venous catheter terminates in the superior vena cava.\n"
+    "IMPRESSION: Right lower lobe pneumonia. Support device in standard position.",
 )
 
 
@@ -72,15 +79,20 @@ def decode(model, tokenizer, enc, tokens: int) -> dict:
 
 
 def reference_nll(model, tokenizer, prompt: str) -> float:
+    """Mean per-token negative log-likelihood of the reference reports after the prompt."""
     import torch
 
     p = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
-    r = tokenizer(REFERENCE, return_tensors="pt", add_special_tokens=False)["input_ids"]
-    ids = torch.cat([p, r], 1)
-    with torch.inference_mode():
-        logits = model(input_ids=ids).logits.float()
-    logp = torch.log_softmax(logits[0, p.shape[1] - 1 : -1], -1)
-    return float(-logp.gather(1, r[0][:, None]).mean())
+    total, count = 0.0, 0
+    for text in REFERENCE:
+        r = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        ids = torch.cat([p, r], 1)
+        with torch.inference_mode():
+            logits = model(input_ids=ids).logits.float()
+        logp = torch.log_softmax(logits[0, p.shape[1] - 1 : -1], -1)
+        total += float(-logp.gather(1, r[0][:, None]).sum())
+        count += r.shape[1]
+    return total / count
 
 
 def main() -> int:
@@ -110,12 +122,13 @@ def main() -> int:
         f"fp32_{args.threads}t": (base, args.threads),
         f"bf16_{args.threads}t": (optimize_for_cpu(copy.deepcopy(base), "bf16"), args.threads),
         f"int8_weight_only_{args.threads}t": (optimize_for_cpu(copy.deepcopy(base), "int8"), args.threads),
-        f"int4_weight_only_g32_{args.threads}t": (
+        f"int4_weight_only_g32_int8_head_{args.threads}t": (
             optimize_for_cpu(copy.deepcopy(base), "int4"),
             args.threads,
         ),
     }
     baseline = next(iter(variants))
+    same_threads_fp32 = f"fp32_{args.threads}t"
     for model, threads in variants.values():  # warm-up
         torch.set_num_threads(threads)
         decode(model, tok, enc, 4)
@@ -152,11 +165,14 @@ def main() -> int:
             "speedup_tok_per_s_vs_baseline": statistics.median(
                 r["tok_per_s"] / b["tok_per_s"] for r, b in zip(rs, runs[baseline], strict=True)
             ),
+            "speedup_tok_per_s_vs_fp32_same_threads": statistics.median(
+                r["tok_per_s"] / b["tok_per_s"] for r, b in zip(rs, runs[same_threads_fp32], strict=True)
+            ),
             "speedup_e2e_vs_baseline": statistics.median(
                 b["e2e_s"] / r["e2e_s"] for r, b in zip(rs, runs[baseline], strict=True)
             ),
             "greedy_tokens_identical_to_fp32_before_first_difference": prefix,
-            "reference_report_nll": reference_nll(model, tok, prompt),
+            "reference_reports_nll_per_token": reference_nll(model, tok, prompt),
             "text": tok.decode(ids, skip_special_tokens=True)[:160],
         }
     text = json.dumps(result, indent=2)

@@ -92,8 +92,8 @@ def optimize_for_cpu(model: Any, scheme: str = "int4", group_size: int = 32) -> 
     """Convert a loaded causal LM in place for CPU decoding; returns it.
 
     ``none`` leaves it; ``bf16`` casts it; ``int8``/``int4`` cast the rest to bf16 and swap every
-    ``nn.Linear`` (attention, MLP and the output head; tied embeddings stay bf16 for lookups)
-    for a weight-only quantised one. Inference only: the converted model cannot be trained.
+    ``nn.Linear`` for a weight-only quantised one (``int4``: attention and MLP in int4, the output
+    head in int8; the embedding table stays bf16 for lookups). Inference only.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown CPU scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
@@ -109,6 +109,11 @@ def optimize_for_cpu(model: Any, scheme: str = "int4", group_size: int = 32) -> 
     if scheme == "int8":
         _replace_linears(model, lambda lin: Int8WeightLinear(lin, torch.bfloat16))
     elif scheme == "int4":
+        # the output head stays int8: it is the tied embedding, which GGUF keeps at 8 bits (Q8_0)
+        # too, and 4 bits there costs measurable quality (benchmarks/cpu_speedup.py)
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        if isinstance(head, nn.Linear):
+            model.set_output_embeddings(Int8WeightLinear(head, torch.bfloat16))
         _replace_linears(model, lambda lin: Int4WeightLinear(lin, group_size, torch.bfloat16))
     model.eval()
     model.gaze2report_cpu_scheme = scheme
