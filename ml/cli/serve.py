@@ -44,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"weight format for CPU decoding (default {DEFAULT_CPU_QUANT}; see benchmarks/results/cpu_speedup.json)",
     )
     p.add_argument(
-        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)"
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: half the cores, so the GUI and OS keep the rest)",
     )
     p.add_argument("--queue", type=int, default=8, help="requests that may wait for the model (default 8)")
     p.add_argument("--max-pixels", type=int, default=36_000_000, help="largest image accepted, in pixels")
@@ -118,15 +121,17 @@ def run(args: argparse.Namespace) -> int:
     generated = token is None
     token = token or new_token()
 
+    import os
+
+    import torch
     import uvicorn
 
     from ml.models.llm import pick_device
     from ml.serve import Settings, create_app
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(max(1, args.threads))
+    # OpenMP threads that spin on an oversubscribed CPU slow decoding down several-fold
+    # (benchmarks/results/cpu_speedup.json), so by default leave half the cores to the GUI.
+    torch.set_num_threads(max(1, args.threads or (os.cpu_count() or 2) // 2))
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
