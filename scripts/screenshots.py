@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    def wait_for(signal, timeout_s: float, what: str):
+    def wait_for(signal, timeout_s: float, what: str, *others):
+        """Run the event loop until ``signal`` (or one of ``others``) fires; returns its arguments."""
         loop = QtCore.QEventLoop()
         got: list = []
 
@@ -79,10 +80,12 @@ def main(argv: list[str] | None = None) -> int:
             got.append(a)
             loop.quit()
 
-        signal.connect(hit)
+        for sig in (signal, *others):
+            sig.connect(hit)
         QtCore.QTimer.singleShot(int(timeout_s * 1000), loop.quit)
         loop.exec()
-        signal.disconnect(hit)
+        for sig in (signal, *others):
+            sig.disconnect(hit)
         if not got:
             raise TimeoutError(f"timed out waiting for {what}")
         return got[0]
@@ -125,10 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     shot(win, "02_gaze_attention.png")
     dlg = win.show_compare()
     dlg.resize(1500, 860)
-    try:
-        wait_for(dlg.computed, 120, "the compare metrics")
-    except TimeoutError as exc:
-        print(f"compare: {exc} ({dlg.status.text()})")
+    wait_for(dlg.computed, 300, "the compare metrics", dlg.unavailable)
+    print(f"compare: {dlg.status.text()}")
     shot(dlg, "03_compare.png")
     dlg.close()
     win.overlays.set_visible("attention", False)

@@ -14,13 +14,15 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import numpy as np
 from PySide6 import QtCore
 
 from ml.types import Fixation, Image, Scanpath, ScanpathSource
+
+if TYPE_CHECKING:  # httpx (and the CLI it pulls in) is imported on first use, off the start-up path
+    import httpx
 
 
 class BackendError(RuntimeError):
@@ -156,6 +158,8 @@ class BackendClient:
         )
 
     def _get(self, path: str, timeout: float | None = None) -> dict[str, Any]:
+        import httpx
+
         try:
             r = httpx.get(self.base_url + path, headers=self._headers(), timeout=timeout or self.timeout)
         except httpx.HTTPError as exc:
@@ -164,6 +168,8 @@ class BackendClient:
         return r.json()
 
     def _post(self, path: str, body: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        import httpx
+
         try:
             r = httpx.post(self.base_url + path, json=body, headers=self._headers(), timeout=timeout or 600.0)
         except httpx.HTTPError as exc:
@@ -211,6 +217,8 @@ class BackendClient:
         req: dict[str, Any] = {"image": image_payload(image), "gaze": gaze_payload(scanpath)}
         if decoding:
             req["decoding"] = decoding
+        import httpx
+
         timeout = httpx.Timeout(self.timeout, read=600.0)
         try:
             with httpx.stream(

@@ -59,6 +59,7 @@ def compare_case(predicted: Scanpath, real: list[Scanpath], image_size: tuple[in
 
 class CompareDialog(QtWidgets.QDialog):
     computed = QtCore.Signal(object)  # the case's metrics dict
+    unavailable = QtCore.Signal(str)  # why the case could not be compared
     set_computed = QtCore.Signal(object)  # the set's averages
 
     def __init__(self, window, parent: QtWidgets.QWidget | None = None) -> None:
@@ -126,7 +127,7 @@ class CompareDialog(QtWidgets.QDialog):
         """Show the current study and compute its metrics (predicting a scanpath if needed)."""
         win = self.win
         if win.image is None or win.current is None:
-            self.status.setText("Open a study first")
+            self._unavailable("Open a study first")
             return
         for v in (self.left, self.right):
             v.set_image(win.image, win.view.display, win.current.id)
@@ -145,7 +146,9 @@ class CompareDialog(QtWidgets.QDialog):
             workers.submit(
                 lambda: client.scanpaths(image, n=1)[0],
                 lambda sp: self._with_prediction(sp, real),
-                lambda exc: self.status.setText(f"No prediction: {workers.error_text(exc)}"),
+                lambda exc: self._unavailable(
+                    f"No predicted scanpath from the backend: {workers.error_text(exc)}"
+                ),
                 context=self,
             )
 
@@ -153,7 +156,7 @@ class CompareDialog(QtWidgets.QDialog):
         self.pred_layer.set_scanpaths([predicted])
         self.pred_on_left.set_scanpaths([predicted])
         if not real:
-            self.status.setText("This study has no real gaze yet: record a session to compare")
+            self._unavailable("This study has no real gaze yet: record a session to compare")
             return
         self.status.setText(f"Predicted vs {len(real)} real reading(s)…")
         size = self.win.image.size
@@ -168,7 +171,11 @@ class CompareDialog(QtWidgets.QDialog):
         self.computed.emit(metrics)
 
     def _error(self, exc: BaseException) -> None:
-        self.status.setText(workers.error_text(exc))
+        self._unavailable(workers.error_text(exc))
+
+    def _unavailable(self, message: str) -> None:
+        self.status.setText(message)
+        self.unavailable.emit(message)
 
     def compute_set(self) -> None:
         studies = [s for s in self.win.studies if self.win.real_scanpaths(s)]
