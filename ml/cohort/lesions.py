@@ -180,6 +180,12 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float
     return big[tuple(slice(0, s) for s in shape)]
 
 
+def _sigmoid_step(x: np.ndarray, width: float) -> np.ndarray:
+    """1 inside (x < 0), 0 outside, a soft edge ``width`` wide (exp overflow far outside is the 0 limit)."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(x / width))
+
+
 def _blend(hu: np.ndarray, box, weight: np.ndarray, target: float) -> None:
     """hu[box] ← hu + weight · (target − hu), only where it raises (or lowers, for air) density."""
     sub = hu[box].astype(np.float32)
@@ -233,7 +239,7 @@ def nodule(
     gx, gy, gz = _grid_mm(box, sp, c)
     dist = np.sqrt(gx**2 + gy**2 + gz**2)
     lobulation = 1.0 + (0.18 if kind == "mass" else 0.1) * _smooth_noise(rng, dist.shape, 3.0)
-    w = 1.0 / (1.0 + np.exp((dist - r * lobulation) / 0.8))
+    w = _sigmoid_step(dist - r * lobulation, 0.8)
     target = -150.0 if subtle else 35.0
     w = w.astype(np.float32)
     _blend(hu, box, w, target)
@@ -262,7 +268,7 @@ def consolidation(
     noise = _smooth_noise(rng, dist.shape, 4.0)
     field_ = dist / radius + 0.25 * noise
     inside = ph.labels[box] == lab
-    w = (1.0 / (1.0 + np.exp((field_ - 1.0) / 0.08))).astype(np.float32) * inside
+    w = _sigmoid_step(field_ - 1.0, 0.08).astype(np.float32) * inside
     airway = hu[box] < -960  # large bronchi stay dark: air bronchograms
     w[airway] *= 0.15
     target = -450.0 if subtle else 25.0
@@ -297,7 +303,7 @@ def effusion(
     )
     level_mm = base + rise * lateral**1.6 + 8.0 * post  # the meniscus: concave, climbing the lateral wall
     z_mm = ((np.arange(lung.shape[2]) + box[2].start - anat.dome_k[side]) * sp[2]).reshape(1, 1, -1)
-    w = (1.0 / (1.0 + np.exp((z_mm - level_mm) / 2.5))).astype(np.float32) * lung
+    w = _sigmoid_step(z_mm - level_mm, 2.5).astype(np.float32) * lung
     _blend(hu, box, w, 15.0)
     region = w > 0.5
     where = "costophrenic angle" if severity == "small" or subtle else "base"
