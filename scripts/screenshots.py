@@ -160,13 +160,21 @@ def main(argv: list[str] | None = None) -> int:
     f = next(iter(win.current.findings), None)
     box = (f.x0, f.y0, f.x1, f.y1) if f else (300, 300, 500, 500)
     ann = win.annotations.add(Finding("Lung Lesion", *box, shape="ellipse", certainty=4))
-    sentences = [s for s in ed.findings.toPlainText().split(". ") if s]
-    if sentences:
-        win.annotation_panel.sentence = sentences[0].strip().rstrip(".") + "."
+    from app.report.editor import split_sentences
+
+    sentences = [s for s in split_sentences(ed.text()) if len(s.split()) > 3]
+    key = next(
+        (s for s in sentences if any(w in s.lower() for w in ("nodule", "lesion", "mass", "lung"))), None
+    )
+    if key or sentences:
+        win.annotation_panel.sentence = key or sentences[0]
         win.annotation_panel.link_current()
         win.annotations.select(ann)
+        win.report.editor.highlight_sentence(win.annotation_panel.sentence)
     win.annotation_dock.raise_()
+    win.overlays.set_visible("recorded", False)
     shot(win, "06_annotations.png")
+    win.overlays.set_visible("recorded", True)
     win.layers_dock.raise_()
 
     # 5. mouse-gaze session: validation, recording, saved fixations
@@ -208,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     box.close()
     win.close()
     shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter finalisation: PySide6 can crash tearing down a used QApplication
 
 
 if __name__ == "__main__":

@@ -173,8 +173,15 @@ class ValidationDialog(QtWidgets.QDialog):
 
     # ---------------------------------------------------------------- results page
     def _build_results(self) -> None:
-        lay = QtWidgets.QVBoxLayout(self.results)
-        lay.setContentsMargins(60, 40, 60, 40)
+        outer = QtWidgets.QHBoxLayout(self.results)
+        card = QtWidgets.QFrame()
+        card.setMaximumWidth(860)
+        card.setMinimumWidth(560)
+        outer.addStretch(1)
+        outer.addWidget(card, 3)
+        outer.addStretch(1)
+        lay = QtWidgets.QVBoxLayout(card)
+        lay.setContentsMargins(30, 40, 30, 40)
         title = QtWidgets.QLabel("Validation result")
         title.setObjectName("panelTitle")
         self.summary = QtWidgets.QLabel("")
@@ -184,7 +191,8 @@ class ValidationDialog(QtWidgets.QDialog):
             ["Target", "Accuracy (°)", "Precision RMS-S2S (°)", "Precision SD (°)", "Samples"]
         )
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.setMaximumHeight(260)
         row = QtWidgets.QHBoxLayout()
         self.redo_btn = QtWidgets.QPushButton("Redo")
         self.redo_btn.clicked.connect(self.start)
@@ -197,10 +205,12 @@ class ValidationDialog(QtWidgets.QDialog):
         row.addWidget(self.cancel_btn)
         row.addWidget(self.redo_btn)
         row.addWidget(self.record_btn)
+        lay.addStretch(1)
         lay.addWidget(title)
         lay.addWidget(self.summary)
-        lay.addWidget(self.table, 1)
+        lay.addWidget(self.table)
         lay.addLayout(row)
+        lay.addStretch(1)
 
     def _show_result(self) -> None:
         r = self.result
@@ -227,7 +237,6 @@ class ValidationDialog(QtWidgets.QDialog):
             ]
             for c, text in enumerate(cells):
                 self.table.setItem(i, c, QtWidgets.QTableWidgetItem(text))
-        self.table.resizeColumnsToContents()
 
 
 def _f(v: float) -> str:

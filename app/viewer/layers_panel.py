@@ -140,7 +140,16 @@ class Overlays(QtWidgets.QWidget):
     def set_recorded(self, scanpaths) -> None:
         import numpy as np
 
-        self.layers["recorded"].set_scanpaths(list(scanpaths))  # type: ignore[attr-defined]
+        rec = self.layers["recorded"]
+        rec.set_scanpaths(list(scanpaths))  # type: ignore[attr-defined]
+        first = scanpaths[0] if scanpaths else None
+        simulated = first is not None and first.source.value == "simulated"
+        rec.name = (
+            "Dataset reader's gaze (simulated; colour = time)"
+            if simulated
+            else "Recorded gaze (colour = time)"
+        )
+        self.checks["recorded"].setText("Real gaze" + (" (dataset reader)" if simulated else " (recorded)"))
         heat = self.layers["heatmap"]
         if scanpaths:
             arr = np.concatenate([sp.as_array() for sp in scanpaths if len(sp)] or [np.zeros((0, 3))])
