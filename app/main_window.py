@@ -127,6 +127,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.layers_dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.layers_dock)
         self.overlays.shortcuts(self)
+        self.overlays.sample_btn.clicked.connect(lambda: self.sample_predictions(3))
 
         # annotation tools (a tab beside the layers)
         from app.annotation.tools import AnnotationController, AnnotationPanel
@@ -499,6 +500,28 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.overlays.set_recorded(self.real_scanpaths(study))
 
         self.store.call(run, done, self._on_store_error)
+
+    predictions_ready = QtCore.Signal(object)  # list[Scanpath] or an error message
+
+    def sample_predictions(self, n: int = 3) -> None:
+        """Several predicted scanpaths from the backend, drawn as the predicted layer."""
+        if self.image is None or self.backend.state != READY:
+            self.status_msg.setText("Sampling needs an open study and a ready backend")
+            return
+        client, image, token = self.backend.client(), self.image, self._load_token
+
+        def done(paths) -> None:
+            if token == self._load_token:
+                self.overlays.set_predicted(paths)
+                self.overlays.set_visible("predicted", True)
+                self.status_msg.setText(f"{len(paths)} predicted scanpaths")
+            self.predictions_ready.emit(paths)
+
+        def fail(exc: BaseException) -> None:
+            self.status_msg.setText(f"No predicted scanpaths: {workers.error_text(exc)}")
+            self.predictions_ready.emit(workers.error_text(exc))
+
+        workers.submit(lambda: client.scanpaths(image, n=n, seed=0), done, fail, context=self)
 
     def show_study_overlays(self, study: Study) -> None:
         self.overlays.clear()

@@ -129,3 +129,20 @@ def test_density_map_peaks_where_the_fixations_are():
     r, c = np.unravel_index(np.argmax(d), d.shape)
     assert c / d.shape[1] == pytest.approx(0.75, abs=0.02) and r / d.shape[0] == pytest.approx(0.5, abs=0.03)
     assert d.sum() == pytest.approx(1.0)
+
+
+def test_sample_predicted_scanpaths_and_folder_discovery(qtbot, fake_backend, png_path, dicom_path, tmp_path):
+    from app.worklist.discover import discover
+    from tests.app.test_thin_path import make_window
+
+    studies = discover([tmp_path])  # a folder with a PNG and a DICOM (and nothing dataset-shaped)
+    assert sorted(s.id for s in studies) == ["case1", "case2"]
+    win = make_window(qtbot, fake_backend, auto_draft=False)
+    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+        win.open_paths([str(png_path)])
+    with qtbot.waitSignal(win.predictions_ready, timeout=10000) as blocker:
+        win.overlays.sample_btn.click()
+    paths = blocker.args[0]
+    assert len(paths) == 3 and all(len(p) == 5 for p in paths)
+    layer = win.overlays.layers["predicted"]
+    assert layer.scanpath is paths[0] and layer.extra.xData is not None
