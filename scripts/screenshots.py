@@ -120,12 +120,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. real vs predicted gaze + attention
     win.overlays.set_visible("attention", True)
-    win.overlays.set_visible("heatmap", False)
+    win.overlays.set_visible("heatmap", True)  # the real gaze's fixation heat map
     if win.labels:
         first = next((k for k, v in win.labels.items() if v == 1), None)
         if first:
             win.show_attention_for(first)
     shot(win, "02_gaze_attention.png")
+    win.overlays.set_visible("heatmap", False)
     dlg = win.show_compare()
     dlg.resize(1500, 860)
     wait_for(dlg.computed, 300, "the compare metrics", dlg.unavailable)

@@ -90,8 +90,11 @@ class CompareDialog(QtWidgets.QDialog):
 
             arrow = "↑" if HIGHER_IS_BETTER.get(key, True) else "↓"
             self.table.setItem(r, 0, QtWidgets.QTableWidgetItem(f"{name} {arrow}"))
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setMinimumWidth(380)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.setMinimumWidth(420)
         self.status = QtWidgets.QLabel("")
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
@@ -217,7 +220,6 @@ class CompareDialog(QtWidgets.QDialog):
         for r, (_name, key, sub) in enumerate(ROWS):
             v = metric_value(metrics, key, sub)
             self.table.setItem(r, column, QtWidgets.QTableWidgetItem("–" if math.isnan(v) else f"{v:.3f}"))
-        self.table.resizeColumnsToContents()
 
     def set_overlaid(self, on: bool) -> None:
         self.right_box.setVisible(not on)
