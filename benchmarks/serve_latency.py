@@ -149,7 +149,7 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=60)
     ap.add_argument("--threads", type=int, default=1, help="torch threads, the same on both sides")
     ap.add_argument(
-        "--cpu-quant", default="none", choices=("none", "bf16", "int8", "int4"), help="same on both sides"
+        "--cpu-quant", default="int4", choices=("none", "bf16", "int8", "int4"), help="same on both sides"
     )
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 #: CPU weight format the backend uses unless told otherwise (see ml/models/fastcpu.py).
-DEFAULT_CPU_QUANT = "int8"
+DEFAULT_CPU_QUANT = "int4"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
