@@ -7,7 +7,8 @@ with every core, in one run, and reports cases per minute, the parallel speed-up
 within the run) and the time a 500-case cohort would take at the measured rate. A per-stage
 breakdown of a few cases (render, readers, writing) says where the time goes. The one-off set-up
 (building the CT's attenuation slabs, ~10–30 s) is timed separately: the job pays it once.
-The machine's load average is recorded too: on a shared machine the absolute numbers move with it.
+The machine's load average is recorded too, and the speed-up a pure-Python loop gets on the same
+cores at the same time (``control_speedup_pure_python``): on a shared machine both move with the load.
 """
 
 from __future__ import annotations
@@ -60,6 +61,27 @@ def _stages(n: int, scale: float) -> dict[str, float]:
     return {k: round(v / n, 3) for k, v in totals.items()}
 
 
+def _busy(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def _control_speedup(workers: int, n: int = 4_000_000) -> float:
+    """Speed-up of a pure-Python loop on ``workers`` processes: what this machine's load allows."""
+    import multiprocessing as mp
+
+    t = time.perf_counter()
+    for _ in range(workers):
+        _busy(n)
+    serial = time.perf_counter() - t
+    t = time.perf_counter()
+    with mp.get_context("fork").Pool(workers) as pool:
+        pool.map(_busy, [n] * workers)
+    return serial / (time.perf_counter() - t)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=16, help="cases per timed build")
@@ -86,6 +108,7 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
         runs[workers] = elapsed
     best = min(runs.values())
+    control = _control_speedup(cores) if cores > 1 else 1.0
     result = {
         "benchmark": "cohort_throughput",
         "n_cases": args.n,
@@ -96,6 +119,7 @@ def main() -> int:
         "seconds_per_case": {f"workers_{w}": round(s / args.n, 2) for w, s in runs.items()},
         "cases_per_minute": {f"workers_{w}": round(60 * args.n / s, 1) for w, s in runs.items()},
         "parallel_speedup": round(runs[1] / runs[cores], 2) if cores > 1 else 1.0,
+        "control_speedup_pure_python": round(control, 2),
         "projected_500_cases_minutes": round((setup_s + 500 * best / args.n) / 60, 1),
         "stage_seconds_per_case_one_worker": _stages(args.stage_cases, args.scale),
         "cpu_count": cores,
