@@ -14,7 +14,7 @@ transform does rotate/flip, so everything drawn there is in image pixels.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
@@ -38,13 +38,30 @@ PERCENTILE_PRESETS: dict[str, tuple[float, float]] = {
 
 @dataclass
 class DisplayData:
-    """What the worker prepares for the view: the array to upload plus statistics for presets."""
+    """What the worker prepares for the view: the array to upload plus statistics for presets.
+
+    ``pyramid[k]`` is the array mean-pooled by 2**k (``pyramid[0]`` is ``array``): the view shows
+    the level that matches the zoom, so a window/level change re-maps about a screenful of pixels
+    instead of re-reducing the full image on every repaint.
+    """
 
     array: np.ndarray  # uint16 (offset applied) or float32
     offset: float  # modality value = array value + offset (integers only)
     percentiles: dict[float, float]
     vmin: float
     vmax: float
+    pyramid: list[np.ndarray] = field(default_factory=list)
+
+
+def build_pyramid(arr: np.ndarray, min_side: int = 256) -> list[np.ndarray]:
+    """[arr, arr/2, arr/4, ...] by 2x2 mean pooling, down to about ``min_side`` pixels."""
+    levels = [arr]
+    while min(levels[-1].shape) >= 2 * min_side:
+        a = levels[-1]
+        h, w = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
+        pooled = a[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3), dtype=np.float32)
+        levels.append(pooled.astype(arr.dtype) if arr.dtype.kind in "ui" else pooled)
+    return levels
 
 
 def prepare_display(image: Image) -> DisplayData:
@@ -70,7 +87,8 @@ def prepare_display(image: Image) -> DisplayData:
             arr = (px.astype(np.int64) - int(vmin)).astype(np.uint16)
     else:
         arr = np.nan_to_num(px.astype(np.float32, copy=False), nan=vmin)
-    return DisplayData(np.ascontiguousarray(arr), offset, pct, vmin, vmax)
+    arr = np.ascontiguousarray(arr)
+    return DisplayData(arr, offset, pct, vmin, vmax, build_pyramid(arr))
 
 
 class ViewerViewBox(pg.ViewBox):
@@ -153,7 +171,8 @@ class ImageView(QtWidgets.QWidget):
         self.graphics.setCentralItem(self.vb)
         self.root = pg.ItemGroup()
         self.vb.addItem(self.root)
-        self.image_item = pg.ImageItem(autoDownsample=True)
+        self.image_item = pg.ImageItem(autoDownsample=False)  # our pyramid replaces per-paint downsampling
+        self._level = -1
         self.image_item.setParentItem(self.root)
         self.image_item.setZValue(-100)
         self.scale_bar: PhysicalScaleBar | None = None
@@ -199,8 +218,10 @@ class ImageView(QtWidgets.QWidget):
         self.display = display or prepare_display(image)
         self.study_id = study_id or image.study_id or image.source
         self._placeholder.hide()
-        self.image_item.setImage(self.display.array, autoLevels=False)
-        self.image_item.setRect(QtCore.QRectF(0, 0, image.width, image.height))
+        if not self.display.pyramid:
+            self.display.pyramid = [self.display.array]
+        self._level = -1
+        self._show_level(0)
         self.rotation, self.flip_h, self.flip_v = 0, False, False
         self.invert = bool(image.invert)
         self.use_voi_lut = image.voi_lut is not None and not image.windows
@@ -377,7 +398,28 @@ class ImageView(QtWidgets.QWidget):
             kind=kind,
         )
 
+    def _show_level(self, level: int) -> None:
+        """Upload pyramid level ``level`` (kept on the full image rectangle, so coordinates stay image pixels)."""
+        if self.display is None or self.image is None:
+            return
+        level = max(0, min(level, len(self.display.pyramid) - 1))
+        if level == self._level:
+            return
+        self._level = level
+        levels = self.image_item.getLevels() if self.image_item.image is not None else None
+        self.image_item.setImage(self.display.pyramid[level], autoLevels=False, levels=levels)
+        self.image_item.setRect(QtCore.QRectF(0, 0, self.image.width, self.image.height))
+
+    def _pick_level(self) -> None:
+        if self.display is None or len(self.display.pyramid) < 2:
+            return
+        z = self.zoom() * float(self.devicePixelRatioF())
+        level = int(np.floor(np.log2(1.0 / z))) if z > 0 else 0
+        self._show_level(level)
+
     def _emit_viewport(self, kind: str) -> None:
+        if kind == "viewport":
+            self._pick_level()
         state = self.viewport_state(kind)
         if state is not None:
             self._update_corners()

@@ -146,3 +146,30 @@ def test_sample_predicted_scanpaths_and_folder_discovery(qtbot, fake_backend, pn
     assert len(paths) == 3 and all(len(p) == 5 for p in paths)
     layer = win.overlays.layers["predicted"]
     assert layer.scanpath is paths[0] and layer.extra.xData is not None
+
+
+def test_pyramid_levels_follow_the_zoom(qtbot):
+    from app.viewer.image_view import build_pyramid
+
+    arr = np.arange(16, dtype=np.uint16).reshape(4, 4)
+    pyr = build_pyramid(arr, min_side=1)
+    assert [p.shape for p in pyr] == [(4, 4), (2, 2), (1, 1)]
+    assert pyr[1][0, 0] == int(np.mean([0, 1, 4, 5])) and pyr[1].dtype == np.uint16
+
+    v = ImageView()
+    qtbot.addWidget(v)
+    v.resize(400, 400)
+    v.show()
+    img = Image(chest_like(2048, 2048))
+    v.set_image(img, prepare_display(img), "big")
+    qtbot.waitExposed(v)
+    qtbot.waitUntil(lambda: v.zoom() < 0.5, timeout=3000)  # the fit has been applied
+    assert v._level >= 2, (v.zoom(), len(v.display.pyramid))  # fitted: about 0.2 screen px per image px -> a 1/4 (or smaller) level
+    assert v.image_item.image.shape[0] < 2048
+    r = v.image_item.mapRectToParent(v.image_item.boundingRect())
+    assert (r.width(), r.height()) == (2048, 2048)  # still drawn on the full image rectangle
+    v.zoom_by(8.0)
+    qtbot.waitUntil(lambda: v._level == 0 or v.zoom() * 2**v._level <= 1.0, timeout=2000)
+    v.zoom_by(8.0)
+    qtbot.waitUntil(lambda: v._level == 0, timeout=2000)
+    assert v.image_item.image.shape == (2048, 2048)
