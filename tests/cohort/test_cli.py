@@ -1,0 +1,24 @@
+"""The ``cohort`` subcommand: registered, documented, and bad arguments give a one-line error."""
+
+from __future__ import annotations
+
+from ml.cli import main
+
+
+def test_cohort_rejects_bad_arguments_with_one_line(capsys, tmp_path):
+    assert main(["cohort", "--n", "0", "--out", str(tmp_path / "c")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+    assert main(["cohort", "--n", "2", "--scale", "3", "--out", str(tmp_path / "c")]) == 1
+    assert "scale" in capsys.readouterr().err
+
+
+def test_cohort_help_lists_the_options(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        main(["cohort", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--n", "--out", "--seed", "--workers", "--contact-sheet", "--scale"):
+        assert flag in out
