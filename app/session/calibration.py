@@ -63,6 +63,7 @@ class ValidationDialog(QtWidgets.QDialog):
         travel_s: float = 0.6,
         dwell_s: float = 1.0,
         full_screen: bool = True,
+        binocular: bool = False,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -72,6 +73,9 @@ class ValidationDialog(QtWidgets.QDialog):
         self.points = validation_points(n_points)
         self.travel_s, self.dwell_s = travel_s, dwell_s
         self.full_screen = full_screen
+        # binocular: a tracker feeds per-eye samples to ``add_binocular`` from its own thread;
+        # otherwise (mouse) the dialog samples ``sample_pos`` while each target rests
+        self.binocular = binocular
         self.result: ValidationResult | None = None
         self.collector: ValidationCollector | None = None
 
@@ -151,7 +155,7 @@ class ValidationDialog(QtWidgets.QDialog):
                 gx = self._origin.x() + target[0] * self.canvas.width()
                 gy = self._origin.y() + target[1] * self.canvas.height()
                 self.target_resting.emit(self._index, gx, gy)
-            pos = self.sample_pos()
+            pos = None if self.binocular else self.sample_pos()
             if pos is not None:
                 from ml.gaze.sources.base import now_us
 
@@ -160,6 +164,12 @@ class ValidationDialog(QtWidgets.QDialog):
                 self.collector.end()
                 self._next()
         self.canvas.update()
+
+    def add_binocular(self, sample: BinocularSample) -> None:
+        """A tracker's per-eye sample (any thread): kept only while a target rests."""
+        collector = self.collector
+        if collector is not None:
+            collector.add(sample)
 
     def _finish(self) -> None:
         self._timer.stop()

@@ -131,6 +131,7 @@ class GazeSessionController(QtCore.QObject):
         self._tick.setInterval(250)
         self._tick.timeout.connect(self._update_bar)
         self.validation_dialog = None
+        self._preview = None
         self.replay_speed = 4.0  # replays run faster than real time; tests use more
 
     # ----------------------------------------------------------------- flow
@@ -152,6 +153,8 @@ class GazeSessionController(QtCore.QObject):
         self.geometry = screen_geometry(self.win.settings, screen)
         if validate and kind == "mouse":
             self._validate(dialog_kwargs or {})
+        elif validate and kind == "tobii":
+            self._validate_tobii(dialog_kwargs or {})
         else:
             self._start_recording()
 
@@ -165,7 +168,9 @@ class GazeSessionController(QtCore.QObject):
 
             if not TobiiSource.is_available():
                 raise RuntimeError(TobiiSource.availability_message() or "no Tobii tracker available")
-            return TobiiSource()
+            screen = QtGui.QGuiApplication.primaryScreen()
+            g = screen.geometry() if screen is not None else QtCore.QRect(0, 0, 1920, 1080)
+            return TobiiSource(screen=(g.x(), g.y(), g.width(), g.height()))
         if kind == "replay":
             return self._replay_source()
         raise ValueError(f"unknown gaze source {kind!r}")
@@ -197,6 +202,26 @@ class GazeSessionController(QtCore.QObject):
         dlg.finished.connect(self._on_validation_closed)
         dlg.start()
 
+    def _validate_tobii(self, kwargs: dict) -> None:
+        """Validation with the tracker's per-eye samples (accuracy/precision per eye, in degrees)."""
+        from app.session.calibration import ValidationDialog
+
+        self._set(VALIDATING, "Validation: look at the targets")
+        dlg = ValidationDialog(self.geometry, lambda: None, binocular=True, parent=self.win, **kwargs)
+        self.validation_dialog = dlg
+        self._preview = None
+        src = self.source
+        src.add_binocular_listener(dlg.add_binocular)
+        try:
+            src.start(lambda _sample: None)  # stream for validation only; recording restarts it
+        except Exception as exc:  # noqa: BLE001 - no tracker, SDK error: say so
+            src.remove_binocular_listener(dlg.add_binocular)
+            self.validation_dialog = None
+            self._fail(workers.error_text(exc))
+            return
+        dlg.finished.connect(self._on_validation_closed)
+        dlg.start()
+
     def _preview_source(self) -> None:
         """Track the cursor during validation without recording (the mouse source's filter)."""
         from app.session.mouse_source import _MoveFilter
@@ -209,7 +234,11 @@ class GazeSessionController(QtCore.QObject):
 
     def _on_validation_closed(self, code: int) -> None:
         dlg, self.validation_dialog = self.validation_dialog, None
-        QtWidgets.QApplication.instance().removeEventFilter(self._preview)
+        if self._preview is not None:
+            QtWidgets.QApplication.instance().removeEventFilter(self._preview)
+        if self.kind == "tobii" and self.source is not None and dlg is not None:
+            self.source.remove_binocular_listener(dlg.add_binocular)
+            self.source.stop()
         if dlg is not None and dlg.result is not None:
             self.validation = {"kind": "validation", "source": self.kind, **dlg.result.to_dict()}
         if code == QtWidgets.QDialog.DialogCode.Accepted:
@@ -308,6 +337,11 @@ class GazeSessionController(QtCore.QObject):
     def _log_viewport(self, state: ViewportState | None) -> None:
         if state is None or self.recorder is None:
             return
+        if self.kind == "tobii" and self.source is not None:
+            # samples carry the tracker's system clock: stamp the viewer's events on the same clock
+            import dataclasses
+
+            state = dataclasses.replace(state, t_us=int(self.source.sdk.get_system_time_stamp()))
         vw = self.win.view.graphics.viewport()
         o = vw.mapToGlobal(QtCore.QPoint(0, 0))
         rect = (float(o.x()), float(o.y()), float(o.x() + vw.width()), float(o.y() + vw.height()))

@@ -111,3 +111,63 @@ def test_missing_tobii_gives_a_message_not_a_crash(opened, qtbot):
     if blocker.signal_triggered:
         assert "Tobii" in blocker.args[0] or "tobii" in blocker.args[0]
     assert ctl.state in (IDLE, "validating", "starting", RECORDING)
+
+
+@pytest.fixture
+def tobii_sdk(monkeypatch):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    fake = Path(__file__).resolve().parents[1] / "gaze" / "fake_tobii_research.py"
+    spec = importlib.util.spec_from_file_location("tobii_research", fake)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setitem(sys.modules, "tobii_research", mod)
+    mod.fake_add_tracker()
+    yield mod
+    mod.fake_reset()
+
+
+def test_tobii_validation_per_eye_then_recording(opened, qtbot, tobii_sdk):
+    from PySide6 import QtGui
+
+    win, ctl = opened, opened.session
+    clock = [tobii_sdk.get_system_time_stamp()]
+    g = QtGui.QGuiApplication.primaryScreen().geometry()
+
+    def emit(gx, gy, n, spread=2.0):
+        clock[0] = max(clock[0], tobii_sdk.get_system_time_stamp())
+        for _ in range(n):
+            clock[0] += 8333  # 120 Hz
+            ny = (gy - g.y()) / g.height()
+            left = ((gx - spread - g.x()) / g.width(), ny)
+            right = ((gx + spread - g.x()) / g.width(), ny)
+            ctl.source.tracker.fake_emit_gaze(
+                tobii_sdk.make_gaze_data(left, right, system_time_stamp=clock[0])
+            )
+
+    ctl.begin("tobii", validate=True, dialog_kwargs={"travel_s": 0.05, "dwell_s": 0.3, "full_screen": False})
+    dlg = ctl.validation_dialog
+    assert dlg is not None and dlg.binocular
+    dlg.target_resting.connect(lambda i, gx, gy: emit(gx, gy, 40))
+    with qtbot.waitSignal(dlg.finished_targets, timeout=10000) as blocker:
+        pass
+    res = blocker.args[0]
+    assert res is not None and len(res.points) == 4
+    # each eye 2 px off the target, the two eyes' average on it
+    assert 0.0 < res.left.accuracy_deg < 0.2 and 0.0 < res.right.accuracy_deg < 0.2
+    assert res.binocular.accuracy_deg < res.left.accuracy_deg
+    dlg.record_btn.click()
+    qtbot.waitUntil(lambda: ctl.state == RECORDING, timeout=10000)
+    for x, y in ((60, 60), (180, 160)):
+        emit(*image_point_on_screen(win, x, y), 60, spread=0.0)
+        emit(-5000, -5000, 10, spread=0.0)  # a saccade away between the fixations
+    with qtbot.waitSignal(ctl.session_saved, timeout=20000) as saved:
+        ctl.stop()
+    sp = saved.args[0]
+    got = sp.as_array()[:, :2]
+    assert len(sp) == 2 and np.allclose(got, [[60, 60], [180, 160]], atol=2.0), got
+    with Store(win.settings.db_path) as store:
+        sess = store.sessions(win.current.id)[-1]
+        assert sess.source == "tobii" and sess.calibration["left"]["accuracy_deg"] > 0

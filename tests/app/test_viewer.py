@@ -164,7 +164,10 @@ def test_pyramid_levels_follow_the_zoom(qtbot):
     v.set_image(img, prepare_display(img), "big")
     qtbot.waitExposed(v)
     qtbot.waitUntil(lambda: v.zoom() < 0.5, timeout=3000)  # the fit has been applied
-    assert v._level >= 2, (v.zoom(), len(v.display.pyramid))  # fitted: about 0.2 screen px per image px -> a 1/4 (or smaller) level
+    assert v._level >= 2, (
+        v.zoom(),
+        len(v.display.pyramid),
+    )  # fitted: about 0.2 screen px per image px -> a 1/4 (or smaller) level
     assert v.image_item.image.shape[0] < 2048
     r = v.image_item.mapRectToParent(v.image_item.boundingRect())
     assert (r.width(), r.height()) == (2048, 2048)  # still drawn on the full image rectangle
