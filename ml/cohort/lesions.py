@@ -318,9 +318,9 @@ def pneumothorax(
     box = anat.lung_box[side]
     lung = anat.lung[side]
     h = anat.hilum[side] - np.array([s.start for s in box])
-    f = {"small": 0.9, "moderate": 0.8, "large": 0.66}[severity] * rng.uniform(0.97, 1.03)
+    f = {"small": 0.87, "moderate": 0.78, "large": 0.65}[severity] * rng.uniform(0.97, 1.03)
     if subtle:
-        f = 0.94
+        f = 0.93
     # retraction is strongest at the apex (air rises) and laterally, none below the hilum's level;
     # the scale factors depend on the slice only, so each slice is a 2-D zoom of a source slice
     nz = lung.shape[2]
@@ -349,7 +349,7 @@ def pneumothorax(
     )
     sub = hu[box].copy()
     sub[air] = -1000
-    sub[line] = np.maximum(sub[line], 60)
+    sub[line] = np.maximum(sub[line], 160)  # the visceral pleura, seen edge-on as a thin white line
     sub[collapsed & ~line] = np.minimum(sub[collapsed & ~line] + 60, 60)  # the deflated lung is denser
     hu[box] = sub
     depth_mm = float((1 - f) * (lung.shape[0] * anat.spacing[0]) * 0.35)
