@@ -33,6 +33,7 @@ class EncoderConfig:
     dim: int = 128  # output feature dim (a 1x1 projection maps hf/timm features to it)
     n_labels: int = 14  # multi-label head (CheXpert observations)
     loc_weight: float = 1.0  # weight of the localisation auxiliary loss
+    balance: bool = True  # weight positives by the training set's negative/positive ratio (1..20)
     freeze: bool = False  # freeze backbone weights (hf/timm) and train only the projection
 
 
@@ -76,9 +77,10 @@ class GNNConfig:
 @dataclass
 class ProjectorConfig:
     global_tokens: int = 4  # pooled global image tokens (a g x g grid, g = sqrt)
-    label_token: bool = (
-        True  # one more visual token from the encoder's finding probabilities (PromptMRG-style)
-    )
+    # One more visual token from the encoder's finding probabilities (PromptMRG-style) ...
+    label_token: bool = True
+    # ... and one token per observation: p * E_present + (1 - p) * E_absent ("disease tokens").
+    per_label_tokens: bool = True
     hidden: int = 512
     dropout: float = 0.0
 

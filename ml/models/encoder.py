@@ -138,10 +138,18 @@ class VisionEncoder(nn.Module):
         return EncoderOutput(feats, self.label_head(feats.mean(dim=(2, 3))), self.loc_head(feats))
 
     def loss(
-        self, out: EncoderOutput, labels: torch.Tensor, label_mask: torch.Tensor, loc: torch.Tensor
+        self,
+        out: EncoderOutput,
+        labels: torch.Tensor,
+        label_mask: torch.Tensor,
+        loc: torch.Tensor,
+        pos_weight: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Multi-label BCE (masked where a label is unknown) + localisation BCE against finding masks."""
-        cls = F.binary_cross_entropy_with_logits(out.label_logits, labels, reduction="none")
+        """Multi-label BCE (masked where a label is unknown; ``pos_weight`` balances rare findings)
+        + localisation BCE against finding masks."""
+        cls = F.binary_cross_entropy_with_logits(
+            out.label_logits, labels, reduction="none", pos_weight=pos_weight
+        )
         cls = (cls * label_mask).sum() / label_mask.sum().clamp_min(1.0)
         if loc.shape[-2:] != out.loc_logits.shape[-2:]:
             loc = F.adaptive_avg_pool2d(loc, out.loc_logits.shape[-2:])

@@ -32,6 +32,11 @@ class Projector(nn.Module):
         self.visual_pos = nn.Parameter(torch.zeros(cfg.global_tokens, llm_dim))
         self.summary = nn.Parameter(torch.zeros(llm_dim))  # marks the graph summary token
         self.label_mlp = _mlp(n_labels, cfg.hidden, llm_dim, cfg.dropout) if cfg.label_token else None
+        if cfg.label_token and cfg.per_label_tokens:
+            # Disease tokens (PromptMRG): each observation mixes a "present" and an "absent" embedding
+            # by its probability, so the LLM can attend to one finding at a time.
+            self.present = nn.Parameter(torch.randn(n_labels, llm_dim) * 0.02)
+            self.absent = nn.Parameter(torch.randn(n_labels, llm_dim) * 0.02)
 
     def visual(self, features: torch.Tensor, label_probs: torch.Tensor | None = None) -> torch.Tensor:
         """(B, g [+1], D): pooled grid tokens, plus the finding-probability token when configured."""
@@ -41,6 +46,9 @@ class Projector(nn.Module):
             if label_probs is None:
                 raise ValueError("projector.label_token needs the encoder's label probabilities")
             tokens = torch.cat([tokens, self.label_mlp(label_probs)[:, None]], dim=1)
+            if self.cfg.per_label_tokens:
+                p = label_probs[..., None]
+                tokens = torch.cat([tokens, p * self.present + (1 - p) * self.absent], dim=1)
         return tokens
 
     def gaze(self, nodes: torch.Tensor) -> torch.Tensor:

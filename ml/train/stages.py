@@ -56,13 +56,14 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 class EncoderTask(nn.Module):
-    def __init__(self, encoder: nn.Module):
+    def __init__(self, encoder: nn.Module, pos_weight: torch.Tensor | None = None):
         super().__init__()
         self.encoder = encoder
+        self.register_buffer("pos_weight", pos_weight, persistent=False)
 
     def forward(self, images, labels, label_mask, loc):  # noqa: ANN001
         out = self.encoder(images)
-        losses = self.encoder.loss(out, labels, label_mask, loc)
+        losses = self.encoder.loss(out, labels, label_mask, loc, self.pos_weight)
         losses["_probs"] = torch.sigmoid(out.label_logits).detach()
         return losses
 
@@ -70,7 +71,12 @@ class EncoderTask(nn.Module):
 def encoder_stage(
     net: Gaze2Report, data: Prepared, train: list[int], val: list[int], device, seed: int
 ) -> Stage:
-    task = EncoderTask(net.encoder)
+    pos_weight = None
+    if net.cfg.encoder.balance and train:
+        y, m = data.labels[train], data.label_mask[train]
+        pos = (y * m).sum(0)
+        pos_weight = ((m.sum(0) - pos) / pos.clamp_min(1.0)).clamp(1.0, 20.0)
+    task = EncoderTask(net.encoder, pos_weight)
     params = list(net.encoder.parameters())
     set_trainable(net, params)
     gen = torch.Generator().manual_seed(seed)

@@ -26,7 +26,7 @@ def test_labels_cover_report_tokens_only(tiny_net):
     prompts, _, _ = net.prompt_embeds(feats, [tab, None], [(64, 64)] * 2, ["real_gaze", "image_only"])
     # gaze tokens: one per fixation + a graph summary; image_only has no gaze section at all
     n_text = len(net.prompt.pre) + len(net.prompt.post)
-    n_vis = net.cfg.projector.global_tokens + 1
+    n_vis = net.cfg.projector.global_tokens + 1 + net.cfg.encoder.n_labels  # grid + label + per-label
     assert prompts[0].shape[0] == n_text + n_vis + len(net.prompt.mid) + 2 + 1
     assert prompts[1].shape[0] == n_text + n_vis
     reports = [net.report_ids("FINDINGS: clear."), net.report_ids("FINDINGS: a much longer report here.")]
