@@ -251,3 +251,168 @@ class ValidationDialog(QtWidgets.QDialog):
 
 def _f(v: float) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v:.2f}"
+
+
+class TobiiCalibrationDialog(QtWidgets.QDialog):
+    """Screen-based Tobii calibration: shrinking targets, ``collect`` on a worker while each rests,
+    then ``compute_and_apply`` and the per-eye error per point; weak points can be redone.
+
+    ``calibration`` is an ``ml.gaze.calibration.TobiiCalibration`` (its calls block on the
+    tracker, so every one runs on a worker thread).
+    """
+
+    target_resting = QtCore.Signal(int, float, float)
+    computed = QtCore.Signal(object)  # CalibrationOutcome or an error message
+
+    def __init__(
+        self,
+        calibration,
+        n_points: int = 5,
+        travel_s: float = 0.6,
+        full_screen: bool = True,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        from ml.gaze.calibration import calibration_points
+
+        self.setWindowTitle("Eye-tracker calibration")
+        self.cal = calibration
+        self.points = calibration_points(n_points)
+        self.travel_s = travel_s
+        self.full_screen = full_screen
+        self.outcome = None
+        self.canvas = TargetCanvas()
+        self.results = QtWidgets.QWidget()
+        self.stack = QtWidgets.QStackedLayout(self)
+        self.stack.addWidget(self.canvas)
+        self.stack.addWidget(self.results)
+        lay = QtWidgets.QVBoxLayout(self.results)
+        lay.setContentsMargins(60, 60, 60, 60)
+        self.summary = QtWidgets.QLabel("")
+        self.summary.setWordWrap(True)
+        self.redo_btn = QtWidgets.QPushButton("Redo weak points")
+        self.redo_btn.clicked.connect(self.redo_weak)
+        self.next_btn = QtWidgets.QPushButton("Continue to validation")
+        self.next_btn.setObjectName("primary")
+        self.next_btn.clicked.connect(self.accept)
+        cancel = QtWidgets.QPushButton("Cancel")
+        cancel.clicked.connect(self.reject)
+        row = QtWidgets.QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(cancel)
+        row.addWidget(self.redo_btn)
+        row.addWidget(self.next_btn)
+        lay.addStretch(1)
+        lay.addWidget(self.summary)
+        lay.addLayout(row)
+        lay.addStretch(1)
+        self._queue: list = []
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(16)
+        self._timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        from app import workers
+
+        if self.full_screen:
+            screen = QtGui.QGuiApplication.primaryScreen()
+            if screen is not None:
+                self.setGeometry(screen.geometry())
+            self.showFullScreen()
+        else:
+            self.show()
+        self.canvas.message = "Follow the dot with your eyes"
+        self.stack.setCurrentWidget(self.canvas)
+        workers.submit(self.cal.enter, lambda _r: self._run(list(self.points)), self._failed, context=self)
+
+    def _run(self, points: list) -> None:
+        self._queue = points
+        self._prev = (0.5, 0.5)
+        self._next()
+
+    def _next(self) -> None:
+        from app import workers
+
+        if not self._queue:
+            self.canvas.pos_norm = None
+            self.canvas.message = "Computing the calibration…"
+            self.canvas.update()
+            workers.submit(self.cal.compute, self._show, self._failed, context=self)
+            return
+        self._target = self._queue.pop(0)
+        self._t = 0.0
+        self._timer.start()
+
+    def _tick(self) -> None:
+        from app import workers
+
+        self._t += self._timer.interval() / 1000.0
+        a = min(self._t / self.travel_s, 1.0)
+        tx, ty = self._target
+        px, py = self._prev
+        self.canvas.pos_norm = (px + (tx - px) * a, py + (ty - py) * a)
+        self.canvas.radius = 30.0 - 18.0 * a
+        self.canvas.update()
+        if a >= 1.0:
+            self._timer.stop()
+            self._prev = self._target
+            origin = self.canvas.mapToGlobal(QtCore.QPoint(0, 0))
+            self.target_resting.emit(
+                self.points.index(self._target),
+                origin.x() + tx * self.canvas.width(),
+                origin.y() + ty * self.canvas.height(),
+            )
+            target = self._target
+            workers.submit(
+                lambda: self.cal.collect(target), lambda _ok: self._next(), self._failed, context=self
+            )
+
+    def _show(self, outcome) -> None:
+        self.outcome = outcome
+        weak = outcome.weak_points
+        colour = theme.OK if outcome.ok and not weak else theme.WARN if outcome.ok else theme.BAD
+        self.summary.setText(
+            f"<p style='font-size:14pt; color:{colour}'>Calibration {outcome.status.replace('_', ' ')}</p>"
+            f"<p>Mean error: left eye {_f(outcome.mean_error_deg('left'))}°, right eye "
+            f"{_f(outcome.mean_error_deg('right'))}° over {len(outcome.points)} points.</p>"
+            + (
+                f"<p>{len(weak)} weak point(s): redo them, or continue.</p>"
+                if weak
+                else "<p>No weak points.</p>"
+            )
+        )
+        self.redo_btn.setEnabled(bool(weak))
+        self.stack.setCurrentWidget(self.results)
+        self.computed.emit(outcome)
+
+    def redo_weak(self) -> None:
+        from app import workers
+
+        if self.outcome is None or not self.outcome.weak_points:
+            return
+        weak = list(self.outcome.weak_points)
+        self.stack.setCurrentWidget(self.canvas)
+
+        def discard():
+            for p in weak:
+                self.cal.discard(p)
+
+        workers.submit(discard, lambda _r: self._run(weak), self._failed, context=self)
+
+    def _failed(self, exc: BaseException) -> None:
+        from app import workers
+
+        self._timer.stop()
+        self.summary.setText(
+            f"<p style='color:{theme.BAD}'>Calibration failed: {workers.error_text(exc)}</p>"
+        )
+        self.redo_btn.setEnabled(False)
+        self.next_btn.setText("Continue without calibration")
+        self.stack.setCurrentWidget(self.results)
+        self.computed.emit(workers.error_text(exc))
+
+    def done(self, code: int) -> None:  # leave calibration mode however the dialog closes
+        from app import workers
+
+        workers.submit(self.cal.leave)
+        super().done(code)

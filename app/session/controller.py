@@ -131,6 +131,8 @@ class GazeSessionController(QtCore.QObject):
         self._tick.setInterval(250)
         self._tick.timeout.connect(self._update_bar)
         self.validation_dialog = None
+        self.calibration_dialog = None
+        self.calibration: dict | None = None
         self._preview = None
         self.replay_speed = 4.0  # replays run faster than real time; tests use more
 
@@ -154,7 +156,7 @@ class GazeSessionController(QtCore.QObject):
         if validate and kind == "mouse":
             self._validate(dialog_kwargs or {})
         elif validate and kind == "tobii":
-            self._validate_tobii(dialog_kwargs or {})
+            self._calibrate_tobii(dialog_kwargs or {})
         else:
             self._start_recording()
 
@@ -202,6 +204,34 @@ class GazeSessionController(QtCore.QObject):
         dlg.finished.connect(self._on_validation_closed)
         dlg.start()
 
+    def _calibrate_tobii(self, kwargs: dict) -> None:
+        """Tobii: calibrate (screen-based, compute_and_apply), then validate on other points."""
+        from app.session.calibration import TobiiCalibrationDialog
+        from ml.gaze.calibration import TobiiCalibration
+
+        self._set(VALIDATING, "Calibration: follow the dot")
+        try:
+            cal = TobiiCalibration(self.source, self.geometry)
+        except Exception as exc:  # noqa: BLE001 - no tracker, no calibration support
+            self._fail(workers.error_text(exc))
+            return
+        cal_kwargs = {k: v for k, v in kwargs.items() if k in ("travel_s", "full_screen")}
+        dlg = TobiiCalibrationDialog(cal, parent=self.win, **cal_kwargs)
+        self.calibration_dialog = dlg
+
+        def closed(code: int) -> None:
+            self.calibration_dialog = None
+            if dlg.outcome is not None and not isinstance(dlg.outcome, str):
+                self.calibration = dlg.outcome.to_dict()
+            if code == QtWidgets.QDialog.DialogCode.Accepted:
+                self._validate_tobii(kwargs)
+            else:
+                self.source = None
+                self._set(IDLE, "Gaze session cancelled")
+
+        dlg.finished.connect(closed)
+        dlg.start()
+
     def _validate_tobii(self, kwargs: dict) -> None:
         """Validation with the tracker's per-eye samples (accuracy/precision per eye, in degrees)."""
         from app.session.calibration import ValidationDialog
@@ -241,6 +271,8 @@ class GazeSessionController(QtCore.QObject):
             self.source.stop()
         if dlg is not None and dlg.result is not None:
             self.validation = {"kind": "validation", "source": self.kind, **dlg.result.to_dict()}
+            if self.calibration is not None:
+                self.validation["calibration"] = self.calibration
         if code == QtWidgets.QDialog.DialogCode.Accepted:
             self._start_recording()
         else:

@@ -148,6 +148,16 @@ def test_tobii_validation_per_eye_then_recording(opened, qtbot, tobii_sdk):
             )
 
     ctl.begin("tobii", validate=True, dialog_kwargs={"travel_s": 0.05, "dwell_s": 0.3, "full_screen": False})
+    cal = ctl.calibration_dialog
+    assert cal is not None
+    with qtbot.waitSignal(cal.computed, timeout=20000) as computed:
+        pass
+    outcome = computed.args[0]
+    assert not isinstance(outcome, str), outcome
+    assert outcome.ok and len(outcome.points) == 5
+    assert outcome.mean_error_deg("left") < 1.0
+    cal.next_btn.click()
+    qtbot.waitUntil(lambda: ctl.validation_dialog is not None, timeout=5000)
     dlg = ctl.validation_dialog
     assert dlg is not None and dlg.binocular
     dlg.target_resting.connect(lambda i, gx, gy: emit(gx, gy, 40))
@@ -171,3 +181,4 @@ def test_tobii_validation_per_eye_then_recording(opened, qtbot, tobii_sdk):
     with Store(win.settings.db_path) as store:
         sess = store.sessions(win.current.id)[-1]
         assert sess.source == "tobii" and sess.calibration["left"]["accuracy_deg"] > 0
+        assert len(sess.calibration["calibration"]["points"]) == 5
