@@ -182,7 +182,8 @@ class GazeSessionController(QtCore.QObject):
         from ml.gaze.sources.replay import ReplaySource, load_gaze_csv
 
         study = self.win.current
-        gaze = Path(study.image_path).parent / "gaze.csv"
+        meta_path = (study.metadata or {}).get("gaze_path")  # REFLACX / cohort readings
+        gaze = Path(meta_path) if meta_path else Path(study.image_path).parent / "gaze.csv"
         if not gaze.is_file():
             raise FileNotFoundError(f"no gaze.csv next to {Path(study.image_path).name} to replay")
         data = load_gaze_csv(gaze, image_size=self.win.image.size, image_id=study.id)
