@@ -16,6 +16,7 @@ tokens without graph edges). ``Gaze2ReportDrafter`` wraps the module for callers
 from __future__ import annotations
 
 import dataclasses
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -372,6 +373,7 @@ class Gaze2ReportDrafter:
         self.net = net.eval()
         self.identity = dict(identity)
         self.mode = mode
+        self._lock = threading.RLock()  # one forward/generation at a time per model instance
 
     def info(self) -> dict[str, Any]:
         return {**self.identity, "gaze_mode": self.mode or "auto", "gaze_modes": list(GAZE_MODES)}
@@ -389,11 +391,19 @@ class Gaze2ReportDrafter:
 
     @torch.no_grad()
     def predict_scanpaths(self, image: Image, n: int = 1, seed: int = 0) -> list[Scanpath]:
+        with self._lock:
+            return self._predict_scanpaths(image, n, seed)
+
+    def _predict_scanpaths(self, image: Image, n: int, seed: int) -> list[Scanpath]:
         feats = self._features(image)
         return [self._to_scanpath(p, image) for p in self.net.predict_tables(feats, n=n, seed=seed)[0]]
 
     @torch.no_grad()
     def gaze_graph(self, image: Image, scanpath: Scanpath, mode: str = "predicted") -> GazeGraph:
+        with self._lock:
+            return self._gaze_graph(image, scanpath, mode)
+
+    def _gaze_graph(self, image: Image, scanpath: Scanpath, mode: str) -> GazeGraph:
         if not scanpath.fixations:
             raise GazeModeError("the scanpath has no fixations")
         feats = self._features(image)
@@ -421,7 +431,10 @@ class Gaze2ReportDrafter:
         should_stop: Callable[[], bool] | None = None,
         mode: str | None = None,
     ) -> Draft:
-        decoding = decoding or Decoding()
+        with self._lock:
+            return self._generate(image, scanpath, decoding or Decoding(), on_token, should_stop, mode)
+
+    def _generate(self, image, scanpath, decoding, on_token, should_stop, mode) -> Draft:  # noqa: ANN001
         mode = mode or self.mode or ("real_gaze" if scanpath is not None else "predicted")
         if mode not in GAZE_MODES:
             raise GazeModeError(f"unknown gaze mode '{mode}' (one of {', '.join(GAZE_MODES)})")
