@@ -118,7 +118,8 @@ def _internal(exc: BaseException, where: str) -> tuple[str, ErrorBody]:
 
 
 def _model_error(exc: BaseException) -> errors.ApiError | None:
-    """Map a model's typed error (``api_status``/``api_code`` attributes, or NotImplementedError)."""
+    """Map a model's typed error to a 4xx: ``api_status``/``api_code`` attributes, NotImplementedError
+    (409), or a ValueError subclass defined in this project (422); anything else stays a 500."""
     if isinstance(exc, errors.ApiError):
         return exc
     status = getattr(exc, "api_status", None)
@@ -128,6 +129,11 @@ def _model_error(exc: BaseException) -> errors.ApiError | None:
         return err
     if isinstance(exc, NotImplementedError):
         return errors.Unsupported(str(exc) or "the loaded model does not support this")
+    if isinstance(exc, ValueError) and type(exc).__module__.startswith("ml."):
+        # a typed ValueError that our own model code raises on purpose (e.g. GazeModeError)
+        err = errors.ApiError(str(exc) or type(exc).__name__)
+        err.status, err.code = 422, "invalid_input"
+        return err
     return None
 
 

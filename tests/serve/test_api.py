@@ -290,3 +290,21 @@ def test_image_decoding_and_model_calls_run_off_the_event_loop(tiny_drafter, mon
     with TestClient(create_app(model, TOKEN)) as c:
         assert c.post("/v1/reports", json={"image": raw_image()}, headers=AUTH).status_code == 200
     assert seen == [("decode", False), ("generate", False)]
+
+
+def test_project_value_errors_are_4xx_but_builtin_ones_are_500():
+    from ml.models.gaze2report import GazeModeError
+
+    # a typed ValueError defined in this project's code, without api_status attributes
+    ProjectError = type("ProjectError", (ValueError,), {"__module__": "ml.models.example"})
+    cases = [
+        (GazeModeError("the scanpath has no fixations"), 422, "bad_gaze"),  # declares its own api_code
+        (ProjectError("image too dark to read"), 422, "invalid_input"),
+        (ValueError("bug"), 500, "internal"),
+    ]
+    for exc, status, code in cases:
+        with TestClient(create_app(FakeModel(fail=exc), TOKEN), raise_server_exceptions=False) as c:
+            r = c.post("/v1/reports", json={"image": raw_image()}, headers=AUTH)
+        assert (r.status_code, r.json()["code"]) == (status, code)
+        if status == 422:
+            assert r.json()["detail"] == str(exc)
