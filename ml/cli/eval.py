@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-beams", type=int, default=1)
     p.add_argument("--examples", type=int, default=3, help="example-case PNGs to write")
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it starts a Java VM)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: on a shared machine more threads can be much slower)")  # fmt: skip
     p.add_argument("--readme", action="store_true", help="also print the README results section")
     p.add_argument("--update-readme", metavar="README", default=None,
                    help="rewrite the results section between <!-- results:start/end --> markers in this file")  # fmt: skip
@@ -48,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"eval: {exc}", file=sys.stderr)
         return 2
     try:
+        import torch
+
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
         from ml.models.bundle import load_bundle
 
         model = load_bundle(args.bundle, device=args.device)
