@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default=None, help="backend URL (default: start the local backend)")
+    ap.add_argument(
+        "--bundle", default="", help="model bundle for the local backend (default: the backend's default)"
+    )
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--timeout", type=float, default=1200.0, help="seconds to wait for the draft")
     args = ap.parse_args(argv)
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         widget.grab().save(str(path))
         print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
-    settings = Settings(user_name="Dr. A. Reader")
+    settings = Settings(user_name="Dr. A. Reader", backend_bundle=args.bundle)
     if args.backend:
         settings.backend_url = args.backend
         settings.backend_token = os.environ.get("GAZE2REPORT_TOKEN", "")

@@ -15,10 +15,15 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ml.types import Report
 
 _INLINE_HEADER = re.compile(r"[ \t]*\b(FINDINGS|IMPRESSION)\s*:")
+_LINE_HEADER = re.compile(r"^[ \t]*(findings?|impressions?)[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_report(text: str) -> Report:
-    """``Report.parse`` that also splits upper-case headers written inline (models often do)."""
+    """``Report.parse`` that also accepts what models write: upper-case headers inline, and
+    "Findings:" / "Impressions:" in any case at the start of a line."""
+    text = _LINE_HEADER.sub(
+        lambda m: "FINDINGS:" if m.group(1).lower().startswith("f") else "IMPRESSION:", text
+    )
     return Report.parse(_INLINE_HEADER.sub(lambda m: "\n" + m.group(1) + ":", text))
 
 

@@ -108,3 +108,12 @@ def test_worklist_next_previous(qtbot, fake_backend, png_path, dicom_path):
     with qtbot.waitSignal(win.study_loaded, timeout=10000):
         win.prev_study()
     assert win.current.id == "case1"
+
+
+def test_parse_report_accepts_what_models_write():
+    from app.report.editor import parse_report
+
+    assert parse_report("FINDINGS: Heart enlarged. IMPRESSION: Cardiomegaly.").impression == "Cardiomegaly."
+    r = parse_report("Findings:\nSmall effusion.\n\nImpressions:\nEffusion.")
+    assert (r.findings, r.impression) == ("Small effusion.", "Effusion.")
+    assert parse_report("There are no findings: clear lungs.").impression == ""
