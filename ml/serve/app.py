@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.sse import format_sse_event
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ml.models.api import Draft, ReportModel
@@ -105,6 +106,37 @@ def _error(
 ):
     body = ErrorBody(detail=detail, code=code, error_id=error_id).model_dump()
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+class _BodyGuard:
+    """Pure ASGI check of POST bodies before anything reads them: JSON only, size from the header.
+
+    (Not ``BaseHTTPMiddleware``: that wraps ``receive`` and hides client disconnects from the
+    endpoints, which need them to cancel generation.)
+    """
+
+    def __init__(self, app: Any, max_body_bytes: int) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            headers = Headers(scope=scope)
+            length = headers.get("content-length", "")
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            response = None
+            if length.isdigit() and int(length) > self.max_body_bytes:
+                limit = self.max_body_bytes / (1 << 20)
+                response = _error(413, "too_large", f"request body is over the {limit:g} MiB limit")
+            elif ctype != "application/json":
+                response = _error(
+                    415,
+                    "unsupported_media_type",
+                    f"send the body as application/json, not '{ctype or 'none'}'",
+                )
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _internal(exc: BaseException, where: str) -> tuple[str, ErrorBody]:
@@ -212,21 +244,7 @@ def create_app(
         _, body = _internal(exc, f"{request.method} {request.url.path}")
         return JSONResponse(body.model_dump(), status_code=500)
 
-    @app.middleware("http")
-    async def _json_only(request: Request, call_next):
-        if request.method == "POST":
-            length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > settings.max_body_bytes:
-                limit = settings.max_body_bytes / (1 << 20)
-                return _error(413, "too_large", f"request body is over the {limit:g} MiB limit")
-            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
-                return _error(
-                    415,
-                    "unsupported_media_type",
-                    f"send the body as application/json, not '{ctype or 'none'}'",
-                )
-        return await call_next(request)
+    app.add_middleware(_BodyGuard, max_body_bytes=settings.max_body_bytes)
 
     # -- helpers -------------------------------------------------------------------------
     def model() -> ReportModel:
@@ -374,7 +392,21 @@ def create_app(
         decoding = (req.decoding or DecodingIn()).to_decoding()
         await preflight(m, image, given, decoding)
         start = time.perf_counter()
-        draft = await call_model(lambda: m.generate(image, given, decoding))
+        stop = threading.Event()
+
+        async def watch() -> None:  # a client that hangs up stops the generation it asked for
+            while not stop.is_set():
+                if await request.is_disconnected():
+                    stop.set()
+                    return
+                await asyncio.sleep(0.25)
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            draft = await call_model(lambda: m.generate(image, given, decoding, should_stop=stop.is_set))
+        finally:
+            stop.set()
+            watcher.cancel()
         return report_out(draft, given, image, time.perf_counter() - start)
 
     @app.post(

@@ -69,6 +69,21 @@ def test_closing_the_stream_stops_generation_and_frees_the_queue():
         thread.join(10)
 
 
+def test_a_non_streaming_client_that_hangs_up_stops_generation():
+    from ml.serve import create_app
+
+    model = FakeModel(block=threading.Event())  # 50 ms per token
+    server, thread, url = _serve_in_thread(create_app(model, TOKEN))
+    try:
+        req = {"image": raw_image(), "decoding": {"max_new_tokens": 1000}}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/v1/reports", json=req, headers=AUTH, timeout=httpx.Timeout(30, read=1.0))
+        assert model.stopped.wait(10), "generation went on after the client hung up"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
     from ml.models.llm import tiny_llm
