@@ -217,7 +217,7 @@ def create_app(
         version=settings.version,
         description="Chest X-ray report drafting with visual-gaze prompt tuning. See docs/API.md.",
         lifespan=lifespan,
-        max_body_size=2 * settings.max_body_bytes,  # backstop for chunked bodies; see _json_only
+        max_body_size=2 * settings.max_body_bytes,  # backstop for chunked bodies; see _BodyGuard
     )
     app.state.model_state = state
     app.state.queue = queue
