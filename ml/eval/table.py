@@ -118,7 +118,7 @@ def _notes(results: dict[str, Any]) -> list[str]:
             if t.get(k) is not None
         )
         notes.append(
-            f"- Wall time on CPU: {float(results['seconds']):.0f} s for the whole run"
+            f"- Wall time ({results.get('device', 'cpu')}): {float(results['seconds']):.0f} s for the whole run"
             + (f" ({parts})." if parts else ".")
         )
     return notes
