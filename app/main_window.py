@@ -95,6 +95,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.session = GazeSessionController(self)
         self.session.state_changed.connect(lambda _s, msg: self.status_msg.setText(msg))
+        self.session.state_changed.connect(self._lock_orientation_while_recording)
         cl.addWidget(self.view, 1)
         # the recording bar floats over the top of the image: showing it must not move the image
         # under the reader's gaze (which would change the screen-to-image mapping mid-fixation)
@@ -276,6 +277,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def _set_backend_indicator(self, colour: str, text: str) -> None:
         self.backend_dot.setPixmap(theme.dot(colour, 11))
         self.backend_text.setText(text)
+
+    def _lock_orientation_while_recording(self, state: str, _msg: str = "") -> None:
+        """Gaze is mapped to image pixels through an axis-aligned viewport (ml.gaze.geometry), so a
+        session records the upright image: rotation and flips are undone and disabled until it ends."""
+        recording = state in ("starting", "recording", "saving")
+        if recording:
+            self.view.upright()
+        for action in (self.act_rotate, self.act_flip_h, self.act_flip_v):
+            action.setEnabled(not recording)
 
     def _on_backend_state(self, state: str, message: str) -> None:
         colour = {

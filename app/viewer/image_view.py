@@ -334,6 +334,13 @@ class ImageView(QtWidgets.QWidget):
         self._apply_transform()
         self.fit()
 
+    def upright(self) -> None:
+        """Undo rotation and flips, keeping window and inversion (gaze recording needs this view)."""
+        if self.rotation or self.flip_h or self.flip_v:
+            self.rotation, self.flip_h, self.flip_v = 0, False, False
+            self._apply_transform()
+            self.fit()
+
     def reset(self) -> None:
         """Space: original window, inversion, orientation and fit."""
         if self.image is None:

@@ -182,3 +182,23 @@ def test_tobii_validation_per_eye_then_recording(opened, qtbot, tobii_sdk):
         sess = store.sessions(win.current.id)[-1]
         assert sess.source == "tobii" and sess.calibration["left"]["accuracy_deg"] > 0
         assert len(sess.calibration["calibration"]["points"]) == 5
+
+
+def test_recording_undoes_and_locks_rotation_and_flips(opened, qtbot):
+    """The recorder maps gaze through an axis-aligned viewport, so sessions record the upright image."""
+    win = opened
+    win.act_rotate.trigger()
+    win.act_flip_h.trigger()
+    assert win.view.rotation == 90 and win.view.flip_h
+    win.session.begin("mouse", validate=False)
+    qtbot.waitUntil(lambda: win.session.state == RECORDING, timeout=10000)
+    assert win.view.rotation == 0 and not win.view.flip_h and not win.view.flip_v
+    assert (
+        not win.act_rotate.isEnabled() and not win.act_flip_h.isEnabled() and not win.act_flip_v.isEnabled()
+    )
+    win.act_rotate.trigger()  # a disabled action does nothing
+    assert win.view.rotation == 0
+    with qtbot.waitSignal(win.session.session_saved, timeout=20000):
+        win.session.stop()
+    qtbot.waitUntil(lambda: win.session.state == IDLE, timeout=10000)
+    assert win.act_rotate.isEnabled() and win.act_flip_v.isEnabled()
