@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from _emit import emit  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -175,12 +176,7 @@ def main() -> int:
             "reference_reports_nll_per_token": reference_nll(model, tok, prompt),
             "text": tok.decode(ids, skip_special_tokens=True)[:160],
         }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return 0
+    return emit(result, args.out)
 
 
 if __name__ == "__main__":

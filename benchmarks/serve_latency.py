@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _emit import emit  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -208,12 +210,7 @@ def main() -> int:
         "identical_text": same_text,
     }
     result["within_10pct"] = result["e2e_overhead_pct"] <= 10.0
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return 0
+    return emit(result, args.out)
 
 
 if __name__ == "__main__":
