@@ -71,3 +71,9 @@ def test_torch_free_half_of_ml_stays_torch_free():
 def test_the_probe_catches_a_violation():
     blame = _blame(["ml.types", "ml.models.llm"], HEAVY)
     assert "ml.types" not in blame and "torch" in blame["ml.models.llm"]
+
+
+def test_test_file_names_are_unique():
+    """tests/ has no __init__.py files, so two test modules with one basename break collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
