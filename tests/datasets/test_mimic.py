@@ -38,6 +38,7 @@ def test_load_with_labels_splits_and_frontal_image(tmp_path):
     root = tmp_path / "mimic"
     shutil.copytree(FIXTURE, root)
     image_dir = root / "files/p10/p10000032/s50414267"
+    image_dir.mkdir(parents=True, exist_ok=True)  # git keeps no empty folders
     for dicom_id in (
         "02aa804e-bde0afdd-112c0b34-7bc16630-4e384014",
         "174413ec-4ec4c1f7-34ea26b7-c5f994f8-79ef1962",
