@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser, sub = build_parser()
     _register_gui(sub)
-    if not argv:
-        argv = ["gui"]
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["gui", *argv]  # `main.py --backend URL` and `main.py --screenshot F` open the GUI
     return run(parser, argv)
 
 

@@ -13,7 +13,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "transformers", "peft", "torch_geometric")
 QT = ("PySide6", "pyqtgraph", "app")
-TORCH_FREE = ("ml.types", "ml.assets", "ml.imaging", "ml.datasets", "ml.gaze", "ml.metrics", "ml.store", "ml.cohort")
+TORCH_FREE = (
+    "ml.types",
+    "ml.assets",
+    "ml.imaging",
+    "ml.datasets",
+    "ml.gaze",
+    "ml.metrics",
+    "ml.store",
+    "ml.cohort",
+)
 
 _PROBE = """
 import importlib, json, sys
@@ -46,7 +55,10 @@ def _blame(modules: list[str], watch: tuple[str, ...]) -> dict[str, list[str]]:
     """Import the modules in order in one fresh interpreter; module → forbidden packages it loaded first."""
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, json.dumps(watch), json.dumps(modules)],
-        cwd=ROOT, capture_output=True, text=True, env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 0, f"import failed:\n{out.stderr[-3000:]}"
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,0 +1,31 @@
+"""main.py: no arguments or GUI options alone open the GUI; subcommands go to ml.cli."""
+
+import main
+
+
+def test_gui_options_without_the_gui_word_reach_the_gui(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("app.main.run_gui", lambda args: seen.setdefault("args", args) and 0)
+    assert main.main(["--backend", "http://127.0.0.1:9", "--screenshot", "x.png"]) == 0
+    assert seen["args"].backend == "http://127.0.0.1:9" and seen["args"].screenshot == "x.png"
+
+
+def test_help_lists_every_subcommand(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main.main(["--help"])
+    out = capsys.readouterr().out
+    for name in (
+        "assets",
+        "serve",
+        "generate",
+        "train",
+        "eval",
+        "cohort",
+        "compare",
+        "label",
+        "session",
+        "gui",
+    ):
+        assert name in out
