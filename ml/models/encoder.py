@@ -4,6 +4,12 @@ The default is a compact CNN that trains on a couple of CPU cores; it is pre-tra
 cohort with multi-label findings plus a localisation map per finding as an auxiliary task (so
 its patches know *where* things are, which the scanpath predictor and the foveal pooling need).
 A local Hugging Face vision model or a timm model plugs in through ``EncoderConfig.kind``.
+
+The CNN sees its input centred on the training set's mean image and scaled by its standard
+deviation (``VisionEncoder.fit_input_norm``; buffers, so a bundle carries them) and normalises
+with BatchNorm, whose statistics span the batch. Chest radiographs share most of their anatomy, so
+what tells a finding apart is a small difference from the typical image: per-image normalisation
+(GroupNorm) of raw [0, 1] pixels erased exactly that difference and the encoder learnt the prior.
 """
 
 from __future__ import annotations
@@ -29,13 +35,12 @@ class EncoderOutput:
 
 
 def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
-    groups = 8 if cout % 8 == 0 else 1
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-        nn.GroupNorm(groups, cout),
+        nn.BatchNorm2d(cout),
         nn.SiLU(inplace=True),
         nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.GroupNorm(groups, cout),
+        nn.BatchNorm2d(cout),
         nn.SiLU(inplace=True),
     )
 
@@ -129,8 +134,40 @@ class VisionEncoder(nn.Module):
         self.norm = nn.GroupNorm(1, cfg.dim)
         self.label_head = nn.Linear(cfg.dim, cfg.n_labels)
         self.loc_head = nn.Conv2d(cfg.dim, cfg.n_labels, 1)
+        s = cfg.image_size
+        # Identity-like until fitted: the mid-grey / quarter-range scaling the hf/timm paths use.
+        self.register_buffer("pixel_mean", torch.full((1, 1, s, s), 0.5))
+        self.register_buffer("pixel_std", torch.tensor(0.25))
+
+    @torch.no_grad()
+    def fit_input_norm(self, images: torch.Tensor, chunk: int = 256) -> None:
+        """Set the CNN's input centring from training images (N, 1, S, S), uint8 or [0, 1] floats."""
+        n = images.shape[0]
+        if n == 0:
+            return
+        scale = 255.0 if images.dtype == torch.uint8 else 1.0
+        total = torch.zeros(1, 1, *images.shape[-2:], dtype=torch.float64)
+        sq = torch.zeros((), dtype=torch.float64)
+        for i in range(0, n, chunk):
+            x = images[i : i + chunk].double() / scale
+            total += x.sum(0, keepdim=True)
+        mean = total / n
+        for i in range(0, n, chunk):
+            x = images[i : i + chunk].double() / scale
+            sq += ((x - mean) ** 2).sum()
+        std = (sq / (n * mean.numel())).sqrt().clamp_min(1e-3)
+        mean = F.interpolate(
+            mean.float(), size=self.pixel_mean.shape[-2:], mode="bilinear", align_corners=False
+        )
+        self.pixel_mean.copy_(mean)
+        self.pixel_std.copy_(std.float())
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
+        if self.cfg.kind == "cnn":
+            mean = self.pixel_mean
+            if mean.shape[-2:] != images.shape[-2:]:
+                mean = F.interpolate(mean, size=images.shape[-2:], mode="bilinear", align_corners=False)
+            images = (images - mean) / self.pixel_std
         return self.norm(self.backbone(images))
 
     def forward(self, images: torch.Tensor) -> EncoderOutput:

@@ -32,6 +32,10 @@ def _setup_logging(run_dir: Path, main: bool) -> None:
         fh = logging.FileHandler(run_dir / "train.log")
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(fh)
+        warn = logging.StreamHandler()  # warnings also reach the terminal, between progress bars
+        warn.setLevel(logging.WARNING)
+        warn.setFormatter(logging.Formatter("warning: %(message)s"))
+        log.addHandler(warn)
     log.propagate = False
 
 
@@ -108,6 +112,7 @@ def train(
         resume=resume,
     )
     finals: dict[str, dict[str, float]] = {}
+    checks: dict[str, Any] = {}
     for name in ("encoder", "scanpath", "report"):
         if name not in tc.stages:
             continue
@@ -119,6 +124,9 @@ def train(
         else:
             stage = st.report_stage(net, prepared, tr, va, device, tc.seed, tc.gaze_mix)
         finals[name] = run_stage(stage, getattr(tc, name), **common)
+        if name == "encoder":
+            checks["encoder"] = st.encoder_check(net, prepared, va, device)
+            _warn_if_collapsed(checks["encoder"])
         if accelerator.is_main_process:
             plot_curves(metrics.read(), run_dir / "curves.png")
 
@@ -131,6 +139,7 @@ def train(
             "cohort": str(tc.cohort),
             "splits": {k: len(v) for k, v in splits.items()},
             "final_val": finals,
+            "checks": checks,
             "config": cfg.to_dict()["train"],
         }
         save_bundle(net, bundle_dir, base, metrics={"final_val": finals}, training=training)
@@ -145,6 +154,33 @@ def train(
         log.info("bundle written to %s", bundle_dir)
     accelerator.wait_for_everyone()
     return bundle_dir
+
+
+#: Below these the encoder gives (nearly) the same output for every image; see ``encoder_check``.
+MIN_ENCODER_AUC, MIN_ENCODER_SPREAD = 0.6, 0.01
+
+
+def _warn_if_collapsed(check: dict[str, Any]) -> bool:
+    """Log the encoder's validation AUC; warn when it looks collapsed. True if it does."""
+    log.info(
+        "encoder check on val: mean AUC %s, probability spread %s, per finding %s",
+        check["auc_mean"],
+        check["prob_std"],
+        check["auc"],
+    )
+    auc = check["auc_mean"]
+    collapsed = check["prob_std"] < MIN_ENCODER_SPREAD or (auc == auc and auc < MIN_ENCODER_AUC)
+    if collapsed:
+        log.warning(
+            "encoder looks collapsed (mean AUC %s < %s or probability spread %s < %s): the report "
+            "model will only learn the prior; train the encoder longer, check the labels, or use "
+            "a pre-trained backbone (model.encoder.kind=hf|timm)",
+            auc,
+            MIN_ENCODER_AUC,
+            check["prob_std"],
+            MIN_ENCODER_SPREAD,
+        )
+    return collapsed
 
 
 def _grid_size(cfg: Config) -> int:

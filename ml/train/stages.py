@@ -20,6 +20,7 @@ from ml.models.graph import fixation_table, reduce_fixations
 from ml.models.scanpath import scanpath_targets
 from ml.train.data import Prepared
 from ml.train.loop import Stage
+from ml.types import CHEXPERT_OBSERVATIONS
 
 
 def set_trainable(net: nn.Module, params: list[nn.Parameter]) -> None:
@@ -46,11 +47,12 @@ def encode_all(net: Gaze2Report, data: Prepared, device: torch.device, chunk: in
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Exposure/contrast jitter (gamma, gain) and a small translation: radiographs vary in both."""
-    b = x.shape[0]
-    gamma = torch.exp(torch.randn(b, 1, 1, 1, generator=gen) * 0.15)
-    gain = 1.0 + torch.randn(b, 1, 1, 1, generator=gen) * 0.05
-    x = (x.clamp_min(1e-4) ** gamma * gain).clamp(0, 1)
+    """A small translation (patient position varies).
+
+    No exposure/contrast jitter: in the cohort, as in the clinic, a finding *is* a local change of
+    density, and gamma/gain jitter of the same size hid effusion and oedema from the encoder
+    (validation AUC 0.75 with translation alone vs 0.54 with both, 600–1200 steps).
+    """
     dy, dx = (int(v) for v in torch.randint(-6, 7, (2,), generator=gen))
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
@@ -76,6 +78,7 @@ def encoder_stage(
         y, m = data.labels[train], data.label_mask[train]
         pos = (y * m).sum(0)
         pos_weight = ((m.sum(0) - pos) / pos.clamp_min(1.0)).clamp(1.0, 20.0)
+    net.encoder.fit_input_norm(data.images[train])
     task = EncoderTask(net.encoder, pos_weight)
     params = list(net.encoder.parameters())
     set_trainable(net, params)
@@ -108,6 +111,53 @@ def encoder_stage(
         return {"loss": float(out["loss"]), "loc": float(out["loc"]), "label_f1": float(f1)}
 
     return Stage("encoder", task, params, len(train), len(val), train_step, val_step)
+
+
+def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float | None:
+    """Area under the ROC curve (Mann-Whitney, ties count half); None without both classes."""
+    pos, neg = scores[labels > 0.5], scores[labels <= 0.5]
+    if len(pos) == 0 or len(neg) == 0:
+        return None
+    diff = pos[:, None] - neg[None, :]
+    return float(((diff > 0).float() + 0.5 * (diff == 0).float()).mean())
+
+
+@torch.no_grad()
+def encoder_check(
+    net: Gaze2Report, data: Prepared, rows: list[int], device, chunk: int = 32
+) -> dict[str, float | dict[str, float]]:
+    """Per-finding ROC AUC of the encoder on ``rows`` and the spread of its probabilities.
+
+    A collapsed encoder (the same output for every image) has AUC 0.5 and a spread near 0;
+    ``run`` warns then, because everything downstream (scanpaths, tokens, drafts) would only
+    learn the prior.
+    """
+    was = net.encoder.training
+    net.encoder.eval()
+    probs = (
+        torch.cat(
+            [
+                torch.sigmoid(
+                    net.encoder(data.float_images(rows[i : i + chunk]).to(device)).label_logits
+                ).cpu()
+                for i in range(0, len(rows), chunk)
+            ]
+        )
+        if rows
+        else torch.zeros(0, data.labels.shape[1])
+    )
+    net.encoder.train(was)
+    y, m = data.labels[rows], data.label_mask[rows]
+    names = CHEXPERT_OBSERVATIONS if y.shape[1] == len(CHEXPERT_OBSERVATIONS) else None
+    per: dict[str, float] = {}
+    for j in range(y.shape[1]):
+        keep = m[:, j] > 0
+        a = roc_auc(probs[keep, j], y[keep, j])
+        if a is not None:
+            per[names[j] if names else str(j)] = round(a, 4)
+    spread = float(probs.std(0).mean()) if len(rows) > 1 else 0.0
+    mean_auc = sum(per.values()) / len(per) if per else float("nan")
+    return {"auc_mean": round(mean_auc, 4), "prob_std": round(spread, 4), "auc": per}
 
 
 class ScanpathTask(nn.Module):
