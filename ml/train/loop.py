@@ -74,7 +74,14 @@ def _save_atomic(obj: Any, path: Path) -> None:
 
 
 def trainable_state(net: nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().clone() for n, p in net.named_parameters() if p.requires_grad}
+    """What a checkpoint must restore: the trained parameters and the small modules' buffers
+    (BatchNorm statistics, the encoder's input centring), which no optimiser step touches."""
+    state = {n: p.detach().cpu().clone() for n, p in net.named_parameters() if p.requires_grad}
+    persistent = net.state_dict()
+    for n, _ in net.named_buffers():
+        if n in persistent and not n.startswith("llm."):
+            state[n] = persistent[n].detach().cpu().clone()
+    return state
 
 
 def run_stage(

@@ -11,6 +11,7 @@ from torch import nn
 from ml.models.config import EncoderConfig, ModelConfig
 from ml.models.encoder import VisionEncoder
 from ml.train.data import Prepared
+from ml.train.loop import trainable_state
 from ml.train.run import _warn_if_collapsed
 from ml.train.stages import encoder_check, encoder_stage, roc_auc
 from ml.types import CHEXPERT_OBSERVATIONS
@@ -113,3 +114,18 @@ def test_a_constant_encoder_is_reported_as_collapsed():
     check = encoder_check(net, data, list(range(32)), torch.device("cpu"))
     assert check["prob_std"] < 1e-6
     assert _warn_if_collapsed(check)
+
+
+def test_checkpoints_keep_batchnorm_statistics_and_input_centring():
+    """A resumed run must not restart the encoder with empty BatchNorm statistics."""
+    net = _Holder(ModelConfig(encoder=EncoderConfig(image_size=48, channels=(8, 16), dim=16)))
+    net.encoder.fit_input_norm(_same_patient(24).images)
+    net.encoder.train()(torch.rand(4, 1, 48, 48))  # moves the running statistics
+    net.requires_grad_(False)
+    state = trainable_state(net)
+    bn = [k for k in state if k.endswith("running_mean")]
+    assert bn and not torch.allclose(state[bn[0]], torch.zeros_like(state[bn[0]]))
+    assert torch.equal(state["encoder.pixel_mean"], net.encoder.pixel_mean)
+    fresh = _Holder(ModelConfig(encoder=EncoderConfig(image_size=48, channels=(8, 16), dim=16)))
+    fresh.load_state_dict(state, strict=False)
+    assert torch.equal(fresh.state_dict()[bn[0]], state[bn[0]])
