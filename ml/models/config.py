@@ -94,6 +94,10 @@ class LLMConfig:
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     max_report_tokens: int = 192
+    # PromptMRG-style diagnosis prompt: name the encoder's likely findings (p >= 0.5) in words
+    # after the image tokens. A small LLM learns to copy words in a few hundred steps; learning to
+    # read the same facts from soft tokens alone took it more than this CPU's budget.
+    findings_prompt: bool = True
     system: str = "You are a radiologist."
     instruction: str = "Write the chest X-ray report (FINDINGS, IMPRESSION)."
 

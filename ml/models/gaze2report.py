@@ -3,8 +3,10 @@
 ``Gaze2Report`` (nn.Module): vision encoder → scanpath predictor → gaze graph + GATv2 → projector
 → LoRA-tuned causal LM. The prompt is the model's chat template around
 
-    [instruction text] Image: <global image tokens> Gaze: <one token per fixation> <graph summary>
+    Image: <global image tokens> Likely findings: <words> Gaze: <one token per fixation>
+    <graph summary> [instruction text]
 
+(the findings words are the encoder's likely observations, ``LLMConfig.findings_prompt``),
 followed by the report tokens; the loss is on the report tokens only (labels are masked by
 length, because SmolLM2's pad token is its eos). Gaze modes (the ablation rows):
 ``predicted`` (the scanpath is predicted on the fly — Gaze2Report), ``real_gaze`` (a recorded
@@ -34,7 +36,7 @@ from ml.models.gnn import GazeGNN, GNNOutput, to_batch
 from ml.models.graph import build_graph
 from ml.models.projector import Projector
 from ml.models.scanpath import ScanpathPredictor
-from ml.types import Image, Scanpath, ScanpathSource
+from ml.types import CHEXPERT_OBSERVATIONS, Image, Scanpath, ScanpathSource
 
 _VIS, _GAZE = "<<VISUAL>>", "<<GAZE>>"
 
@@ -161,6 +163,15 @@ class Gaze2Report(nn.Module):
         return self.scanpath.sample(out, n=n, seed=seed, mean_first=mean_first)
 
     # ---- the prompt ---------------------------------------------------------------------
+    def findings_ids(self, probs: torch.Tensor) -> list[int]:
+        """Tokens of the diagnosis prompt: the observations the encoder finds likely, in words."""
+        names = CHEXPERT_OBSERVATIONS if len(probs) == len(CHEXPERT_OBSERVATIONS) else ()
+        likely = [
+            n.lower() for n, p in zip(names, probs.tolist(), strict=False) if p >= 0.5 and n != "No Finding"
+        ]
+        text = f" Likely findings: {', '.join(likely) if likely else 'none'}."
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
     def _embed(self, ids: list[int]) -> torch.Tensor:
         emb = self.llm.get_input_embeddings()
         return emb(torch.tensor(ids, dtype=torch.long, device=emb.weight.device))
@@ -179,9 +190,13 @@ class Gaze2Report(nn.Module):
                 raise GazeModeError(f"unknown gaze mode '{m}' (one of {', '.join(GAZE_MODES)})")
         dtype = self.llm.get_input_embeddings().weight.dtype
         probs = None
-        if self.cfg.projector.label_token:
+        if self.cfg.projector.label_token or self.cfg.llm.findings_prompt:
             probs = torch.sigmoid(self.encoder.label_head(features.mean(dim=(2, 3))))
-        visual = self.projector.visual(features, probs).to(dtype)
+        visual = self.projector.visual(features, probs if self.cfg.projector.label_token else None).to(dtype)
+        if self.cfg.llm.findings_prompt:
+            visual = [
+                torch.cat([visual[i], self._embed(self.findings_ids(probs[i]))]) for i in range(len(visual))
+            ]
         gaze_rows = [i for i, m in enumerate(modes) if m != "image_only"]
         gnn_out, graphs = None, []
         per_row: dict[int, torch.Tensor] = {}

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from ml.models.api import Decoding
 from ml.models.gaze2report import Gaze2ReportDrafter, GazeModeError, scanpath_to_table
 from ml.models.graph import fixation_table
-from ml.types import Fixation, Image, Scanpath
+from ml.types import CHEXPERT_OBSERVATIONS, Fixation, Image, Scanpath
 
 
 def _image(w=80, h=64, seed=0):
@@ -26,9 +26,11 @@ def test_labels_cover_report_tokens_only(tiny_net):
     prompts, _, _ = net.prompt_embeds(feats, [tab, None], [(64, 64)] * 2, ["real_gaze", "image_only"])
     # gaze tokens: one per fixation + a graph summary; image_only has no gaze section at all
     n_text = len(net.prompt.pre) + len(net.prompt.post)
+    probs = torch.sigmoid(net.encoder.label_head(feats.mean(dim=(2, 3))))
     n_vis = net.cfg.projector.global_tokens + 1 + net.cfg.encoder.n_labels  # grid + label + per-label
-    assert prompts[0].shape[0] == n_text + n_vis + len(net.prompt.mid) + 2 + 1
-    assert prompts[1].shape[0] == n_text + n_vis
+    n_words = [len(net.findings_ids(p)) for p in probs]  # the diagnosis prompt, in words
+    assert prompts[0].shape[0] == n_text + n_vis + n_words[0] + len(net.prompt.mid) + 2 + 1
+    assert prompts[1].shape[0] == n_text + n_vis + n_words[1]
     reports = [net.report_ids("FINDINGS: clear."), net.report_ids("FINDINGS: a much longer report here.")]
     inputs, labels, mask = net.pack(prompts, reports)
     for i, (p, r) in enumerate(zip(prompts, reports, strict=True)):
@@ -38,6 +40,16 @@ def test_labels_cover_report_tokens_only(tiny_net):
         assert (labels[i, n_p + len(r) :] == -100).all()  # padding (pad = eos) is masked by length
         assert int(mask[i].sum()) == n_p + len(r)
     assert reports[0][-1] == net.tokenizer.eos_token_id  # the model learns to stop
+
+
+def test_findings_prompt_names_the_likely_observations(tiny_net):
+    net = tiny_net
+    probs = torch.full((len(CHEXPERT_OBSERVATIONS),), 0.1)
+    probs[CHEXPERT_OBSERVATIONS.index("Pleural Effusion")] = 0.93
+    probs[CHEXPERT_OBSERVATIONS.index("No Finding")] = 0.8  # never listed as a finding
+    text = net.tokenizer.decode(net.findings_ids(probs))
+    assert text.strip() == "Likely findings: pleural effusion."
+    assert net.tokenizer.decode(net.findings_ids(torch.full_like(probs, 0.2))).strip() == "Likely findings: none."
 
 
 def test_loss_equals_cross_entropy_on_report_tokens(tiny_net):
