@@ -49,7 +49,10 @@ def test_findings_prompt_names_the_likely_observations(tiny_net):
     probs[CHEXPERT_OBSERVATIONS.index("No Finding")] = 0.8  # never listed as a finding
     text = net.tokenizer.decode(net.findings_ids(probs))
     assert text.strip() == "Likely findings: pleural effusion."
-    assert net.tokenizer.decode(net.findings_ids(torch.full_like(probs, 0.2))).strip() == "Likely findings: none."
+    assert (
+        net.tokenizer.decode(net.findings_ids(torch.full_like(probs, 0.2))).strip()
+        == "Likely findings: none."
+    )
 
 
 def test_loss_equals_cross_entropy_on_report_tokens(tiny_net):
