@@ -1,0 +1,36 @@
+"""The shipped demo bundle on the app's default case (slow: the real SmolLM2 and the real bundle).
+
+What a radiologist sees on first run: the draft must name the default case's injected pleural
+effusion, and the predicted scanpath must explore the image rather than sit on one spot. (The
+side and the 20 mm nodule are not yet reliable with this CPU-trained bundle: see its README.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ml import assets
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_bundle_drafts_the_default_case_findings():
+    import torch
+
+    from ml.cohort.default_case import ensure_default_case
+    from ml.imaging import load_image
+    from ml.metrics.labeler import label_report
+    from ml.models.api import Decoding
+    from ml.models.bundle import load_bundle
+
+    if not (assets.is_fetched("llm") and assets.is_fetched("ct")):
+        pytest.fail("assets not fetched: run `python main.py assets fetch`")
+    image = load_image(ensure_default_case() / "image.dcm")
+    drafter = load_bundle(None, device="cpu")
+    draft = drafter.generate(image, None, Decoding(max_new_tokens=120), mode="predicted")
+    labels = label_report(draft.text)
+    assert labels["Pleural Effusion"] == 1, draft.text
+    xs = torch.tensor([f.x for f in draft.scanpath.fixations]) / image.width
+    ys = torch.tensor([f.y for f in draft.scanpath.fixations]) / image.height
+    assert len(xs) >= 4 and float(xs.std() + ys.std()) > 0.1, draft.scanpath
+    assert len(draft.attention) == len(draft.scanpath.fixations)
