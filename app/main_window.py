@@ -806,14 +806,7 @@ class MainWindow(QtWidgets.QMainWindow):
         model = self.draft.model if self.draft else None
         labels = dict(self.labels)
 
-        def ok(p) -> None:
-            self.status_msg.setText(f"Exported {p}")
-            self.export_done.emit(kind, str(p))
-
-        def fail(exc: BaseException) -> None:
-            self.status_msg.setText(workers.error_text(exc))
-            self.export_done.emit("error", workers.error_text(exc))
-
+        ok, fail = self._export_callbacks(kind)
         if kind == "txt":
             workers.submit(
                 lambda: export.export_text(path, report, f"Study: {study.id}"), ok, fail, context=self
@@ -867,6 +860,11 @@ class MainWindow(QtWidgets.QMainWindow):
                 raise RuntimeError("the written SR does not read back with every region")
             return out
 
+        workers.submit(run, *self._export_callbacks(kind), context=self)
+
+    def _export_callbacks(self, kind: str):
+        """(done, failed) callbacks of an export: the status line and ``export_done`` say how it went."""
+
         def ok(p) -> None:
             self.status_msg.setText(f"Exported {p}")
             self.export_done.emit(kind, str(p))
@@ -875,7 +873,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.status_msg.setText(workers.error_text(exc))
             self.export_done.emit("error", workers.error_text(exc))
 
-        workers.submit(run, ok, fail, context=self)
+        return ok, fail
 
     # ------------------------------------------------------------------ annotations
     def load_annotations(self, study: Study) -> None:

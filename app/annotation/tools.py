@@ -137,15 +137,9 @@ class AnnotationController(QtCore.QObject):
         p = self._image_pos(ev.scenePos())
         if ev.isStart():
             self._drag_start = self._image_pos(ev.buttonDownScenePos())
-            item = (
+            self._show_preview(
                 QtWidgets.QGraphicsEllipseItem() if self.tool == "ellipse" else QtWidgets.QGraphicsRectItem()
             )
-            pen = QtGui.QPen(QtGui.QColor(COLOUR))
-            pen.setCosmetic(True)
-            pen.setStyle(QtCore.Qt.PenStyle.DashLine)
-            item.setPen(pen)
-            item.setParentItem(self.view.root)
-            self._preview = item
         if self._drag_start is None:
             return True
         rect = QtCore.QRectF(self._drag_start, p).normalized()
@@ -201,7 +195,10 @@ class AnnotationController(QtCore.QObject):
         path.moveTo(*self._poly[0])
         for x, y in self._poly[1:]:
             path.lineTo(x, y)
-        item = QtWidgets.QGraphicsPathItem(path)
+        self._show_preview(QtWidgets.QGraphicsPathItem(path))
+
+    def _show_preview(self, item: QtWidgets.QAbstractGraphicsShapeItem) -> None:
+        """A dashed outline of the shape being drawn, on the image."""
         pen = QtGui.QPen(QtGui.QColor(COLOUR))
         pen.setCosmetic(True)
         pen.setStyle(QtCore.Qt.PenStyle.DashLine)

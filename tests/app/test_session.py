@@ -114,19 +114,9 @@ def test_missing_tobii_gives_a_message_not_a_crash(opened, qtbot):
 
 
 @pytest.fixture
-def tobii_sdk(monkeypatch):
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    fake = Path(__file__).resolve().parents[1] / "gaze" / "fake_tobii_research.py"
-    spec = importlib.util.spec_from_file_location("tobii_research", fake)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    monkeypatch.setitem(sys.modules, "tobii_research", mod)
-    mod.fake_add_tracker()
-    yield mod
-    mod.fake_reset()
+def tobii_sdk(fake_tobii):
+    fake_tobii.fake_add_tracker()
+    return fake_tobii
 
 
 def test_tobii_validation_per_eye_then_recording(opened, qtbot, tobii_sdk):

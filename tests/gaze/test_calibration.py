@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,16 +27,9 @@ GEO = ScreenGeometry(1920, 1080, 531.4, 298.9, 650.0)
 
 
 @pytest.fixture
-def sdk(monkeypatch):
-    spec = importlib.util.spec_from_file_location(
-        "tobii_research", Path(__file__).with_name("fake_tobii_research.py")
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    monkeypatch.setitem(sys.modules, "tobii_research", mod)
-    mod.fake_add_tracker()
-    yield mod
-    mod.fake_reset()
+def sdk(fake_tobii):
+    fake_tobii.fake_add_tracker()
+    return fake_tobii
 
 
 def test_point_layouts():

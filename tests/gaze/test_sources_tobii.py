@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,22 +14,10 @@ from ml.gaze.sources import NoTrackerFound, SourceState, SourceUnavailable, Tobi
 from ml.gaze.sources.tobii import ScreenRect, map_gaze_data
 from ml.store import Store
 
-FAKE = Path(__file__).with_name("fake_tobii_research.py")
-
-
-def load_fake():
-    spec = importlib.util.spec_from_file_location("tobii_research", FAKE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 @pytest.fixture
-def sdk(monkeypatch):
-    mod = load_fake()
-    monkeypatch.setitem(sys.modules, "tobii_research", mod)
-    yield mod
-    mod.fake_reset()
+def sdk(fake_tobii):
+    return fake_tobii
 
 
 def test_missing_sdk_gives_install_hint(monkeypatch):
