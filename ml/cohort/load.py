@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ml.cohort.build import CohortError, read_table
+from ml.datasets.reflacx import REFLACX_TO_CHEXPERT
 from ml.types import CHEXPERT_OBSERVATIONS, Finding, Report, ScanpathSource, Study
 
 _NON_LABEL = {"xmin", "ymin", "xmax", "ymax", "certainty"}
@@ -25,7 +26,7 @@ def _ellipses(path: Path) -> list[Finding]:
         for name in names or ["Other"]:
             out.append(
                 Finding(
-                    name,
+                    REFLACX_TO_CHEXPERT.get(name, name),  # as the REFLACX loader: one vocabulary downstream
                     float(row["xmin"]),
                     float(row["ymin"]),
                     float(row["xmax"]),

@@ -156,6 +156,10 @@ def _table(scanpath, size: tuple[int, int]) -> torch.Tensor:
     return scanpath_to_table(scanpath)
 
 
+#: Bump when what ``prepare`` derives from a study changes, so cached tensors are rebuilt.
+PREPARED_VERSION = 2
+
+
 def prepare(
     studies: list[Study],
     image_size: int,
@@ -166,7 +170,9 @@ def prepare(
 ) -> Prepared:
     """Decode, window and resize every image once; optionally cache the result on disk."""
     key = hashlib.sha256(
-        json.dumps([image_size, grid, names, [(s.id, s.image_path) for s in studies]]).encode()
+        json.dumps(
+            [PREPARED_VERSION, image_size, grid, names, [(s.id, s.image_path) for s in studies]]
+        ).encode()
     ).hexdigest()[:16]
     if cache is not None:
         f = Path(cache) / f"prepared-{key}.pt"

@@ -135,3 +135,19 @@ def test_scanpaths_load_back_in_image_bounds(cohorts):
     cases = load_cohort(root, per="case")
     assert len(cases) == 3 and all(len(c.scanpaths) == 3 for c in cases)
     assert {c.split for c in cases} <= {"train", "val", "test"}
+
+
+def test_every_finding_gives_the_encoder_a_localisation_mask(cohorts):
+    """The ellipses' REFLACX labels reach training as CheXpert observations (they once did not,
+    and nodules, effusions and the heart had empty localisation targets)."""
+    from ml.cohort.load import load_cohort
+    from ml.train.data import prepare
+    from ml.types import CHEXPERT_OBSERVATIONS
+
+    cases = load_cohort(cohorts[0], per="case")
+    prepared = prepare(cases, 64, 8, progress=False)
+    for i, case in enumerate(cases):
+        assert case.findings
+        for f in case.findings:
+            assert f.label in CHEXPERT_OBSERVATIONS and case.labels[f.label] == 1
+            assert prepared.loc[i, CHEXPERT_OBSERVATIONS.index(f.label)].sum() > 0
