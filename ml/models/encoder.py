@@ -183,17 +183,21 @@ class VisionEncoder(nn.Module):
         pos_weight: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Multi-label BCE (masked where a label is unknown; ``pos_weight`` balances rare findings)
-        + localisation BCE against finding masks."""
+        + localisation BCE against finding masks, balanced per finding.
+
+        Each finding's map is weighted so its positive cells count as much as its negatives (up to
+        50:1) and the findings are averaged: one balance over all maps let large effusions and
+        hearts drown the one or two cells of a nodule."""
         cls = F.binary_cross_entropy_with_logits(
             out.label_logits, labels, reduction="none", pos_weight=pos_weight
         )
         cls = (cls * label_mask).sum() / label_mask.sum().clamp_min(1.0)
         if loc.shape[-2:] != out.loc_logits.shape[-2:]:
             loc = F.adaptive_avg_pool2d(loc, out.loc_logits.shape[-2:])
-        pos = loc.mean().clamp(1e-3, 0.5)
-        loc_loss = F.binary_cross_entropy_with_logits(
-            out.loc_logits, loc, pos_weight=torch.as_tensor((1 - pos) / pos).clamp(max=20.0)
-        )
+        pos = loc.mean(dim=(0, 2, 3), keepdim=True).clamp(1e-3, 0.5)
+        weight = 1.0 + loc * ((1 - pos) / pos).clamp(max=50.0)
+        cells = F.binary_cross_entropy_with_logits(out.loc_logits, loc, reduction="none") * weight
+        loc_loss = (cells.sum(dim=(0, 2, 3)) / weight.sum(dim=(0, 2, 3))).mean()
         total = cls + self.cfg.loc_weight * loc_loss
         return {"loss": total, "cls": cls.detach(), "loc": loc_loss.detach()}
 

@@ -40,6 +40,36 @@ from ml.types import CHEXPERT_OBSERVATIONS, Image, Scanpath, ScanpathSource
 
 _VIS, _GAZE = "<<VISUAL>>", "<<GAZE>>"
 
+#: Observations a report places on one side and in one zone; the diagnosis words say where.
+LOCALISED = frozenset(
+    {"Lung Opacity", "Lung Lesion", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax",
+     "Pleural Effusion", "Pleural Other", "Fracture"}
+)  # fmt: skip
+#: Zone bounds on the image's vertical axis (centroid of the localisation map, 0 = top); the cohort's
+#: upper-zone findings centre above 0.34 of the height and its lower-zone ones below 0.5.
+_UPPER, _LOWER = 0.33, 0.52
+
+
+def finding_place(prob_map: torch.Tensor) -> str:
+    """Where a localisation map (h, w; probabilities) puts a finding: e.g. "left upper".
+
+    Frontal radiographs are displayed with the patient's right on the image's left. The side is
+    named only when at least 65% of the map's upper half of mass lies on one side; the zone is the
+    weighted centroid's height.
+    """
+    p = prob_map.float()
+    w = p * (p >= 0.5 * p.max())
+    total = float(w.sum())
+    if total <= 0:
+        return ""
+    half = w.shape[-1] // 2
+    left_of_image = float(w[:, :half].sum()) / total
+    side = "right" if left_of_image >= 0.65 else "left" if left_of_image <= 0.35 else ""
+    ys = (torch.arange(w.shape[0], dtype=torch.float32, device=w.device) + 0.5) / w.shape[0]
+    cy = float((w.sum(1) * ys).sum()) / total
+    zone = "upper" if cy < _UPPER else "lower" if cy > _LOWER else "mid"
+    return f"{side} {zone}".strip()
+
 
 class GazeModeError(ValueError):
     """A gaze mode was unknown or needs a scanpath that was not given."""
@@ -163,12 +193,16 @@ class Gaze2Report(nn.Module):
         return self.scanpath.sample(out, n=n, seed=seed, mean_first=mean_first)
 
     # ---- the prompt ---------------------------------------------------------------------
-    def findings_ids(self, probs: torch.Tensor) -> list[int]:
-        """Tokens of the diagnosis prompt: the observations the encoder finds likely, in words."""
+    def findings_ids(self, probs: torch.Tensor, loc: torch.Tensor | None = None) -> list[int]:
+        """Tokens of the diagnosis prompt: the observations the encoder finds likely, in words, each
+        localised one with where its localisation map ``loc`` (n_labels, h, w; probabilities) puts it."""
         names = CHEXPERT_OBSERVATIONS if len(probs) == len(CHEXPERT_OBSERVATIONS) else ()
-        likely = [
-            n.lower() for n, p in zip(names, probs.tolist(), strict=False) if p >= 0.5 and n != "No Finding"
-        ]
+        likely = []
+        for j, (n, p) in enumerate(zip(names, probs.tolist(), strict=False)):
+            if p < 0.5 or n == "No Finding":
+                continue
+            place = finding_place(loc[j]) if loc is not None and n in LOCALISED else ""
+            likely.append(f"{n.lower()} ({place})" if place else n.lower())
         text = f" Likely findings: {', '.join(likely) if likely else 'none'}."
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
@@ -194,8 +228,10 @@ class Gaze2Report(nn.Module):
             probs = torch.sigmoid(self.encoder.label_head(features.mean(dim=(2, 3))))
         visual = self.projector.visual(features, probs if self.cfg.projector.label_token else None).to(dtype)
         if self.cfg.llm.findings_prompt:
+            loc = torch.sigmoid(self.encoder.loc_head(features))
             visual = [
-                torch.cat([visual[i], self._embed(self.findings_ids(probs[i]))]) for i in range(len(visual))
+                torch.cat([visual[i], self._embed(self.findings_ids(probs[i], loc[i]))])
+                for i in range(len(visual))
             ]
         gaze_rows = [i for i, m in enumerate(modes) if m != "image_only"]
         gnn_out, graphs = None, []

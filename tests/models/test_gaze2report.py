@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from ml.models.api import Decoding
-from ml.models.gaze2report import Gaze2ReportDrafter, GazeModeError, scanpath_to_table
+from ml.models.gaze2report import Gaze2ReportDrafter, GazeModeError, finding_place, scanpath_to_table
 from ml.models.graph import fixation_table
 from ml.types import CHEXPERT_OBSERVATIONS, Fixation, Image, Scanpath
 
@@ -28,7 +28,8 @@ def test_labels_cover_report_tokens_only(tiny_net):
     n_text = len(net.prompt.pre) + len(net.prompt.post)
     probs = torch.sigmoid(net.encoder.label_head(feats.mean(dim=(2, 3))))
     n_vis = net.cfg.projector.global_tokens + 1 + net.cfg.encoder.n_labels  # grid + label + per-label
-    n_words = [len(net.findings_ids(p)) for p in probs]  # the diagnosis prompt, in words
+    loc = torch.sigmoid(net.encoder.loc_head(feats))
+    n_words = [len(net.findings_ids(p, m)) for p, m in zip(probs, loc, strict=True)]  # diagnosis words
     assert prompts[0].shape[0] == n_text + n_vis + n_words[0] + len(net.prompt.mid) + 2 + 1
     assert prompts[1].shape[0] == n_text + n_vis + n_words[1]
     reports = [net.report_ids("FINDINGS: clear."), net.report_ids("FINDINGS: a much longer report here.")]
@@ -46,13 +47,31 @@ def test_findings_prompt_names_the_likely_observations(tiny_net):
     net = tiny_net
     probs = torch.full((len(CHEXPERT_OBSERVATIONS),), 0.1)
     probs[CHEXPERT_OBSERVATIONS.index("Pleural Effusion")] = 0.93
+    probs[CHEXPERT_OBSERVATIONS.index("Cardiomegaly")] = 0.7
     probs[CHEXPERT_OBSERVATIONS.index("No Finding")] = 0.8  # never listed as a finding
     text = net.tokenizer.decode(net.findings_ids(probs))
-    assert text.strip() == "Likely findings: pleural effusion."
+    assert text.strip() == "Likely findings: cardiomegaly, pleural effusion."
+    loc = torch.zeros(len(CHEXPERT_OBSERVATIONS), 8, 8)
+    loc[:, 6:, :3] = 0.9  # everything at the image's lower left: the patient's right base
+    text = net.tokenizer.decode(net.findings_ids(probs, loc))
+    assert text.strip() == "Likely findings: cardiomegaly, pleural effusion (right lower)."  # heart: no side
     assert (
         net.tokenizer.decode(net.findings_ids(torch.full_like(probs, 0.2))).strip()
         == "Likely findings: none."
     )
+
+
+def test_finding_place_reads_side_and_zone_from_the_map():
+    m = torch.zeros(16, 16)
+    m[3:5, 11:14] = 0.8  # image right, top: the patient's left upper zone
+    assert finding_place(m) == "left upper"
+    m[3:5, 2:5] = 0.8  # as much on the other side: no side named
+    assert finding_place(m) == "upper"
+    m = torch.zeros(16, 16)
+    m[6:9, 1:4] = 0.6
+    m[6:9, 12:13] = 0.2  # faint spill below half the peak is ignored
+    assert finding_place(m) == "right mid"
+    assert finding_place(torch.zeros(4, 4)) == ""
 
 
 def test_loss_equals_cross_entropy_on_report_tokens(tiny_net):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ml.models.config import EncoderConfig, ModelConfig
-from ml.models.encoder import VisionEncoder
+from ml.models.encoder import EncoderOutput, VisionEncoder
 from ml.train.data import Prepared
 from ml.train.loop import trainable_state
 from ml.train.run import _warn_if_collapsed
@@ -129,3 +129,23 @@ def test_checkpoints_keep_batchnorm_statistics_and_input_centring():
     fresh = _Holder(ModelConfig(encoder=EncoderConfig(image_size=48, channels=(8, 16), dim=16)))
     fresh.load_state_dict(state, strict=False)
     assert torch.equal(fresh.state_dict()[bn[0]], state[bn[0]])
+
+
+def test_localisation_loss_weighs_a_one_cell_nodule_like_a_large_effusion():
+    enc = VisionEncoder(EncoderConfig(n_labels=2, loc_weight=1.0))
+    loc = torch.zeros(4, 2, 8, 8)
+    loc[:, 0, 4:, :4] = 1.0  # a large effusion: a quarter of the map
+    loc[:, 1, 2, 5] = 1.0  # a nodule: one cell
+    labels, mask = torch.ones(4, 2), torch.ones(4, 2)
+    sure = torch.where(loc > 0, 8.0, -8.0)  # confident and right everywhere
+
+    def loc_loss(logits):
+        out = EncoderOutput(torch.zeros(4, 8, 8, 8), torch.full((4, 2), 8.0), logits)
+        return float(enc.loss(out, labels, mask, loc)["loc"])
+
+    miss_nodule, miss_effusion = sure.clone(), sure.clone()
+    miss_nodule[:, 1][loc[:, 1] > 0] = -8.0
+    miss_effusion[:, 0][loc[:, 0] > 0] = -8.0
+    assert loc_loss(sure) < 0.01
+    # Missing the nodule's one cell costs as much as missing the whole effusion.
+    assert 0.5 < loc_loss(miss_nodule) / loc_loss(miss_effusion) < 2.0
