@@ -32,7 +32,7 @@ class EncoderConfig:
     channels: tuple[int, ...] = (24, 48, 96, 128)  # cnn stage widths; each stage halves resolution
     dim: int = 128  # output feature dim (a 1x1 projection maps hf/timm features to it)
     n_labels: int = 14  # multi-label head (CheXpert observations)
-    loc_weight: float = 4.0  # weight of the localisation auxiliary loss (per-finding balanced BCE)
+    loc_weight: float = 1.0  # weight of the localisation auxiliary loss (per-finding balanced BCE)
     balance: bool = True  # weight positives by the training set's negative/positive ratio (1..20)
     freeze: bool = False  # freeze backbone weights (hf/timm) and train only the projection
 

@@ -234,7 +234,7 @@ def report_stage(
             net.scanpath.eval()
             with torch.no_grad():
                 sampled = net.predict_tables(
-                    feats[[rows[j] for j in want_pred]], n=1, seed=seed * 100003 + step, mean_first=False
+                    feats[[rows[j] for j in want_pred]], n=1, seed=seed * 100003 + step
                 )
             for j, paths in zip(want_pred, sampled, strict=True):
                 tables[j] = fixation_table(paths[0].to(device))
