@@ -168,6 +168,9 @@ def test_predict_scanpaths_and_gaze_graph(tiny_net):
     drafter = Gaze2ReportDrafter(tiny_net, {"name": "t"})
     paths = drafter.predict_scanpaths(_image(), n=3, seed=2)
     assert len(paths) == 3 and all(p.image_size == (80, 64) for p in paths)
+    # The first path of a seed is the one a draft with that seed uses (a sample, as in training).
+    draft = drafter.generate(_image(), None, Decoding(max_new_tokens=2, seed=2), mode="predicted")
+    assert draft.scanpath.as_array().tolist() == paths[0].as_array().tolist()
     g = drafter.gaze_graph(_image(), _scanpath())
     assert len(g.node_attention) == 3 and abs(sum(g.node_attention) - 1) < 1e-5
     assert len(g.edges) == len(g.edge_attention) == len(g.edge_types) > 0
