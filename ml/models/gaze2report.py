@@ -45,8 +45,8 @@ LOCALISED = frozenset(
     {"Lung Opacity", "Lung Lesion", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax",
      "Pleural Effusion", "Pleural Other", "Fracture"}
 )  # fmt: skip
-#: Zone bounds on the image's vertical axis (centroid of the localisation map, 0 = top); the cohort's
-#: upper-zone findings centre above 0.34 of the height and its lower-zone ones below 0.5.
+#: Zone bounds on the image's vertical axis (centroid of the localisation map, 0 = top); in the
+#: cohort, upper-zone findings centre at most 0.34 down the image, lower-zone ones mostly below 0.5.
 _UPPER, _LOWER = 0.33, 0.52
 
 
@@ -54,8 +54,8 @@ def finding_place(prob_map: torch.Tensor) -> str:
     """Where a localisation map (h, w; probabilities) puts a finding: e.g. "left upper".
 
     Frontal radiographs are displayed with the patient's right on the image's left. The side is
-    named only when at least 65% of the map's upper half of mass lies on one side; the zone is the
-    weighted centroid's height.
+    named only when at least 65% of the map's mass (cells above half its peak) lies on one side; the
+    zone is the height of that mass's centroid.
     """
     p = prob_map.float()
     w = p * (p >= 0.5 * p.max())
@@ -192,7 +192,7 @@ class Gaze2Report(nn.Module):
 
         Each is drawn from the predictor's mixtures (seeded, so a draft is reproducible), as in
         training: the per-fixation mode clumps towards the image centre (demo bundle, cohort test
-        images: spread 0.12 against the readers' 0.50; samples 0.50) and is not what the report
+        images: spread 0.12 against the readers' 0.50; samples 0.49) and is not what the report
         model learnt from.
         """
         return self.scanpath.sample(self.scanpath(features), n=n, seed=seed, mean_first=False)
