@@ -134,6 +134,8 @@ def save_bundle(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     net.llm.save_pretrained(out / "adapter")
+    # peft's empty model card: it only records this machine's path to the base model.
+    (out / "adapter" / "README.md").unlink(missing_ok=True)
     files: dict[str, str] = {}
     for name, module in net.small_modules().items():
         state = {k: v.detach().float().cpu().contiguous() for k, v in module.state_dict().items()}

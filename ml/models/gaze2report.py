@@ -191,9 +191,8 @@ class Gaze2Report(nn.Module):
         """Predicted scanpaths per image: lists of (k, 3) normalised x, y, duration (s).
 
         Each is drawn from the predictor's mixtures (seeded, so a draft is reproducible), as in
-        training: the per-fixation mode clumps towards the image centre (demo bundle, cohort test
-        images: spread 0.12 against the readers' 0.50; samples 0.49) and is not what the report
-        model learnt from.
+        training: the per-fixation mode clumps towards the image centre, far tighter than any
+        reader's scanpath, and is not what the report model learnt from.
         """
         return self.scanpath.sample(self.scanpath(features), n=n, seed=seed, mean_first=False)
 

@@ -27,6 +27,7 @@ def test_round_trip_gives_the_same_drafts(tmp_path, tiny_net):
         manifest["files"]
     )
     assert (out / "adapter" / "adapter_config.json").exists()
+    assert not (out / "adapter" / "README.md").exists()  # no model card with the build machine's paths
 
     from ml.models.gaze2report import Gaze2ReportDrafter
 
