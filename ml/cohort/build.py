@@ -270,8 +270,9 @@ may be used for any clinical purpose.
 1. **Radiographs**: HU → linear attenuation at ~60 keV (bone scaled up for radiographic energies),
    summed in 24 coronal slabs; each slab is placed on a 1024² detector (0.315–0.335 mm) with its own
    cone-beam magnification (PA 170–185 cm, AP 95–110 cm) and the patient's pose (rotation, tilt,
-   roll, offset). Exposure: primary transmission plus a wide scatter blur, quantum noise, detector
-   blur, log, dynamic-range compression and edge enhancement, 12-bit MONOCHROME2.
+   roll, offset). Exposure: primary transmission plus a wide scatter blur, quantum noise (per
+   detector area: a smaller `--scale` is as noisy as the full film averaged down), detector blur,
+   log, dynamic-range compression and edge enhancement, 12-bit MONOCHROME2.
 2. **Findings** are written into the CT at places chosen from the organ labels: nodules and masses
    inside a lobe, lobar consolidation with air bronchograms, pleural effusion with a lateral
    meniscus, apical pneumothorax with a visceral pleural line, cardiomegaly (the heart enlarged;

@@ -262,7 +262,10 @@ class Renderer:
             lesions.append(lesion)
         projector = Projector(g, self.scene(g), ph.spacing)
         line = projector.project(stack)
-        image = expose(line, spec.exposure, g.pixel_mm, rng)
+        # The beam's quanta are per area: a smaller render's coarser pixels each collect more of
+        # them, so it is as noisy as the full-size film averaged down, not pitch-ratio times noisier.
+        area = (g.pixel_mm / spec.geometry.pixel_mm) ** 2
+        image = expose(line, replace(spec.exposure, photons=spec.exposure.photons * area), g.pixel_mm, rng)
         pixels = to_stored(image, 12, spec.gamma)
         k = MASK_FACTOR if g.rows % MASK_FACTOR == 0 and g.cols % MASK_FACTOR == 0 else 1
         mg = replace(g, rows=g.rows // k, cols=g.cols // k, pixel_mm=g.pixel_mm * k)

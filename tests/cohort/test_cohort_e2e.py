@@ -151,3 +151,23 @@ def test_every_finding_gives_the_encoder_a_localisation_mask(cohorts):
         for f in case.findings:
             assert f.label in CHEXPERT_OBSERVATIONS and case.labels[f.label] == 1
             assert prepared.loc[i, CHEXPERT_OBSERVATIONS.index(f.label)].sum() > 0
+
+
+def test_a_smaller_render_collects_the_quanta_of_its_larger_pixels(monkeypatch):
+    """Quantum noise per area, not per pixel: at a quarter of the size each pixel gets 16x the quanta
+    (a per-pixel count made the small training renders 4x noisier than the full-size default case)."""
+    from ml.cohort import case
+
+    seen: list[float] = []
+    real = case.expose
+
+    def spy(line, exposure, pixel_mm, rng):  # noqa: ANN001
+        seen.append(exposure.photons)
+        return real(line, exposure, pixel_mm, rng)
+
+    monkeypatch.setattr(case, "expose", spy)
+    spec = case.sample_case("C0", seed=11, normal_fraction=1.0)
+    renderer = case.get_renderer()
+    renderer.render(spec, scale=0.25)
+    renderer.render(spec, scale=0.5)
+    assert seen == pytest.approx([16 * spec.exposure.photons, 4 * spec.exposure.photons])
