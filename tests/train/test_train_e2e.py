@@ -93,3 +93,27 @@ def test_resume_mid_stage_continues_from_the_checkpoint(tmp_path, studies):
     train(None, run, resume=True, overrides=ov)
     assert "resumed at step 4/6" in (run / "train.log").read_text()
     assert torch.load(ck, weights_only=False)["complete"]
+
+
+def test_stages_trained_in_separate_calls_match_an_unbroken_run(tmp_path, studies):
+    import torch
+
+    from ml.train.run import train
+
+    ov = _overrides(tmp_path / "data")
+    ov["train"]["eval_samples"] = 0
+    ov["train"]["stages"] = ["encoder", "scanpath"]
+    train(None, tmp_path / "whole", overrides=ov)
+    ov["train"]["stages"] = ["encoder"]
+    train(None, tmp_path / "split", overrides=ov)
+    ov["train"]["stages"] = ["encoder", "scanpath"]
+    train(None, tmp_path / "split", resume=True, overrides=ov)
+
+    def scanpath_params(run):
+        state = torch.load(run / "checkpoints" / "scanpath.pt", weights_only=False)["params"]
+        return {k: v for k, v in state.items() if k.startswith("scanpath.")}
+
+    whole, split = scanpath_params(tmp_path / "whole"), scanpath_params(tmp_path / "split")
+    assert whole and whole.keys() == split.keys()
+    for k in whole:
+        assert torch.equal(whole[k], split[k]), k
