@@ -142,7 +142,7 @@ class TrainConfig:
     ckpt_every: int = 200  # steps between checkpoints (and at every epoch end)
     log_every: int = 10
     max_train: int = 0  # cap on training studies (0 = all), for quick runs
-    max_val: int = 32
+    max_val: int = 32  # cap on the studies periodic validation draws from (the encoder check uses all)
     num_threads: int = 0  # torch CPU threads (0 = torch default)
     eval_samples: int = 8  # greedy drafts on the validation split at the end (for the summary)
 

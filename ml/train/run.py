@@ -93,6 +93,7 @@ def train(
     splits = data_mod.split_indices(prepared)
     if tc.max_train:
         splits["train"] = splits["train"][: tc.max_train]
+    all_val = splits["val"]  # the encoder check scores every one: 32 images hold a handful of nodules
     splits["val"] = splits["val"][: tc.max_val] if tc.max_val else splits["val"]
     log.info("studies: %s", {k: len(v) for k, v in splits.items()})
 
@@ -125,7 +126,7 @@ def train(
             stage = st.report_stage(net, prepared, tr, va, device, tc.seed, tc.gaze_mix)
         finals[name] = run_stage(stage, getattr(tc, name), **common)
         if name == "encoder":
-            checks["encoder"] = st.encoder_check(net, prepared, va, device)
+            checks["encoder"] = st.encoder_check(net, prepared, all_val, device)
             _warn_if_collapsed(checks["encoder"])
         if accelerator.is_main_process:
             plot_curves(metrics.read(), run_dir / "curves.png")
@@ -163,7 +164,8 @@ MIN_ENCODER_AUC, MIN_ENCODER_SPREAD = 0.6, 0.01
 def _warn_if_collapsed(check: dict[str, Any]) -> bool:
     """Log the encoder's validation AUC; warn when it looks collapsed. True if it does."""
     log.info(
-        "encoder check on val: mean AUC %s, probability spread %s, per finding %s",
+        "encoder check on %s val images: mean AUC %s, probability spread %s, per finding %s",
+        check.get("images", "?"),
         check["auc_mean"],
         check["prob_std"],
         check["auc"],

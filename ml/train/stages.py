@@ -126,8 +126,9 @@ def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float | None:
 def encoder_check(
     net: Gaze2Report, data: Prepared, rows: list[int], device, chunk: int = 32
 ) -> dict[str, float | dict[str, float]]:
-    """Per-finding ROC AUC of the encoder on ``rows`` and the spread of its probabilities.
+    """Per-finding ROC AUC of the encoder on ``rows``, its support, and the spread of its probabilities.
 
+    ``positives`` says how many images each AUC rests on: with a handful, one image moves it a lot.
     A collapsed encoder (the same output for every image) has AUC 0.5 and a spread near 0;
     ``run`` warns then, because everything downstream (scanpaths, tokens, drafts) would only
     learn the prior.
@@ -150,14 +151,23 @@ def encoder_check(
     y, m = data.labels[rows], data.label_mask[rows]
     names = CHEXPERT_OBSERVATIONS if y.shape[1] == len(CHEXPERT_OBSERVATIONS) else None
     per: dict[str, float] = {}
+    positives: dict[str, int] = {}
     for j in range(y.shape[1]):
         keep = m[:, j] > 0
         a = roc_auc(probs[keep, j], y[keep, j])
         if a is not None:
-            per[names[j] if names else str(j)] = round(a, 4)
+            name = names[j] if names else str(j)
+            per[name] = round(a, 4)
+            positives[name] = int(y[keep, j].sum())
     spread = float(probs.std(0).mean()) if len(rows) > 1 else 0.0
     mean_auc = sum(per.values()) / len(per) if per else float("nan")
-    return {"auc_mean": round(mean_auc, 4), "prob_std": round(spread, 4), "auc": per}
+    return {
+        "auc_mean": round(mean_auc, 4),
+        "prob_std": round(spread, 4),
+        "auc": per,
+        "images": len(rows),
+        "positives": positives,
+    }
 
 
 class ScanpathTask(nn.Module):

@@ -117,3 +117,21 @@ def test_stages_trained_in_separate_calls_match_an_unbroken_run(tmp_path, studie
     assert whole and whole.keys() == split.keys()
     for k in whole:
         assert torch.equal(whole[k], split[k]), k
+
+
+def test_encoder_check_scores_the_whole_validation_split(tmp_path, monkeypatch):
+    """``max_val`` caps periodic validation; the encoder check in the manifest still sees every val image."""
+    from ml.models.bundle import read_manifest
+    from ml.train.run import train
+
+    s = synthetic.make_studies(tmp_path / "data", n=20, size=64)  # 3 val images
+    monkeypatch.setattr(data_mod, "load_studies", lambda cohort: s)
+    ov = _overrides(tmp_path / "data")
+    ov["train"].update(eval_samples=0, stages=["encoder"], max_val=1)
+    manifest = read_manifest(train(None, tmp_path / "run", overrides=ov))
+    n_val = sum(st.split == "val" for st in s)
+    assert n_val == 3 and manifest["training"]["splits"]["val"] == 1
+    check = manifest["training"]["checks"]["encoder"]
+    assert check["images"] == n_val
+    assert set(check["positives"]) == set(check["auc"])
+    assert all(0 < n < n_val for n in check["positives"].values())
