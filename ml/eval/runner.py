@@ -147,10 +147,15 @@ def run_eval(
     config: EvalConfig | None = None,
     image_loader: Callable[[str], Image] = _load_image,
     reference: str = "first reader's report",
+    jobs: int = 1,
 ) -> dict[str, Any]:
-    """Generate a report per case and gaze mode, score every row; returns the ``results.json`` dict."""
-    from tqdm import tqdm
+    """Generate a report per case and gaze mode, score every row; returns the ``results.json`` dict.
 
+    With ``jobs`` > 1, ``model`` is a picklable zero-argument callable that builds the model: each
+    of ``jobs`` worker processes loads its own copy and drafts a contiguous share of the cases.
+    Drafts are seeded per call, so the rows are the same as with one job; the drafting is nearly
+    all of an evaluation's time, and the workers share it where the CPU has cores to spare.
+    """
     from ml import metrics
     from ml.metrics.clinical import clinical_efficacy
     from ml.metrics.labeler import Labeler
@@ -162,8 +167,10 @@ def run_eval(
         raise EvalError(f"unknown gaze mode(s) {', '.join(unknown)} (one of {', '.join(MODES)})")
     if not cases:
         raise EvalError("no cases to evaluate")
-    if not _accepts_mode(model):
-        raise EvalError("the model's generate() takes no mode= argument, so the ablation rows cannot be run")
+    if jobs < 1:
+        raise EvalError(f"jobs must be at least 1, not {jobs}")
+    if jobs == 1 and not _accepts_mode(model):
+        raise EvalError(_NO_MODES)
 
     warnings: list[str] = []
     if "real_gaze" in config.modes:
@@ -180,6 +187,77 @@ def run_eval(
 
     labeler = Labeler()
     started = time.perf_counter()
+    if jobs > 1:
+        drafted = _draft_in_processes(model, cases, config, image_loader, reference, jobs)
+    else:
+        drafted = _draft(model, cases, config, image_loader, reference)
+    generated, seconds = drafted["generated"], drafted["seconds"]
+    per_case, examples = drafted["per_case"], drafted["examples"]
+    predicted_vs_readers, ceilings = drafted["predicted_vs_readers"], drafted["ceilings"]
+
+    t_score = time.perf_counter()
+    references = [c.reference for c in cases]
+    ref_labels = [labeler.label(t) for t in references]
+    rows: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for mode in config.modes:
+        nlg = compute_nlg(references, generated[mode], meteor=config.meteor)
+        skipped.update(nlg.skipped)
+        ce = clinical_efficacy(ref_labels, [labeler.label(t) for t in generated[mode]])
+        rows[mode] = {
+            "label": MODES[mode],
+            "nlg": nlg.scores,
+            "ce": ce.as_dict(),
+            "ce_per_observation": {k: v.f1 for k, v in ce.per_observation.items()},
+            "seconds_per_report": seconds[mode] / len(cases),
+        }
+        if mode in ("predicted", "no_gnn") and predicted_vs_readers:
+            rows[mode]["scanpath"] = _jsonable(metrics.mean_metrics(predicted_vs_readers))
+    results = {
+        "n_cases": len(cases),
+        "n_readers": sorted({len(c.scanpaths) for c in cases}),
+        "split": config.split,
+        "reference": reference,
+        "model": _jsonable(drafted["info"]),
+        "decoding": vars(config.decoding),
+        "rows": rows,
+        "scanpath": {
+            "predicted_vs_readers": _jsonable(metrics.mean_metrics(predicted_vs_readers))
+            if predicted_vs_readers
+            else {},
+            "inter_reader_ceiling": _jsonable(metrics.mean_metrics(ceilings)) if ceilings else {},
+        },
+        "skipped": skipped,
+        "warnings": warnings,
+        "seconds": time.perf_counter() - started,
+        "timing": {
+            "generation_s": sum(seconds.values()),
+            "scanpath_metrics_s": drafted["scanpath_seconds"],
+            "report_scoring_s": time.perf_counter() - t_score,
+        },
+        "cases": per_case,
+    }
+    results["_examples"] = examples  # not JSON: figures.py draws them; write_outputs drops the key
+    return results
+
+
+_NO_MODES = "the model's generate() takes no mode= argument, so the ablation rows cannot be run"
+
+
+def _draft(
+    model: ReportModel,
+    cases: list[Case],
+    config: EvalConfig,
+    image_loader: Callable[[str], Image],
+    reference: str,
+    position: int = 0,
+    desc: str = "eval",
+) -> dict[str, Any]:
+    """Draft every case in every mode and score its scanpaths; the per-case half of ``run_eval``."""
+    from tqdm import tqdm
+
+    from ml import metrics
+
     generated: dict[str, list[str]] = {m: [] for m in config.modes}
     seconds: dict[str, float] = dict.fromkeys(config.modes, 0.0)
     per_case: list[dict[str, Any]] = []
@@ -187,8 +265,13 @@ def run_eval(
     ceilings: list[dict[str, Any]] = []
     examples: list[dict[str, Any]] = []
     scanpath_seconds = 0.0
-
-    bar = tqdm(total=len(cases) * len(config.modes), desc="eval", unit="report", disable=not config.progress)
+    bar = tqdm(
+        total=len(cases) * len(config.modes),
+        desc=desc,
+        unit="report",
+        position=position,
+        disable=not config.progress,
+    )
     for case in cases:
         image = image_loader(case.image_path)
         size = image.size
@@ -230,51 +313,68 @@ def run_eval(
                 {"case": case, "image": image, "drafts": drafts, "predicted": pred, "reference": reference}
             )
     bar.close()
-
-    t_score = time.perf_counter()
-    references = [c.reference for c in cases]
-    ref_labels = [labeler.label(t) for t in references]
-    rows: dict[str, Any] = {}
-    skipped: dict[str, str] = {}
-    for mode in config.modes:
-        nlg = compute_nlg(references, generated[mode], meteor=config.meteor)
-        skipped.update(nlg.skipped)
-        ce = clinical_efficacy(ref_labels, [labeler.label(t) for t in generated[mode]])
-        rows[mode] = {
-            "label": MODES[mode],
-            "nlg": nlg.scores,
-            "ce": ce.as_dict(),
-            "ce_per_observation": {k: v.f1 for k, v in ce.per_observation.items()},
-            "seconds_per_report": seconds[mode] / len(cases),
-        }
-        if mode in ("predicted", "no_gnn") and predicted_vs_readers:
-            rows[mode]["scanpath"] = _jsonable(metrics.mean_metrics(predicted_vs_readers))
-    results = {
-        "n_cases": len(cases),
-        "n_readers": sorted({len(c.scanpaths) for c in cases}),
-        "split": config.split,
-        "reference": reference,
-        "model": _jsonable(model.info()),
-        "decoding": vars(config.decoding),
-        "rows": rows,
-        "scanpath": {
-            "predicted_vs_readers": _jsonable(metrics.mean_metrics(predicted_vs_readers))
-            if predicted_vs_readers
-            else {},
-            "inter_reader_ceiling": _jsonable(metrics.mean_metrics(ceilings)) if ceilings else {},
-        },
-        "skipped": skipped,
-        "warnings": warnings,
-        "seconds": time.perf_counter() - started,
-        "timing": {
-            "generation_s": sum(seconds.values()),
-            "scanpath_metrics_s": scanpath_seconds,
-            "report_scoring_s": time.perf_counter() - t_score,
-        },
-        "cases": per_case,
+    return {
+        "info": model.info(),
+        "generated": generated,
+        "seconds": seconds,
+        "per_case": per_case,
+        "predicted_vs_readers": predicted_vs_readers,
+        "ceilings": ceilings,
+        "examples": examples,
+        "scanpath_seconds": scanpath_seconds,
     }
-    results["_examples"] = examples  # not JSON: figures.py draws them; write_outputs drops the key
-    return results
+
+
+def _draft_shard(
+    make_model: Callable[[], ReportModel],
+    cases: list[Case],
+    config: EvalConfig,
+    image_loader: Callable[[str], Image],
+    reference: str,
+    position: int,
+    jobs: int,
+) -> dict[str, Any]:
+    """One worker process: build the model, draft its share of the cases."""
+    model = make_model()
+    if not _accepts_mode(model):
+        raise EvalError(_NO_MODES)
+    return _draft(model, cases, config, image_loader, reference, position, f"eval [{position + 1}/{jobs}]")
+
+
+def _draft_in_processes(
+    make_model: Callable[[], ReportModel],
+    cases: list[Case],
+    config: EvalConfig,
+    image_loader: Callable[[str], Image],
+    reference: str,
+    jobs: int,
+) -> dict[str, Any]:
+    """Split the cases into ``jobs`` contiguous shares, draft them in spawned processes, merge in order.
+
+    Spawned, not forked: a fork after torch has started its thread pool can hang the child.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = min(jobs, len(cases))
+    bounds = [round(i * len(cases) / jobs) for i in range(jobs + 1)]
+    shares = [cases[bounds[i] : bounds[i + 1]] for i in range(jobs)]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [
+            pool.submit(_draft_shard, make_model, share, config, image_loader, reference, i, jobs)
+            for i, share in enumerate(shares)
+        ]
+        parts = [f.result() for f in futures]
+    merged = {
+        "info": parts[0]["info"],
+        "generated": {m: [t for p in parts for t in p["generated"][m]] for m in config.modes},
+        "seconds": {m: sum(p["seconds"][m] for p in parts) for m in config.modes},
+        "scanpath_seconds": sum(p["scanpath_seconds"] for p in parts),
+    }
+    for key in ("per_case", "predicted_vs_readers", "ceilings", "examples"):
+        merged[key] = [x for p in parts for x in p[key]]
+    merged["examples"] = merged["examples"][: config.examples]
+    return merged
 
 
 def _jsonable(obj: Any) -> Any:

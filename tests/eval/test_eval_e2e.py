@@ -78,6 +78,19 @@ def test_eval_cli_on_a_tiny_bundle(tmp_path, capsys):
     assert (out / "results.md").is_file() and (out / "example_1.png").is_file()
     assert "Predicted gaze (Gaze2Report)" in captured.out and "synthetic cohort" in captured.out
 
+    # Two worker processes, each loading the bundle: the same drafts, in the same order.
+    code = main(["eval", "--bundle", str(bundle), "--cohort", str(data), "--out", str(tmp_path / "out2"),
+                 "--max-new-tokens", "6", "--no-meteor", "--examples", "1", "--jobs", "2"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    parallel = json.loads((tmp_path / "out2" / "results.json").read_text())
+    assert parallel["cases"] == results["cases"]
+    assert (
+        main(["eval", "--bundle", str(bundle), "--cohort", str(data), "--jobs", "2", "--device", "cuda"]) == 2
+    )
+    assert "--jobs" in capsys.readouterr().err
+    assert main(["eval", "--bundle", str(tmp_path / "no-bundle"), "--cohort", str(data), "--jobs", "2"]) == 2
+    assert "cannot load the bundle" in capsys.readouterr().err
+
 
 def test_eval_cli_reports_missing_data(tmp_path, capsys):
     from main import main

@@ -148,6 +148,31 @@ def test_model_without_modes_is_refused():
         run_eval(FakeModel(), _cases(), EvalConfig(modes=("telepathy",), progress=False), image_loader=_load)
 
 
+class _NoModes(FakeModel):
+    def generate(self, image, scanpath=None, decoding=None, on_token=None, should_stop=None):
+        raise AssertionError("not called")
+
+
+def test_worker_processes_give_the_same_rows_and_cases():
+    """``jobs`` shares the images among spawned processes, each building its own model; the results
+    (rows, per-case drafts in order, scanpath metrics, example cases) are those of one process."""
+    config = EvalConfig(meteor=False, progress=False, examples=2)
+    one = run_eval(FakeModel(), _cases(), config, image_loader=_load)
+    two = run_eval(FakeModel, _cases(), config, image_loader=_load, jobs=2)
+    assert [c["id"] for c in two["cases"]] == list(REPORTS)
+    assert two["cases"] == one["cases"]
+    assert two["scanpath"] == one["scanpath"] and two["model"] == one["model"]
+    for mode, row in one["rows"].items():
+        other = dict(two["rows"][mode])
+        assert other.pop("seconds_per_report") >= 0.0
+        assert other == {k: v for k, v in row.items() if k != "seconds_per_report"}
+    assert [e["case"].id for e in two["_examples"]] == ["img-a", "img-b"]
+    with pytest.raises(EvalError, match="mode"):  # raised in a worker, reported as in one process
+        run_eval(_NoModes, _cases(), config, image_loader=_load, jobs=2)
+    with pytest.raises(EvalError, match="at least 1"):
+        run_eval(FakeModel, _cases(), config, image_loader=_load, jobs=0)
+
+
 def test_cases_group_readings_by_image():
     def reading(rid, dicom, split, reader, text):
         sp = _scanpath([(10, 10), (20, 20), (30, 30)], reader)
