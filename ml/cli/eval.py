@@ -56,7 +56,7 @@ def load_model(bundle: str | None, device: str, threads: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ml.eval.runner import EvalConfig, load_cases, run_eval, write_outputs
+    from ml.eval.runner import EvalConfig, EvalError, load_cases, run_eval, write_outputs
     from ml.models.api import Decoding
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
@@ -90,8 +90,13 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         results = run_eval(model, cases, config, reference=reference, jobs=args.jobs)
-    except Exception as exc:  # EvalError, or a worker that could not load the model
+    except EvalError as exc:
         print(f"eval: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a worker process that failed, e.g. could not load the bundle
+        if args.jobs == 1:
+            raise
+        print(f"eval: a worker process failed: {exc}", file=sys.stderr)
         return 2
     results["device"] = args.device
     paths = write_outputs(results, Path(args.out), cohort=args.cohort, bundle=args.bundle or "demo bundle")
