@@ -165,7 +165,7 @@ def _warn_if_collapsed(check: dict[str, Any]) -> bool:
     """Log the encoder's validation AUC; warn when it looks collapsed. True if it does."""
     log.info(
         "encoder check on %s val images: mean AUC %s, probability spread %s, per finding %s",
-        check.get("images", "?"),
+        check["images"],
         check["auc_mean"],
         check["prob_std"],
         check["auc"],
