@@ -24,10 +24,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ap-fraction", type=float, default=0.1, help="fraction of AP (instead of PA) views")
     p.add_argument("--normal-fraction", type=float, default=0.3, help="fraction of normal studies")
     p.add_argument(
+        "--weights",
+        type=_weights,
+        default=None,
+        metavar="KIND=W,...",
+        help="change how often finding kinds are drawn, e.g. nodule=0.5,mass=0.06 (the rest keep theirs)",
+    )
+    p.add_argument(
         "--contact-sheet", type=Path, default=None, help="also draw a 16-case contact sheet PNG here"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def _weights(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        kind, eq, value = part.partition("=")
+        try:
+            out[kind.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{part}' is not KIND=WEIGHT (e.g. nodule=0.5)") from None
+        if not eq:
+            raise argparse.ArgumentTypeError(f"'{part}' is not KIND=WEIGHT (e.g. nodule=0.5)")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         out = build_cohort(
             args.out, args.n, seed=args.seed, workers=args.workers, progress=not args.quiet, scale=args.scale,
-            n_readers=args.readers, ap_fraction=args.ap_fraction, normal_fraction=args.normal_fraction,
+            n_readers=args.readers, ap_fraction=args.ap_fraction, normal_fraction=args.normal_fraction, weights=args.weights,
         )  # fmt: skip
         if args.contact_sheet:
             from ml.cohort.contact_sheet import contact_sheet

@@ -143,12 +143,31 @@ def _finding(rng: np.random.Generator, kind: str, taken_sides: dict[str, str]) -
     return FindingSpec("edema", "bilateral", "", sev, subtle)
 
 
-def sample_findings(rng: np.random.Generator, normal_fraction: float = 0.3) -> list[FindingSpec]:
+def kind_weights(overrides: dict[str, float] | None = None) -> dict[str, float]:
+    """The finding-kind sampling weights, with ``overrides`` (e.g. more nodules) applied."""
+    bad = set(overrides or {}) - set(_KIND_WEIGHTS)
+    if bad:
+        raise ValueError(
+            f"unknown finding kind(s): {', '.join(sorted(bad))} (known: {', '.join(_KIND_WEIGHTS)})"
+        )
+    if any(w < 0 for w in (overrides or {}).values()):
+        raise ValueError("finding-kind weights must be >= 0")
+    out = {**_KIND_WEIGHTS, **(overrides or {})}
+    if sum(out.values()) <= 0:
+        raise ValueError("finding-kind weights must not all be 0")
+    return out
+
+
+def sample_findings(
+    rng: np.random.Generator, normal_fraction: float = 0.3, weights: dict[str, float] | None = None
+) -> list[FindingSpec]:
+    """0-3 findings (or none, ``normal_fraction`` of the time); ``weights`` override ``_KIND_WEIGHTS``."""
     if rng.random() < normal_fraction:
         return []
     n = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
-    kinds = list(_KIND_WEIGHTS)
-    p = np.array([_KIND_WEIGHTS[k] for k in kinds])
+    w = kind_weights(weights)
+    kinds = list(w)
+    p = np.array([w[k] for k in kinds])
     chosen = list(rng.choice(kinds, size=n, replace=False, p=p / p.sum()))
     if "edema" in chosen and "cardiomegaly" not in chosen and rng.random() < 0.5:
         chosen.append("cardiomegaly")
@@ -163,7 +182,13 @@ def sample_findings(rng: np.random.Generator, normal_fraction: float = 0.3) -> l
     return out
 
 
-def sample_case(case_id: str, seed: int, ap_fraction: float = 0.0, normal_fraction: float = 0.3) -> CaseSpec:
+def sample_case(
+    case_id: str,
+    seed: int,
+    ap_fraction: float = 0.0,
+    normal_fraction: float = 0.3,
+    weights: dict[str, float] | None = None,
+) -> CaseSpec:
     """Everything random about a case, drawn from ``seed`` alone."""
     rng = np.random.default_rng(seed)
     ap = bool(rng.random() < ap_fraction)
@@ -186,7 +211,7 @@ def sample_case(case_id: str, seed: int, ap_fraction: float = 0.0, normal_fracti
     return CaseSpec(
         case_id, seed, geometry, exposure,
         bone_gain=float(rng.uniform(2.1, 2.7)), gamma=float(rng.uniform(1.35, 1.65)),
-        findings=sample_findings(rng, normal_fraction),
+        findings=sample_findings(rng, normal_fraction, weights),
     )  # fmt: skip
 
 

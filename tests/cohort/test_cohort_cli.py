@@ -22,3 +22,14 @@ def test_cohort_help_lists_the_options(capsys):
     out = capsys.readouterr().out
     for flag in ("--n", "--out", "--seed", "--workers", "--contact-sheet", "--scale"):
         assert flag in out
+
+
+def test_cohort_weights_name_the_bad_kind_in_one_line(capsys, tmp_path):
+    import pytest
+
+    assert main(["cohort", "--n", "2", "--weights", "nodul=0.5", "--out", str(tmp_path / "c")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "nodul" in err and "nodule" in err and "\n" not in err
+    with pytest.raises(SystemExit):
+        main(["cohort", "--n", "2", "--weights", "nodule:0.5", "--out", str(tmp_path / "c")])
+    assert "KIND=WEIGHT" in capsys.readouterr().err
