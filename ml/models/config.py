@@ -128,6 +128,11 @@ class StageConfig:
 @dataclass
 class TrainConfig:
     cohort: str = ""  # cohort directory (python main.py cohort --out DIR)
+    # More images for the encoder stage only: every study of these cohorts pre-trains the encoder
+    # (their own splits are ignored), e.g. a nodule-rich set from ``cohort --weights``. The other
+    # stages, validation and test keep ``cohort``'s studies, so its finding mix is what the
+    # report model learns to write.
+    encoder_cohorts: tuple[str, ...] = ()
     seed: int = 0
     stages: tuple[str, ...] = ("encoder", "scanpath", "report")
     encoder: StageConfig = field(default_factory=lambda: StageConfig(epochs=6, lr=2e-3, batch_size=16))

@@ -8,6 +8,7 @@ scanpaths (image pixels, seconds) and the report.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -86,6 +87,16 @@ def load_studies(cohort: str | Path) -> list[Study]:
     if not studies:
         raise DataError(f"no studies found in {root}")
     return studies
+
+
+#: The split of studies that only pre-train the encoder (``train.encoder_cohorts``).
+ENCODER_ONLY = "encoder_only"
+
+
+def as_encoder_only(studies: list[Study], source: str) -> list[Study]:
+    """``studies`` as encoder pre-training data: split ``ENCODER_ONLY``, ids prefixed ``source/``
+    (every cohort names its cases C00000 ...)."""
+    return [dataclasses.replace(s, id=f"{source}/{s.id}", split=ENCODER_ONLY) for s in studies]
 
 
 def image_px_per_deg(fixations_csv: Path) -> float | None:
@@ -171,7 +182,7 @@ def prepare(
     """Decode, window and resize every image once; optionally cache the result on disk."""
     key = hashlib.sha256(
         json.dumps(
-            [PREPARED_VERSION, image_size, grid, names, [(s.id, s.image_path) for s in studies]]
+            [PREPARED_VERSION, image_size, grid, names, [(s.id, s.image_path, s.split) for s in studies]]
         ).encode()
     ).hexdigest()[:16]
     if cache is not None:

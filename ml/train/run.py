@@ -81,7 +81,9 @@ def train(
         resume,
     )
 
-    studies = data_mod.load_studies(tc.cohort)
+    studies = list(data_mod.load_studies(tc.cohort))
+    for extra in tc.encoder_cohorts:
+        studies.extend(data_mod.as_encoder_only(data_mod.load_studies(extra), Path(extra).name))
     grid = _grid_size(cfg)
     prepared = data_mod.prepare(
         studies,
@@ -119,14 +121,16 @@ def train(
             continue
         tr, va = splits["train"], splits["val"]
         if name == "encoder":
-            stage = st.encoder_stage(net, prepared, tr, va, device, tc.seed)
+            stage = st.encoder_stage(
+                net, prepared, tr + splits.get(data_mod.ENCODER_ONLY, []), va, device, tc.seed
+            )
         elif name == "scanpath":
             stage = st.scanpath_stage(net, prepared, tr, va, device, tc.seed)
         else:
             stage = st.report_stage(net, prepared, tr, va, device, tc.seed, tc.gaze_mix)
         finals[name] = run_stage(stage, getattr(tc, name), **common)
         if name == "encoder":
-            checks["encoder"] = st.encoder_check(net, prepared, all_val, device)
+            checks["encoder"] = st.encoder_check(net.encoder, prepared, all_val, device)
             _warn_if_collapsed(checks["encoder"])
         if accelerator.is_main_process:
             plot_curves(metrics.read(), run_dir / "curves.png")

@@ -135,3 +135,44 @@ def test_encoder_check_scores_the_whole_validation_split(tmp_path, monkeypatch):
     assert check["images"] == n_val
     assert set(check["positives"]) == set(check["auc"])
     assert all(0 < n < n_val for n in check["positives"].values())
+
+
+def test_encoder_cohorts_only_pre_train_the_encoder(tmp_path, monkeypatch):
+    """Every study of an encoder cohort trains the encoder; the other stages, validation and test
+    keep ``train.cohort``'s studies."""
+    from ml.models.bundle import read_manifest
+    from ml.train import stages
+    from ml.train.run import train
+
+    main = synthetic.make_studies(tmp_path / "main", n=20, size=64)
+    extra = synthetic.make_studies(tmp_path / "extra", n=10, size=64)
+    by_path = {str(tmp_path / "main"): main, str(tmp_path / "extra"): extra}
+    monkeypatch.setattr(data_mod, "load_studies", lambda cohort: by_path[str(cohort)])
+    seen = {}
+    for name in ("encoder_stage", "scanpath_stage"):
+        real = getattr(stages, name)
+
+        def spy(net, data, train_rows, *a, _real=real, _name=name, **k):
+            seen[_name] = [data.ids[i] for i in train_rows]
+            return _real(net, data, train_rows, *a, **k)
+
+        monkeypatch.setattr(stages, name, spy)
+    ov = _overrides(tmp_path / "main")
+    ov["train"].update(
+        eval_samples=0, stages=["encoder", "scanpath"], encoder_cohorts=[str(tmp_path / "extra")]
+    )
+    splits = read_manifest(train(None, tmp_path / "run", overrides=ov))["training"]["splits"]
+    count = {k: sum(s.split == k for s in main) for k in ("train", "val", "test")}
+    assert splits == {**count, data_mod.ENCODER_ONLY: len(extra)}
+    main_train = [s.id for s in main if s.split == "train"]
+    assert seen["scanpath_stage"] == main_train
+    assert seen["encoder_stage"] == main_train + [f"extra/{s.id}" for s in extra]
+
+
+def test_as_encoder_only_prefixes_ids_and_leaves_the_input_alone(tmp_path):
+    s = synthetic.make_studies(tmp_path / "d", n=4, size=32)
+    out = data_mod.as_encoder_only(s, "nod")
+    assert [x.id for x in out] == [f"nod/{x.id}" for x in s]
+    assert {x.split for x in out} == {data_mod.ENCODER_ONLY}
+    assert [x.image_path for x in out] == [x.image_path for x in s]
+    assert all(not x.id.startswith("nod/") for x in s)
