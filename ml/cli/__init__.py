@@ -18,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "generate",
     "train",
     "eval",
+    "encoder-check",
     "cohort",
     "compare",
     "label",
@@ -34,9 +35,10 @@ def build_parser(prog: str = "gaze2report") -> tuple[argparse.ArgumentParser, ar
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"ml.cli.{name}")
+            module_name = f"ml.cli.{name.replace('-', '_')}"
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == f"ml.cli.{name}":
+            if exc.name == module_name:
                 continue  # subcommand not built yet
             raise
         module.register(sub)

@@ -232,3 +232,24 @@ def load_bundle(
             )
     net = net.to(dev).eval()
     return Gaze2ReportDrafter(net, identity_of(manifest, p), mode=mode)
+
+
+def load_encoder(path: str | Path | None = None, device: str = "cpu"):
+    """Only the bundle's vision encoder (no LLM), in eval mode: what ``encoder-check`` scores."""
+    from safetensors.torch import load_file
+
+    from ml.models import llm as llm_mod
+    from ml.models.encoder import VisionEncoder
+
+    p = Path(path) if path else DEMO_BUNDLE
+    cfg = model_config_from_dict(read_manifest(p)["config"])
+    f = p / "encoder.safetensors"
+    if not f.is_file():
+        raise BundleError(f"{p}: missing {f.name}")
+    encoder = VisionEncoder(cfg.encoder)
+    missing, unexpected = encoder.load_state_dict(load_file(f), strict=False)
+    if missing or unexpected:
+        raise BundleError(
+            f"{f}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    return encoder.to(llm_mod.pick_device(device)).eval()

@@ -77,6 +77,10 @@ class GazeModeError(ValueError):
     api_status, api_code = 422, "bad_gaze"
 
 
+#: The encoder probability at which the diagnosis prompt names a finding ("Likely findings: ...").
+LIKELY = 0.5
+
+
 def preprocess(image: Image, size: int) -> torch.Tensor:
     """An ``Image`` → (1, 1, size, size) float tensor in [0, 1] (display VOI, then resize).
 
@@ -203,7 +207,7 @@ class Gaze2Report(nn.Module):
         names = CHEXPERT_OBSERVATIONS if len(probs) == len(CHEXPERT_OBSERVATIONS) else ()
         likely = []
         for j, (n, p) in enumerate(zip(names, probs.tolist(), strict=False)):
-            if p < 0.5 or n == "No Finding":
+            if p < LIKELY or n == "No Finding":
                 continue
             place = finding_place(loc[j]) if loc is not None and n in LOCALISED else ""
             likely.append(f"{n.lower()} ({place})" if place else n.lower())

@@ -15,7 +15,7 @@ import random
 import torch
 from torch import nn
 
-from ml.models.gaze2report import Gaze2Report
+from ml.models.gaze2report import LIKELY, Gaze2Report
 from ml.models.graph import fixation_table, reduce_fixations
 from ml.models.scanpath import scanpath_targets
 from ml.train.data import Prepared
@@ -124,41 +124,46 @@ def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float | None:
 
 @torch.no_grad()
 def encoder_check(
-    net: Gaze2Report, data: Prepared, rows: list[int], device, chunk: int = 32
+    encoder: nn.Module, data: Prepared, rows: list[int], device, chunk: int = 32
 ) -> dict[str, float | dict[str, float]]:
-    """Per-finding ROC AUC of the encoder on ``rows``, its support, and the spread of its probabilities.
+    """Per-finding ROC AUC of ``encoder`` on ``rows``, its support, and the spread of its probabilities.
 
     ``positives`` says how many images each AUC rests on: with a handful, one image moves it a lot.
+    ``sensitivity`` and ``false_positive_rate`` are at ``LIKELY`` (the probability at which the
+    prompt names a finding), so they say how often a draft can name it at all.
     A collapsed encoder (the same output for every image) has AUC 0.5 and a spread near 0;
     ``run`` warns then, because everything downstream (scanpaths, tokens, drafts) would only
     learn the prior.
     """
-    was = net.encoder.training
-    net.encoder.eval()
+    was = encoder.training
+    encoder.eval()
     probs = (
         torch.cat(
             [
-                torch.sigmoid(
-                    net.encoder(data.float_images(rows[i : i + chunk]).to(device)).label_logits
-                ).cpu()
+                torch.sigmoid(encoder(data.float_images(rows[i : i + chunk]).to(device)).label_logits).cpu()
                 for i in range(0, len(rows), chunk)
             ]
         )
         if rows
         else torch.zeros(0, data.labels.shape[1])
     )
-    net.encoder.train(was)
+    encoder.train(was)
     y, m = data.labels[rows], data.label_mask[rows]
     names = CHEXPERT_OBSERVATIONS if y.shape[1] == len(CHEXPERT_OBSERVATIONS) else None
     per: dict[str, float] = {}
     positives: dict[str, int] = {}
+    sens: dict[str, float] = {}
+    fpr: dict[str, float] = {}
     for j in range(y.shape[1]):
         keep = m[:, j] > 0
         a = roc_auc(probs[keep, j], y[keep, j])
         if a is not None:
             name = names[j] if names else str(j)
+            pos, said = y[keep, j] > 0.5, probs[keep, j] >= LIKELY
             per[name] = round(a, 4)
-            positives[name] = int(y[keep, j].sum())
+            positives[name] = int(pos.sum())
+            sens[name] = round(float(said[pos].float().mean()), 4)
+            fpr[name] = round(float(said[~pos].float().mean()), 4)
     spread = float(probs.std(0).mean()) if len(rows) > 1 else 0.0
     mean_auc = sum(per.values()) / len(per) if per else float("nan")
     return {
@@ -167,6 +172,8 @@ def encoder_check(
         "auc": per,
         "images": len(rows),
         "positives": positives,
+        "sensitivity": sens,
+        "false_positive_rate": fpr,
     }
 
 

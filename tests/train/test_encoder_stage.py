@@ -96,7 +96,7 @@ def test_encoder_learns_a_faint_finding_on_shared_anatomy():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    check = encoder_check(net, data, val, torch.device("cpu"))
+    check = encoder_check(net.encoder, data, val, torch.device("cpu"))
     assert check["auc"]["Pleural Effusion"] > 0.9, check
     assert not _warn_if_collapsed(check)
     # Not just ranked: the probabilities separate (the collapsed encoder gave 0.50 ± 0.001).
@@ -105,14 +105,20 @@ def test_encoder_learns_a_faint_finding_on_shared_anatomy():
         p = torch.sigmoid(net.encoder(data.float_images(val)).label_logits[:, EFFUSION])
     y = data.labels[val, EFFUSION] > 0
     assert p[y].mean() - p[~y].mean() > 0.3, p
+    # At the prompt's threshold: the share of effusions it would name, and of normals.
+    assert check["sensitivity"]["Pleural Effusion"] == round(float((p[y] >= 0.5).float().mean()), 4)
+    assert check["false_positive_rate"]["Pleural Effusion"] == round(float((p[~y] >= 0.5).float().mean()), 4)
 
 
 def test_a_constant_encoder_is_reported_as_collapsed():
     data = _same_patient(32)
     net = _Holder(ModelConfig(encoder=EncoderConfig(image_size=48, channels=(8, 16), dim=16)))
-    nn.init.zeros_(net.encoder.label_head.weight)  # same probabilities for every image
-    check = encoder_check(net, data, list(range(32)), torch.device("cpu"))
+    nn.init.zeros_(net.encoder.label_head.weight)  # same probabilities for every image ...
+    nn.init.zeros_(net.encoder.label_head.bias)  # ... all 0.5
+    check = encoder_check(net.encoder, data, list(range(32)), torch.device("cpu"))
     assert check["prob_std"] < 1e-6
+    # p = 0.5 everywhere sits on the prompt's threshold: every image would name every finding.
+    assert set(check["sensitivity"].values()) == {1.0} and set(check["false_positive_rate"].values()) == {1.0}
     assert _warn_if_collapsed(check)
 
 

@@ -1,0 +1,56 @@
+"""How well a bundle's vision encoder sees each finding, on any cohort: ROC AUC, and how often it
+crosses the prompt's threshold.
+
+The drafts can only name what the encoder's diagnosis prompt names (``LIKELY``), so when a draft
+misses a finding this says whether the encoder missed it first. A large held-out cohort (e.g.
+``cohort --weights nodule=0.5``) gives AUCs that a 120-image test split cannot: with 25 positives
+one image moves an AUC by a few hundredths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def check_encoder(
+    bundle: str | Path | None,
+    cohort: str | Path,
+    split: str = "all",
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """``encoder_check`` of the bundle's encoder on a cohort's ``split`` ("all" = every study)."""
+    import torch
+
+    from ml.models.bundle import load_encoder
+    from ml.train.data import DataError, load_studies, prepare
+    from ml.train.stages import encoder_check
+
+    encoder = load_encoder(bundle, device)
+    studies = [s for s in load_studies(cohort) if split == "all" or s.split == split]
+    if not studies:
+        raise DataError(f"no studies in split '{split}' of {cohort}")
+    size = encoder.cfg.image_size
+    with torch.no_grad():
+        grid = int(encoder.features(torch.zeros(1, 1, size, size, device=encoder.pixel_std.device)).shape[-1])
+    data = prepare(studies, size, grid, progress=progress)
+    check = encoder_check(encoder, data, list(range(len(data))), encoder.pixel_std.device)
+    return {"cohort": str(cohort), "split": split, **check}
+
+
+def format_check(check: dict[str, Any]) -> str:
+    """A plain-text table: one row per finding, sorted by AUC."""
+    rows = sorted(check["auc"], key=lambda n: check["auc"][n])
+    lines = [
+        f"encoder check: {check['images']} images ({check['split']}) of {check['cohort']}; "
+        f"mean AUC {check['auc_mean']:.3f}",
+        f"{'finding':<28} {'positives':>9} {'AUC':>6} {'sensitivity':>11} {'false pos.':>10}",
+    ]
+    for n in rows:
+        lines.append(
+            f"{n:<28} {check['positives'][n]:>9} {check['auc'][n]:>6.3f} "
+            f"{check['sensitivity'][n]:>11.2f} {check['false_positive_rate'][n]:>10.2f}"
+        )
+    lines.append("(sensitivity and false positives at the probability the prompt names a finding)")
+    return "\n".join(lines)
