@@ -230,6 +230,7 @@ def run_eval(
         "skipped": skipped,
         "warnings": warnings,
         "seconds": time.perf_counter() - started,
+        "jobs": jobs,  # > 1: generation and scanpath-metric seconds are summed over the workers
         "timing": {
             "generation_s": sum(seconds.values()),
             "scanpath_metrics_s": drafted["scanpath_seconds"],

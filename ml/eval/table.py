@@ -117,6 +117,9 @@ def _notes(results: dict[str, Any]) -> list[str]:
             )  # fmt: skip
             if t.get(k) is not None
         )
+        jobs = int(results.get("jobs") or 1)
+        if parts and jobs > 1:
+            parts += f"; generation and scanpath metrics summed over {jobs} worker processes"
         notes.append(
             f"- Wall time ({results.get('device', 'cpu')}): {float(results['seconds']):.0f} s for the whole run"
             + (f" ({parts})." if parts else ".")

@@ -135,6 +135,9 @@ def test_outputs_tables_and_figures(results, tmp_path):
     assert "0.134" in section and "0.297" in section and "0.389" in section
     assert "0.80" in section and "0.50" in section and "0.41" in section
     assert results_markdown(data).count("\n| ") >= 6
+    assert data["jobs"] == 1 and "summed over" not in section
+    # With worker processes the seconds of generation add up over the workers: the note says so.
+    assert "summed over 2 worker processes" in results_markdown({**data, "jobs": 2})
 
 
 def test_model_without_modes_is_refused():
