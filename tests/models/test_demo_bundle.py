@@ -2,8 +2,9 @@
 
 What a radiologist sees on first run: the draft must name the default case's injected pleural
 effusion, on the patient's right, and the predicted scanpath must explore the image rather than
-sit on one spot. (The 20 mm left upper lobe nodule is not yet found by this CPU-trained bundle:
-see its README.)
+sit on one spot. (The 20 mm left upper lobe nodule is not yet named by this CPU-trained bundle:
+its encoder's lesion map peaks there, but the probability stays under the prompt's threshold; see
+its README.)
 """
 
 from __future__ import annotations
