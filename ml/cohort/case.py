@@ -168,6 +168,7 @@ def sample_findings(
     w = kind_weights(weights)
     kinds = list(w)
     p = np.array([w[k] for k in kinds])
+    n = min(n, int((p > 0).sum()))  # weights that leave fewer kinds than findings drawn
     chosen = list(rng.choice(kinds, size=n, replace=False, p=p / p.sum()))
     if "edema" in chosen and "cardiomegaly" not in chosen and rng.random() < 0.5:
         chosen.append("cardiomegaly")

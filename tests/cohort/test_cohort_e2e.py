@@ -171,3 +171,17 @@ def test_a_smaller_render_collects_the_quanta_of_its_larger_pixels(monkeypatch):
     renderer.render(spec, scale=0.25)
     renderer.render(spec, scale=0.5)
     assert seen == pytest.approx([16 * spec.exposure.photons, 4 * spec.exposure.photons])
+
+
+def test_weights_reach_every_case(tmp_path):
+    """``cohort --weights``: with every other kind at 0, every case of a normal-free cohort has a nodule."""
+    import csv
+
+    from ml.cohort.build import build_cohort
+    from ml.cohort.case import kind_weights
+
+    only = {k: 0.0 for k in kind_weights()} | {"nodule": 1.0}
+    root = build_cohort(tmp_path / "c", workers=1, weights=only, n_readers=1, **{**KW, "n": 2})
+    with open(root / "cases.csv", newline="") as f:
+        kinds = [r["kinds"] for r in csv.DictReader(f)]
+    assert len(kinds) == 2 and all(k == "nodule" for k in kinds), kinds

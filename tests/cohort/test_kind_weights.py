@@ -28,3 +28,8 @@ def test_a_heavier_kind_is_drawn_more_and_a_zero_weight_never():
 def test_bad_weights_are_refused(bad):
     with pytest.raises(ValueError):
         kind_weights(bad)
+
+
+def test_a_single_kind_left_still_draws_cases_of_two_or_three_findings():
+    only = dict.fromkeys(kind_weights(), 0.0) | {"nodule": 1.0}
+    assert set(_kinds(only, 200)) == {"nodule"}
