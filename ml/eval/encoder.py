@@ -21,8 +21,6 @@ def check_encoder(
     progress: bool = True,
 ) -> dict[str, Any]:
     """``encoder_check`` of the bundle's encoder on a cohort's ``split`` ("all" = every study)."""
-    import torch
-
     from ml.models.bundle import load_encoder
     from ml.train.data import DataError, load_studies, prepare
     from ml.train.stages import encoder_check
@@ -31,10 +29,7 @@ def check_encoder(
     studies = [s for s in load_studies(cohort) if split == "all" or s.split == split]
     if not studies:
         raise DataError(f"no studies in split '{split}' of {cohort}")
-    size = encoder.cfg.image_size
-    with torch.no_grad():
-        grid = int(encoder.features(torch.zeros(1, 1, size, size, device=encoder.pixel_std.device)).shape[-1])
-    data = prepare(studies, size, grid, progress=progress)
+    data = prepare(studies, encoder.cfg.image_size, encoder.grid_size(), progress=progress)
     check = encoder_check(encoder, data, list(range(len(data))), encoder.pixel_std.device)
     return {"cohort": str(cohort), "split": split, **check}
 

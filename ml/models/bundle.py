@@ -200,7 +200,6 @@ def load_bundle(
     ``llm_path`` overrides where the base model is found (its hash must still match).
     """
     from peft import PeftModel
-    from safetensors.torch import load_file
 
     from ml.models import llm as llm_mod
     from ml.models.gaze2report import Gaze2Report, Gaze2ReportDrafter
@@ -222,34 +221,31 @@ def load_bundle(
     peft_llm = PeftModel.from_pretrained(base, str(p / "adapter"), is_trainable=False)
     net = Gaze2Report(cfg, peft_llm, tok)
     for name, module in net.small_modules().items():
-        f = p / f"{name}.safetensors"
-        if not f.is_file():
-            raise BundleError(f"{p}: missing {f.name}")
-        missing, unexpected = module.load_state_dict(load_file(f), strict=False)
-        if missing or unexpected:
-            raise BundleError(
-                f"{f}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
-            )
+        _load_weights(module, p / f"{name}.safetensors")
     net = net.to(dev).eval()
     return Gaze2ReportDrafter(net, identity_of(manifest, p), mode=mode)
 
 
 def load_encoder(path: str | Path | None = None, device: str = "cpu"):
     """Only the bundle's vision encoder (no LLM), in eval mode: what ``encoder-check`` scores."""
-    from safetensors.torch import load_file
-
     from ml.models import llm as llm_mod
     from ml.models.encoder import VisionEncoder
 
     p = Path(path) if path else DEMO_BUNDLE
     cfg = model_config_from_dict(read_manifest(p)["config"])
-    f = p / "encoder.safetensors"
-    if not f.is_file():
-        raise BundleError(f"{p}: missing {f.name}")
     encoder = VisionEncoder(cfg.encoder)
-    missing, unexpected = encoder.load_state_dict(load_file(f), strict=False)
+    _load_weights(encoder, p / "encoder.safetensors")
+    return encoder.to(llm_mod.pick_device(device)).eval()
+
+
+def _load_weights(module: Any, f: Path) -> None:
+    """Load one small module's safetensors file; a missing file or mismatched keys is a BundleError."""
+    from safetensors.torch import load_file
+
+    if not f.is_file():
+        raise BundleError(f"{f.parent}: missing {f.name}")
+    missing, unexpected = module.load_state_dict(load_file(f), strict=False)
     if missing or unexpected:
         raise BundleError(
             f"{f}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
-    return encoder.to(llm_mod.pick_device(device)).eval()

@@ -162,6 +162,12 @@ class VisionEncoder(nn.Module):
         self.pixel_mean.copy_(mean)
         self.pixel_std.copy_(std.float())
 
+    @torch.no_grad()
+    def grid_size(self) -> int:
+        """Side of the patch grid for the configured image size (probed with one zero image)."""
+        s = self.cfg.image_size
+        return int(self.features(torch.zeros(1, 1, s, s, device=self.pixel_std.device)).shape[-1])
+
     def features(self, images: torch.Tensor) -> torch.Tensor:
         if self.cfg.kind == "cnn":
             mean = self.pixel_mean

@@ -190,15 +190,10 @@ def _warn_if_collapsed(check: dict[str, Any]) -> bool:
 
 
 def _grid_size(cfg: Config) -> int:
-    """The encoder's patch grid for the configured image size (probed with one zero image)."""
-    import torch
-
+    """The encoder's patch grid for the configured image size."""
     from ml.models.encoder import VisionEncoder
 
-    enc = VisionEncoder(cfg.model.encoder).eval()
-    with torch.no_grad():
-        s = cfg.model.encoder.image_size
-        return int(enc.features(torch.zeros(1, 1, s, s)).shape[-1])
+    return VisionEncoder(cfg.model.encoder).eval().grid_size()
 
 
 def evaluate_summary(
