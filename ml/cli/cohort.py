@@ -31,6 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="change how often finding kinds are drawn, e.g. nodule=0.5,mass=0.06 (the rest keep theirs)",
     )
     p.add_argument(
+        "--add",
+        type=_weights,
+        default=None,
+        metavar="KIND=P,...",
+        help="also give every case KIND with probability P, independent of its other findings "
+        "(e.g. nodule=0.5 for a nodule-rich encoder set)",
+    )
+    p.add_argument(
         "--contact-sheet", type=Path, default=None, help="also draw a 16-case contact sheet PNG here"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -58,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         out = build_cohort(
             args.out, args.n, seed=args.seed, workers=args.workers, progress=not args.quiet, scale=args.scale,
             n_readers=args.readers, ap_fraction=args.ap_fraction, normal_fraction=args.normal_fraction, weights=args.weights,
+            add=args.add,
         )  # fmt: skip
         if args.contact_sheet:
             from ml.cohort.contact_sheet import contact_sheet

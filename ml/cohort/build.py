@@ -55,6 +55,7 @@ class Job:
     ap_fraction: float
     normal_fraction: float
     weights: tuple[tuple[str, float], ...] = ()
+    add: tuple[tuple[str, float], ...] = ()
 
 
 def case_seed(seed: int, index: int) -> int:
@@ -91,7 +92,9 @@ def _make_case(job: Job) -> dict[str, object]:
     from ml.cohort.case import get_renderer, sample_case
 
     out = Path(job.out)
-    spec = sample_case(job.case_id, job.seed, job.ap_fraction, job.normal_fraction, dict(job.weights))
+    spec = sample_case(
+        job.case_id, job.seed, job.ap_fraction, job.normal_fraction, dict(job.weights), dict(job.add)
+    )
     rc = get_renderer().render(spec, scale=job.scale)
     w, h = rc.size
     pitch = (rc.geometry or spec.geometry).pixel_mm
@@ -163,13 +166,15 @@ def build_cohort(
     ap_fraction: float = 0.1,
     normal_fraction: float = 0.3,
     weights: dict[str, float] | None = None,
+    add: dict[str, float] | None = None,
 ) -> Path:
     """Render ``n`` cases into ``out`` (created; existing cohort files are overwritten) and return it.
 
     ``scale`` < 1 renders smaller images (tests, previews); ``workers`` defaults to the CPU count;
     ``n_readers`` simulated readers read every image; ``ap_fraction`` of the views are AP and
     ``normal_fraction`` of the studies have no finding; ``weights`` change how often each finding
-    kind is drawn (e.g. ``{"nodule": 0.5}`` for a nodule-rich set of extra training images).
+    kind is drawn; ``add`` gives every case each listed kind with its own probability, independent
+    of its other findings (e.g. ``{"nodule": 0.5}`` for a nodule-rich set of extra training images).
     """
     from tqdm import tqdm
 
@@ -182,10 +187,11 @@ def build_cohort(
         raise CohortError(f"scale must be in [0.05, 1], got {scale}")
     if not 1 <= n_readers <= len(readers.READERS):
         raise CohortError(f"n_readers must be 1..{len(readers.READERS)}")
-    from ml.cohort.case import kind_weights
+    from ml.cohort.case import check_add, kind_weights
 
     try:
         kind_weights(weights)
+        check_add(add)
     except ValueError as exc:
         raise CohortError(str(exc)) from None
     root = Path(out)
@@ -196,7 +202,7 @@ def build_cohort(
     splits, styles = plan(n, seed)
     width = max(5, len(str(n - 1)))
     jobs = [
-        Job(i, f"C{i:0{width}d}", case_seed(seed, i), splits[i], styles[i], str(root), scale, n_readers, ap_fraction, normal_fraction, tuple((weights or {}).items()))
+        Job(i, f"C{i:0{width}d}", case_seed(seed, i), splits[i], styles[i], str(root), scale, n_readers, ap_fraction, normal_fraction, tuple((weights or {}).items()), tuple((add or {}).items()))
         for i in range(n)
     ]  # fmt: skip
     results: list[dict] = []

@@ -143,6 +143,18 @@ def _finding(rng: np.random.Generator, kind: str, taken_sides: dict[str, str]) -
     return FindingSpec("edema", "bilateral", "", sev, subtle)
 
 
+def _draw_kinds(rng: np.random.Generator, weights: dict[str, float] | None) -> list[str]:
+    n = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
+    w = kind_weights(weights)
+    kinds = list(w)
+    p = np.array([w[k] for k in kinds])
+    n = min(n, int((p > 0).sum()))  # weights that leave fewer kinds than findings drawn
+    chosen = [str(k) for k in rng.choice(kinds, size=n, replace=False, p=p / p.sum())]
+    if "edema" in chosen and "cardiomegaly" not in chosen and rng.random() < 0.5:
+        chosen.append("cardiomegaly")
+    return chosen
+
+
 def kind_weights(overrides: dict[str, float] | None = None) -> dict[str, float]:
     """The finding-kind sampling weights, with ``overrides`` (e.g. more nodules) applied."""
     bad = set(overrides or {}) - set(_KIND_WEIGHTS)
@@ -158,20 +170,36 @@ def kind_weights(overrides: dict[str, float] | None = None) -> dict[str, float]:
     return out
 
 
+def check_add(add: dict[str, float] | None) -> dict[str, float]:
+    """``add``'s kinds must be known and its probabilities in [0, 1]."""
+    bad = set(add or {}) - set(_KIND_WEIGHTS)
+    if bad:
+        raise ValueError(
+            f"unknown finding kind(s): {', '.join(sorted(bad))} (known: {', '.join(_KIND_WEIGHTS)})"
+        )
+    if any(not 0 <= p <= 1 for p in (add or {}).values()):
+        raise ValueError("added-finding probabilities must be in [0, 1]")
+    return dict(add or {})
+
+
 def sample_findings(
-    rng: np.random.Generator, normal_fraction: float = 0.3, weights: dict[str, float] | None = None
+    rng: np.random.Generator,
+    normal_fraction: float = 0.3,
+    weights: dict[str, float] | None = None,
+    add: dict[str, float] | None = None,
 ) -> list[FindingSpec]:
-    """0-3 findings (or none, ``normal_fraction`` of the time); ``weights`` override ``_KIND_WEIGHTS``."""
-    if rng.random() < normal_fraction:
-        return []
-    n = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
-    w = kind_weights(weights)
-    kinds = list(w)
-    p = np.array([w[k] for k in kinds])
-    n = min(n, int((p > 0).sum()))  # weights that leave fewer kinds than findings drawn
-    chosen = list(rng.choice(kinds, size=n, replace=False, p=p / p.sum()))
-    if "edema" in chosen and "cardiomegaly" not in chosen and rng.random() < 0.5:
-        chosen.append("cardiomegaly")
+    """0-3 findings (or none, ``normal_fraction`` of the time); ``weights`` override ``_KIND_WEIGHTS``.
+
+    ``add`` then gives every case, normal or not, each listed kind with its own probability,
+    independent of the rest. Raising a kind's weight instead makes it crowd the others out (a case
+    draws at most three): a nodule-rich set drawn that way has half as many nodules beside an
+    effusion as chance would give, and an encoder trained on it learns that an effusion argues
+    against a nodule.
+    """
+    chosen = [] if rng.random() < normal_fraction else _draw_kinds(rng, weights)
+    for kind, p in check_add(add).items():
+        if rng.random() < p and kind not in chosen:
+            chosen.append(kind)
     if "nodule" in chosen and "mass" in chosen:
         chosen.remove("mass")
     taken: dict[str, str] = {}
@@ -189,6 +217,7 @@ def sample_case(
     ap_fraction: float = 0.0,
     normal_fraction: float = 0.3,
     weights: dict[str, float] | None = None,
+    add: dict[str, float] | None = None,
 ) -> CaseSpec:
     """Everything random about a case, drawn from ``seed`` alone."""
     rng = np.random.default_rng(seed)
@@ -212,7 +241,7 @@ def sample_case(
     return CaseSpec(
         case_id, seed, geometry, exposure,
         bone_gain=float(rng.uniform(2.1, 2.7)), gamma=float(rng.uniform(1.35, 1.65)),
-        findings=sample_findings(rng, normal_fraction, weights),
+        findings=sample_findings(rng, normal_fraction, weights, add),
     )  # fmt: skip
 
 

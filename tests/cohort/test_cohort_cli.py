@@ -33,3 +33,9 @@ def test_cohort_weights_name_the_bad_kind_in_one_line(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["cohort", "--n", "2", "--weights", "nodule:0.5", "--out", str(tmp_path / "c")])
     assert "KIND=WEIGHT" in capsys.readouterr().err
+
+
+def test_cohort_add_refuses_a_probability_above_one(capsys, tmp_path):
+    assert main(["cohort", "--n", "2", "--add", "nodule=1.5", "--out", str(tmp_path / "c")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "[0, 1]" in err
