@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated gaze modes (rows) to run")  # fmt: skip
     p.add_argument("--max-new-tokens", type=int, default=120, help="report length cap per generation")
     p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument(
+        "--any-words", action="store_true", help="decode without the known-words guard (the model's raw text)"
+    )
     p.add_argument("--examples", type=int, default=3, help="example-case PNGs to write")
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it starts a Java VM)")
     p.add_argument("--threads", type=int, default=1,
@@ -84,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         split=args.split,
         limit=args.limit,
         modes=modes,
-        decoding=Decoding(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams),
+        decoding=Decoding(
+            max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, known_words=not args.any_words
+        ),
         meteor=not args.no_meteor,
         examples=args.examples,
     )

@@ -34,6 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--repetition-penalty", type=float, default=1.1)
     p.add_argument("--no-repeat-ngram", type=int, default=4)
+    p.add_argument(
+        "--any-words",
+        action="store_true",
+        help="let the model write words no report has used (default: known words only)",
+    )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
@@ -61,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         repetition_penalty=args.repetition_penalty,
         no_repeat_ngram_size=args.no_repeat_ngram,
         seed=args.seed,
+        known_words=not args.any_words,
     )
     stream = None if args.json else (lambda piece: print(piece, end="", flush=True))
     try:

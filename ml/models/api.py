@@ -25,6 +25,7 @@ class Decoding:
     do_sample: bool = False
     temperature: float = 1.0
     seed: int = 0
+    known_words: bool = True  # write only words reports have used (``ml.models.vocabulary``)
 
 
 @dataclass

@@ -8,6 +8,7 @@ Layout::
     scanpath.safetensors
     gnn.safetensors
     projector.safetensors
+    vocabulary.txt           the training reports' words: what its drafts may spell (KnownWords)
 
 Loading resolves the base model (the embedded SmolLM2 for ``"default"``, or a local folder),
 hashes its weight files and refuses a base whose sha256 differs from the manifest's: LoRA
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from ml.models.config import GAZE_MODES, ModelConfig, model_config_from_dict
 
 BUNDLE_FORMAT = 1
 MODULES: tuple[str, ...] = ("encoder", "scanpath", "gnn", "projector")
+VOCABULARY = "vocabulary.txt"
 DEMO_BUNDLE = Path(__file__).resolve().parents[2] / "assets" / "demo_bundle"
 
 
@@ -123,13 +126,16 @@ def save_bundle(
     base: dict[str, Any],
     metrics: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    words: Iterable[str] = (),
 ) -> Path:
-    """Write ``net`` (a ``Gaze2Report`` with a peft LLM) as a bundle; ``base`` from ``base_identity``."""
+    """Write ``net`` (a ``Gaze2Report`` with a peft LLM) as a bundle; ``base`` from ``base_identity``;
+    ``words`` are its training reports' (``vocabulary.txt``: what its drafts may spell)."""
     from dataclasses import asdict
 
     from safetensors.torch import save_file
 
     from ml.assets import sha256_of
+    from ml.models.vocabulary import write_words
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,6 +149,8 @@ def save_bundle(
         files[f"{name}.safetensors"] = sha256_of(out / f"{name}.safetensors")
     for f in sorted((out / "adapter").iterdir()):
         files[f"adapter/{f.name}"] = sha256_of(f)
+    write_words(out / VOCABULARY, words)
+    files[VOCABULARY] = sha256_of(out / VOCABULARY)
     cfg: ModelConfig = net.cfg
     manifest = {
         "format": BUNDLE_FORMAT,
@@ -203,6 +211,7 @@ def load_bundle(
 
     from ml.models import llm as llm_mod
     from ml.models.gaze2report import Gaze2Report, Gaze2ReportDrafter
+    from ml.models.vocabulary import KnownWords, iu_words, read_words
 
     p = Path(path) if path else DEMO_BUNDLE
     manifest = read_manifest(p)
@@ -223,6 +232,8 @@ def load_bundle(
     for name, module in net.small_modules().items():
         _load_weights(module, p / f"{name}.safetensors")
     net = net.to(dev).eval()
+    words = iu_words() | (read_words(p / VOCABULARY) if (p / VOCABULARY).is_file() else set())
+    net.known_words = KnownWords(tok, words) if words else None
     return Gaze2ReportDrafter(net, identity_of(manifest, p), mode=mode)
 
 

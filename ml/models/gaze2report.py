@@ -36,6 +36,7 @@ from ml.models.gnn import GazeGNN, GNNOutput, to_batch
 from ml.models.graph import build_graph
 from ml.models.projector import Projector
 from ml.models.scanpath import ScanpathPredictor
+from ml.models.vocabulary import KnownWords
 from ml.types import CHEXPERT_OBSERVATIONS, Image, Scanpath, ScanpathSource
 
 _VIS, _GAZE = "<<VISUAL>>", "<<GAZE>>"
@@ -156,6 +157,7 @@ class Gaze2Report(nn.Module):
         self.llm = llm
         self.tokenizer = tokenizer
         self.prompt = build_prompt_parts(tokenizer, cfg.llm.system, cfg.llm.instruction)
+        self.known_words: KnownWords | None = None  # set from a bundle's words by ``load_bundle``
 
     # ---- pieces -------------------------------------------------------------------------
     @property
@@ -325,7 +327,7 @@ class Gaze2Report(nn.Module):
         should_stop: Callable[[], bool] | None = None,
     ) -> list[int]:
         """Decode from one prompt (T, D): greedy/sampling streams through ``on_token``; beams don't."""
-        from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
         tok = self.tokenizer
 
@@ -368,6 +370,9 @@ class Gaze2Report(nn.Module):
                 generation_config=gen_cfg,
                 streamer=streamer,
                 stopping_criteria=StoppingCriteriaList([_Stop()]) if should_stop else None,
+                logits_processor=LogitsProcessorList(
+                    [self.known_words] if decoding.known_words and self.known_words else []
+                ),
             )
         ids = out[0].tolist()
         while ids and ids[-1] in (tok.eos_token_id, tok.pad_token_id):

@@ -66,6 +66,7 @@ class DecodingIn(_Strict):
     do_sample: bool = Decoding.do_sample
     temperature: float = Field(default=Decoding.temperature, ge=0.05, le=5.0)
     seed: int = Field(default=Decoding.seed, ge=0, le=2**31 - 1)
+    known_words: bool = Decoding.known_words
 
     def to_decoding(self) -> Decoding:
         return Decoding(**self.model_dump())

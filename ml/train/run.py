@@ -51,6 +51,7 @@ def train(
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
     from ml.models.bundle import base_identity, build_model, save_bundle
+    from ml.models.vocabulary import report_words
     from ml.train import data as data_mod
     from ml.train import stages as st
     from ml.train.curves import plot_curves
@@ -147,7 +148,8 @@ def train(
             "checks": checks,
             "config": cfg.to_dict()["train"],
         }
-        save_bundle(net, bundle_dir, base, metrics={"final_val": finals}, training=training)
+        words = report_words(prepared.reports[i] for i in splits["train"])
+        save_bundle(net, bundle_dir, base, metrics={"final_val": finals}, training=training, words=words)
         summary = evaluate_summary(bundle_dir, studies, splits, tc.eval_samples, cfg)
         (bundle_dir / "eval_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         manifest = json.loads((bundle_dir / "manifest.json").read_text())

@@ -19,7 +19,8 @@ def test_round_trip_gives_the_same_drafts(tmp_path, tiny_net):
         for n, p in tiny_net.llm.named_parameters():
             if "lora_B" in n:
                 p.normal_(0, 0.05)
-    out = save_bundle(tiny_net, tmp_path / "b", base_identity("tiny"), metrics={"f1": 0.5})
+    words = {"effusion", "pleural"}
+    out = save_bundle(tiny_net, tmp_path / "b", base_identity("tiny"), metrics={"f1": 0.5}, words=words)
     manifest = read_manifest(out)
     assert manifest["base_model"]["name_or_path"] == "tiny" and len(manifest["base_model"]["sha256"]) == 64
     assert manifest["metrics"] == {"f1": 0.5}
@@ -31,9 +32,11 @@ def test_round_trip_gives_the_same_drafts(tmp_path, tiny_net):
 
     from ml.models.gaze2report import Gaze2ReportDrafter
 
-    before = Gaze2ReportDrafter(tiny_net, {}).generate(_image(), decoding=Decoding(max_new_tokens=10))
+    raw = Decoding(max_new_tokens=10, known_words=False)  # tiny_net has no words; the bundle does
+    before = Gaze2ReportDrafter(tiny_net, {}).generate(_image(), decoding=raw)
     loaded = load_bundle(out)
-    after = loaded.generate(_image(), decoding=Decoding(max_new_tokens=10))
+    after = loaded.generate(_image(), decoding=raw)
+    assert "vocabulary.txt" in manifest["files"] and words <= loaded.net.known_words.words
     assert after.text == before.text
     assert [f.x for f in after.scanpath.fixations] == pytest.approx([f.x for f in before.scanpath.fixations])
     assert loaded.info()["name"] == manifest["name"] and loaded.info()["untrained"] is False

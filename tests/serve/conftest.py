@@ -68,6 +68,7 @@ class FakeModel:
         self.started = threading.Event()
         self.stopped = threading.Event()
         self.calls: list[tuple[str, Any]] = []
+        self.decodings: list[Decoding | None] = []
 
     def info(self) -> dict[str, Any]:
         return {"name": "fake", "kind": "bundle", "version": "1", "untrained": False}
@@ -91,6 +92,7 @@ class FakeModel:
         self, image, scanpath=None, decoding: Decoding | None = None, on_token=None, should_stop=None
     ):
         self.calls.append(("generate", scanpath))
+        self.decodings.append(decoding)
         self.started.set()
         if self.fail is not None:
             raise self.fail

@@ -115,6 +115,15 @@ def test_beam_search_streams_the_whole_text_once(client):
     assert "".join(d["text"] for k, d in events if k == "token").strip() == events[-1][1]["report"]
 
 
+def test_known_words_is_on_unless_a_request_turns_it_off():
+    model = FakeModel()
+    with TestClient(create_app(model, TOKEN)) as c:
+        for decoding in ({}, {"known_words": False}):
+            r = c.post("/v1/reports", json={"image": raw_image(), "decoding": decoding}, headers=AUTH)
+            assert r.status_code == 200
+    assert [d.known_words for d in model.decodings] == [True, False]
+
+
 def test_drafter_has_no_scanpaths_or_graph(client):
     for path in ("/v1/scanpaths", "/v1/graph"):
         r = client.post(path, json={"image": raw_image()}, headers=AUTH)

@@ -1,0 +1,98 @@
+"""Known words: decoding that only writes words a chest radiograph report has used.
+
+A 135M model tuned for a few hundred steps spells the words it was taught most of the time, and
+sometimes not ("effussion", "pneumothorx"): a token that starts a word well can finish it badly.
+``KnownWords`` is a ``LogitsProcessor`` that, at each step, keeps only the likeliest tokens whose
+letters still spell (a prefix of) a known word and close only known words; the model still chooses
+among them, so the text is its own. The words are the training reports' (``vocabulary.txt`` in a
+bundle) plus the Indiana University reports'. Numbers, punctuation and one-letter words pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from transformers import LogitsProcessor
+
+_LETTERS = re.compile(r"[a-z]+")
+_TRAILING = re.compile(r"[A-Za-z]+$")
+#: IU report words seen at least this often count as known (one-off words include typos).
+IU_MIN_COUNT = 2
+
+
+def report_words(texts: Iterable[str]) -> set[str]:
+    """Lower-case words (runs of ASCII letters) of some reports."""
+    out: set[str] = set()
+    for t in texts:
+        out.update(_LETTERS.findall(t.lower()))
+    return out
+
+
+def iu_words() -> set[str]:
+    """Words of the embedded Indiana University reports (empty when the asset is not fetched)."""
+    from ml import assets
+    from ml.cohort.reports import iu_statistics
+
+    if not assets.is_fetched("iu_reports"):
+        return set()
+    return {w for w, n in iu_statistics().vocabulary.items() if n >= IU_MIN_COUNT}
+
+
+def read_words(path: Path) -> set[str]:
+    return {w.strip() for w in path.read_text().splitlines() if w.strip()}
+
+
+def write_words(path: Path, words: Iterable[str]) -> None:
+    path.write_text("".join(f"{w}\n" for w in sorted(set(words))))
+
+
+class KnownWords(LogitsProcessor):
+    """Masks every token but the ``top_k`` likeliest that keep each word known (see module doc).
+
+    If none of them does, the step is left as it was: a dead end must not stop a draft.
+    """
+
+    def __init__(self, tokenizer, words: Iterable[str], top_k: int = 16):  # noqa: ANN001
+        self.tok = tokenizer
+        self.words = frozenset(words)
+        self.prefixes = frozenset(w[:i] for w in self.words for i in range(1, len(w) + 1))
+        self.top_k = top_k
+        self.eos = tokenizer.eos_token_id
+        self._piece: dict[int, str] = {}
+
+    def piece(self, token: int) -> str:
+        if token not in self._piece:
+            self._piece[token] = self.tok.decode([token])
+        return self._piece[token]
+
+    def allowed(self, partial: str, token: int) -> bool:
+        """Whether ``token`` may follow a word begun as ``partial`` (letters, maybe empty)."""
+        if token == self.eos:
+            return len(partial) <= 1 or partial.lower() in self.words
+        text = (partial + self.piece(token)).lower()
+        for m in _LETTERS.finditer(text):
+            word = m.group()
+            if m.end() == len(text):
+                if word not in self.prefixes and len(word) > 1:
+                    return False
+            elif word not in self.words and len(word) > 1:
+                return False
+        return True
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        k = min(self.top_k, scores.shape[-1])
+        top = scores.topk(k, dim=-1).indices.tolist()
+        out = torch.full_like(scores, float("-inf"))
+        for row, candidates in enumerate(top):
+            tail = self.tok.decode(input_ids[row, -12:].tolist(), skip_special_tokens=True)
+            m = _TRAILING.search(tail)
+            partial = m.group() if m else ""
+            keep = [t for t in candidates if self.allowed(partial, t)]
+            if keep:
+                out[row, keep] = scores[row, keep]
+            else:
+                out[row] = scores[row]
+        return out
