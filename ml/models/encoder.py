@@ -134,6 +134,8 @@ class VisionEncoder(nn.Module):
         self.norm = nn.GroupNorm(1, cfg.dim)
         self.label_head = nn.Linear(cfg.dim, cfg.n_labels)
         self.loc_head = nn.Conv2d(cfg.dim, cfg.n_labels, 1)
+        # How much each finding's label trusts its localisation map's peak cell (learnt; 0 at start).
+        self.peak_gain = nn.Parameter(torch.zeros(cfg.n_labels))
         s = cfg.image_size
         # Identity-like until fitted: the mid-grey / quarter-range scaling the hf/timm paths use.
         self.register_buffer("pixel_mean", torch.full((1, 1, s, s), 0.5))
@@ -176,9 +178,20 @@ class VisionEncoder(nn.Module):
             images = (images - mean) / self.pixel_std
         return self.norm(self.backbone(images))
 
+    def heads(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Label logits (B, n_labels) and localisation logits (B, n_labels, h, w) of a feature map.
+
+        A label sees the mean-pooled features plus its map's peak cell: a 2 cm nodule fills one
+        cell of 196, and averaging alone dilutes it to noise (its map's peak separated large
+        nodules far better than the mean-pooled label did).
+        """
+        loc = self.loc_head(feats)
+        peak = loc.flatten(2).amax(dim=2)
+        return self.label_head(feats.mean(dim=(2, 3))) + self.peak_gain * peak, loc
+
     def forward(self, images: torch.Tensor) -> EncoderOutput:
         feats = self.features(images)
-        return EncoderOutput(feats, self.label_head(feats.mean(dim=(2, 3))), self.loc_head(feats))
+        return EncoderOutput(feats, *self.heads(feats))
 
     def loss(
         self,

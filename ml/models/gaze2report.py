@@ -235,10 +235,11 @@ class Gaze2Report(nn.Module):
         dtype = self.llm.get_input_embeddings().weight.dtype
         probs = None
         if self.cfg.projector.label_token or self.cfg.llm.findings_prompt:
-            probs = torch.sigmoid(self.encoder.label_head(features.mean(dim=(2, 3))))
+            label_logits, loc_logits = self.encoder.heads(features)
+            probs = torch.sigmoid(label_logits)
         visual = self.projector.visual(features, probs if self.cfg.projector.label_token else None).to(dtype)
         if self.cfg.llm.findings_prompt:
-            loc = torch.sigmoid(self.encoder.loc_head(features))
+            loc = torch.sigmoid(loc_logits)
             visual = [
                 torch.cat([visual[i], self._embed(self.findings_ids(probs[i], loc[i]))])
                 for i in range(len(visual))

@@ -46,7 +46,7 @@ def _nodule_rate(cases, with_effusion: bool) -> float:
 
 
 def test_an_added_kind_is_independent_of_the_other_findings_where_a_weight_crowds_them_out():
-    # Raising the weight in a set without normals (cohort-nod's recipe): beside an effusion a
+    # Raising the weight in a set without normals (the first nodule-rich encoder cohort's recipe): beside an effusion a
     # nodule is far rarer than elsewhere, since a case draws at most three findings.
     weighted = _cases(0.0, weights={"nodule": 0.5, "mass": 0.06})
     assert _nodule_rate(weighted, True) < 0.7 * _nodule_rate(weighted, False)

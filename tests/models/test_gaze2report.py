@@ -26,9 +26,9 @@ def test_labels_cover_report_tokens_only(tiny_net):
     prompts, _, _ = net.prompt_embeds(feats, [tab, None], [(64, 64)] * 2, ["real_gaze", "image_only"])
     # gaze tokens: one per fixation + a graph summary; image_only has no gaze section at all
     n_text = len(net.prompt.pre) + len(net.prompt.post)
-    probs = torch.sigmoid(net.encoder.label_head(feats.mean(dim=(2, 3))))
+    label_logits, loc_logits = net.encoder.heads(feats)
+    probs, loc = torch.sigmoid(label_logits), torch.sigmoid(loc_logits)
     n_vis = net.cfg.projector.global_tokens + 1 + net.cfg.encoder.n_labels  # grid + label + per-label
-    loc = torch.sigmoid(net.encoder.loc_head(feats))
     n_words = [len(net.findings_ids(p, m)) for p, m in zip(probs, loc, strict=True)]  # diagnosis words
     assert prompts[0].shape[0] == n_text + n_vis + n_words[0] + len(net.prompt.mid) + 2 + 1
     assert prompts[1].shape[0] == n_text + n_vis + n_words[1]

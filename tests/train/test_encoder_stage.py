@@ -155,3 +155,24 @@ def test_localisation_loss_weighs_a_one_cell_nodule_like_a_large_effusion():
     assert loc_loss(sure) < 0.01
     # Missing the nodule's one cell costs as much as missing the whole effusion.
     assert 0.5 < loc_loss(miss_nodule) / loc_loss(miss_effusion) < 2.0
+
+
+def test_a_label_adds_its_maps_peak_cell_so_one_bright_cell_is_not_averaged_away():
+    enc = VisionEncoder(EncoderConfig(image_size=48, channels=(8, 16), dim=4))
+    feats = torch.zeros(2, 4, 6, 6)
+    feats[1, 0, 2, 3] = 3.0  # one cell of 36 stands out in channel 0
+    with torch.no_grad():
+        enc.loc_head.weight.zero_()
+        enc.loc_head.bias.zero_()
+        enc.loc_head.weight[EFFUSION, 0] = 1.0  # the effusion map reads channel 0
+        enc.label_head.weight.zero_()
+        enc.label_head.bias.zero_()
+        enc.label_head.weight[EFFUSION, 0] = 1.0  # ... and so does the mean-pooled label
+        enc.peak_gain.fill_(2.0)
+    label, loc = enc.heads(feats)
+    assert loc[1, EFFUSION, 2, 3] == 3.0 and loc[0, EFFUSION].abs().max() == 0
+    # mean pooling alone: 3 / 36; the peak adds gain x 3
+    assert torch.allclose(label[1, EFFUSION], torch.tensor(3.0 / 36 + 2.0 * 3.0))
+    assert label[0, EFFUSION] == 0
+    out = enc(torch.rand(1, 1, 48, 48))
+    assert torch.equal(out.label_logits, enc.heads(out.features)[0])
