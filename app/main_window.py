@@ -413,6 +413,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.set_locked(False)
         self.report.set_labels({})
         self.report.set_model_badge(None)
+        self.report.set_suspected([])
         self.report.set_state(f"{study.id}: loading the image…")
         workers.submit(
             lambda: load_study_image(study.image_path),
@@ -591,6 +592,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.set_busy(False)
         src = result.raw.get("scanpath_source")
         self.report.set_model_badge(result.model, result.untrained, src)
+        self.report.set_suspected(result.findings)
         if result.scanpath is not None and len(result.scanpath):
             if src == "predicted":
                 self.overlays.set_predicted([result.scanpath])

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6 import QtCore
 
+from ml.models.api import EncoderFinding
 from ml.types import Fixation, Image, Scanpath, ScanpathSource
 
 if TYPE_CHECKING:  # httpx (and the CLI it pulls in) is imported on first use, off the start-up path
@@ -109,6 +110,7 @@ class DraftResult:
     untrained: bool
     n_tokens: int = 0
     elapsed_s: float = 0.0
+    findings: list[EncoderFinding] = field(default_factory=list)  # the image model's likely findings
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -123,6 +125,15 @@ class DraftResult:
             untrained=bool(body.get("untrained", False)),
             n_tokens=int(body.get("n_tokens", 0) or 0),
             elapsed_s=float(body.get("elapsed_s", 0.0) or 0.0),
+            findings=[
+                EncoderFinding(
+                    str(f.get("label", "")),
+                    float(f.get("probability", 0.0)),
+                    str(f.get("place", "")),
+                    bool(f.get("in_draft", False)),
+                )
+                for f in body.get("findings") or []
+            ],
             raw=body,
         )
 

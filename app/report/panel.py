@@ -6,6 +6,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app import theme
 from app.report.editor import ReportEditor
+from ml.models.api import EncoderFinding
 
 #: Labeler value -> (text, colour) for the finding chips.
 CHIP_STYLE = {
@@ -53,6 +54,9 @@ class ReportPanel(QtWidgets.QWidget):
         self.badge = QtWidgets.QLabel("")
         self.badge.setWordWrap(True)
         self.badge.setObjectName("muted")
+        self.suspected = QtWidgets.QLabel("")
+        self.suspected.setWordWrap(True)
+        self.suspected.setObjectName("muted")
         self.editor = ReportEditor()
         self.chips = FlowRow()
         chips_title = QtWidgets.QLabel("FINDINGS READ BY THE LABELER")
@@ -119,6 +123,7 @@ class ReportPanel(QtWidgets.QWidget):
         layout.addWidget(self.badge)
         layout.addLayout(row1)
         layout.addWidget(self.editor, 1)
+        layout.addWidget(self.suspected)
         layout.addWidget(chips_title)
         layout.addWidget(self.chips)
         layout.addLayout(row2)
@@ -157,6 +162,20 @@ class ReportPanel(QtWidgets.QWidget):
         if untrained or model.get("untrained"):
             text += f"<br><span style='color:{theme.WARN}'>⚠ untrained base LLM — not a clinical draft</span>"
         self.badge.setText(text)
+
+    def set_suspected(self, findings: list[EncoderFinding]) -> None:
+        """What the image model found likely, each not in the draft flagged: a small report model
+        can leave out a finding it was told of, and the reader should see that before signing."""
+        if not findings:
+            self.suspected.setText("")
+            return
+        parts = []
+        for f in findings:
+            text = f"{f.label.lower()}{f' ({f.place})' if f.place else ''} {f.probability:.0%}"
+            if not f.in_draft:
+                text = f"<span style='color:{theme.WARN}'>⚠ {text} — not in the draft</span>"
+            parts.append(text)
+        self.suspected.setText("Image model: " + " · ".join(parts))
 
     def set_labels(self, labels: dict[str, int | None]) -> None:
         """Chips for the observations the labeler found (positive / uncertain / negative)."""

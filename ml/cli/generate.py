@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 MODES = ("predicted", "real_gaze", "image_only", "no_gnn")
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "report": draft.text,
+                    "findings": [asdict(f) for f in draft.findings],
                     "scanpath": points,
                     "attention": [round(a, 5) for a in draft.attention],
                     "model": draft.model,
@@ -92,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     print("\n")
+    if draft.findings:
+        print("the image model's likely findings (probability; * = not in the draft):")
+        for f in draft.findings:
+            where = f" ({f.place})" if f.place else ""
+            print(f"  {'' if f.in_draft else '*'}{f.label.lower()}{where}  {f.probability:.2f}")
     if points:
         src = draft.scanpath.source.value if draft.scanpath else ""
         print(f"scanpath ({src}, {len(points)} fixations; x, y px, duration s, attention):")

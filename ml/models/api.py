@@ -29,6 +29,20 @@ class Decoding:
 
 
 @dataclass
+class EncoderFinding:
+    """An observation the vision encoder finds likely: what the draft was prompted with.
+
+    Shown beside the draft so a reader sees what the image model suspected even where the draft
+    leaves it out (``in_draft`` false): a small report model can drop a finding it was told of.
+    """
+
+    label: str  # a CheXpert observation
+    probability: float
+    place: str = ""  # e.g. "left upper" (patient's side), for localised findings
+    in_draft: bool = False  # the draft mentions it as present (rule labeler)
+
+
+@dataclass
 class GazeGraph:
     """The gaze graph of one scanpath with the GNN's attention, for the attention overlay."""
 
@@ -48,6 +62,7 @@ class Draft:
     attention: list[float]
     model: dict[str, Any]  # bundle identity: name, version, base model, sha256, untrained flag
     n_tokens: int = 0
+    findings: list[EncoderFinding] = field(default_factory=list)  # the encoder's likely findings
 
 
 class ReportModel(Protocol):

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.models.api import Decoding, Draft, GazeGraph
+from ml.models.api import Decoding, Draft, EncoderFinding, GazeGraph
 from ml.models.config import GAZE_MODES, ModelConfig
 from ml.models.encoder import VisionEncoder
 from ml.models.gnn import GazeGNN, GNNOutput, to_batch
@@ -203,16 +203,24 @@ class Gaze2Report(nn.Module):
         return self.scanpath.sample(self.scanpath(features), n=n, seed=seed, mean_first=False)
 
     # ---- the prompt ---------------------------------------------------------------------
-    def findings_ids(self, probs: torch.Tensor, loc: torch.Tensor | None = None) -> list[int]:
-        """Tokens of the diagnosis prompt: the observations the encoder finds likely, in words, each
-        localised one with where its localisation map ``loc`` (n_labels, h, w; probabilities) puts it."""
+    def likely_findings(self, probs: torch.Tensor, loc: torch.Tensor | None = None) -> list[EncoderFinding]:
+        """The observations the encoder finds likely (p ≥ ``LIKELY``), each localised one with where
+        its localisation map ``loc`` (n_labels, h, w; probabilities) puts it."""
         names = CHEXPERT_OBSERVATIONS if len(probs) == len(CHEXPERT_OBSERVATIONS) else ()
-        likely = []
-        for j, (n, p) in enumerate(zip(names, probs.tolist(), strict=False)):
-            if p < LIKELY or n == "No Finding":
-                continue
-            place = finding_place(loc[j]) if loc is not None and n in LOCALISED else ""
-            likely.append(f"{n.lower()} ({place})" if place else n.lower())
+        return [
+            EncoderFinding(
+                n, round(p, 4), finding_place(loc[j]) if loc is not None and n in LOCALISED else ""
+            )
+            for j, (n, p) in enumerate(zip(names, probs.tolist(), strict=False))
+            if p >= LIKELY and n != "No Finding"
+        ]
+
+    def findings_ids(self, probs: torch.Tensor, loc: torch.Tensor | None = None) -> list[int]:
+        """Tokens of the diagnosis prompt: ``likely_findings`` in words, e.g. "lung lesion (left upper)"."""
+        likely = [
+            f"{f.label.lower()} ({f.place})" if f.place else f.label.lower()
+            for f in self.likely_findings(probs, loc)
+        ]
         text = f" Likely findings: {', '.join(likely) if likely else 'none'}."
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
@@ -447,6 +455,17 @@ class Gaze2ReportDrafter:
         x = preprocess(image, self.net.cfg.encoder.image_size).to(self.net.device)
         return self.net.encoder.features(x)
 
+    def _findings(self, feats: torch.Tensor, text: str) -> list[EncoderFinding]:
+        """The encoder's likely findings for a draft, each marked with whether the draft names it."""
+        from ml.metrics.labeler import label_report
+
+        label_logits, loc_logits = self.net.encoder.heads(feats)
+        said = label_report(text)
+        found = self.net.likely_findings(torch.sigmoid(label_logits[0]), torch.sigmoid(loc_logits[0]))
+        for f in found:
+            f.in_draft = said.get(f.label) == 1
+        return found
+
     def _to_scanpath(self, xyd: torch.Tensor, image: Image) -> Scanpath:
         w, h = image.size
         arr = xyd.cpu().double().numpy().copy()
@@ -525,6 +544,7 @@ class Gaze2ReportDrafter:
         ids = self.net.generate_ids(prompts[0], decoding, on_token, should_stop)
         text = self.net.tokenizer.decode(ids, skip_special_tokens=True).strip()
         return Draft(
+            findings=self._findings(feats, text),
             text=text,
             scanpath=used,
             attention=attention,

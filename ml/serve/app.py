@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -35,6 +35,7 @@ from ml.serve.schemas import (
     Capabilities,
     DecodingIn,
     ErrorBody,
+    FindingOut,
     GraphOut,
     GraphRequest,
     Health,
@@ -289,6 +290,7 @@ def create_app(
         info = dict(draft.model or model().info())
         return ReportOut(
             report=draft.text,
+            findings=[FindingOut(**asdict(f)) for f in draft.findings],
             scanpath=from_scanpath(sp),
             scanpath_source=sp.source.value if sp is not None else None,
             attention=[float(a) for a in draft.attention],

@@ -157,8 +157,18 @@ class GraphOut(BaseModel):
     image_size: tuple[int, int]
 
 
+class FindingOut(BaseModel):
+    """An observation the vision encoder finds likely (``ml.models.api.EncoderFinding``)."""
+
+    label: str
+    probability: float
+    place: str
+    in_draft: bool
+
+
 class ReportOut(BaseModel):
     report: str
+    findings: list[FindingOut] = []
     scanpath: Gaze
     scanpath_source: ScanpathSourceName | None
     attention: list[float]

@@ -186,6 +186,10 @@ class FakeBackend:
     def done_body(self, sp, src, n) -> dict:
         return {
             "report": self.report,
+            "findings": [
+                {"label": "Cardiomegaly", "probability": 0.91, "place": "", "in_draft": True},
+                {"label": "Lung Lesion", "probability": 0.55, "place": "left upper", "in_draft": False},
+            ],
             "scanpath": sp,
             "scanpath_source": src,
             "attention": [1 / len(sp)] * len(sp),

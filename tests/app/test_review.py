@@ -35,6 +35,16 @@ def test_draft_is_stored_as_model_version_and_labeled(drafted, qtbot):
     qtbot.waitUntil(lambda: "draft ready" in win.worklist.list.item(0).text(), timeout=5000)
 
 
+def test_the_image_models_findings_show_beside_the_draft_and_those_left_out_are_flagged(drafted):
+    win = drafted
+    assert [f.label for f in win.draft.findings] == ["Cardiomegaly", "Lung Lesion"]
+    text = win.report.suspected.text()
+    assert "cardiomegaly 91%" in text and "⚠ cardiomegaly" not in text
+    assert "⚠ lung lesion (left upper) 55% — not in the draft" in text
+    win.report.set_suspected([])
+    assert win.report.suspected.text() == ""
+
+
 def test_edit_save_sign_locks_and_keeps_every_version(drafted, qtbot):
     win = drafted
     win.report.editor.impression.setPlainText("Mild cardiomegaly. Small right effusion.")

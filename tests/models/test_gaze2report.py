@@ -61,6 +61,27 @@ def test_findings_prompt_names_the_likely_observations(tiny_net):
     )
 
 
+def test_a_draft_lists_the_encoders_likely_findings_and_which_it_names(tiny_net, monkeypatch):
+    from ml.models.api import EncoderFinding
+
+    net = tiny_net.eval()
+    effusion, lesion = (CHEXPERT_OBSERVATIONS.index(n) for n in ("Pleural Effusion", "Lung Lesion"))
+    with torch.no_grad():  # make the encoder find an effusion and a lesion in any image
+        net.encoder.label_head.weight.zero_()
+        net.encoder.label_head.bias.fill_(-6.0)
+        net.encoder.label_head.bias[[effusion, lesion]] = 6.0
+    drafter = Gaze2ReportDrafter(net, {"name": "t"})
+    draft = drafter.generate(_image(), decoding=Decoding(max_new_tokens=4))
+    assert [f.label for f in draft.findings] == ["Lung Lesion", "Pleural Effusion"]
+    assert all(isinstance(f, EncoderFinding) and f.probability > 0.99 for f in draft.findings)
+    # in_draft is the rule labeler's reading of the draft: a positive mention only
+    said = drafter._findings(drafter._features(_image()), "Small right pleural effusion. No nodule.")
+    assert [(f.label, f.in_draft) for f in said] == [("Lung Lesion", False), ("Pleural Effusion", True)]
+    with torch.no_grad():
+        net.encoder.label_head.bias.fill_(-6.0)
+    assert drafter.generate(_image(), decoding=Decoding(max_new_tokens=2)).findings == []
+
+
 def test_finding_place_reads_side_and_zone_from_the_map():
     m = torch.zeros(16, 16)
     m[3:5, 11:14] = 0.8  # image right, top: the patient's left upper zone

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ml.models.api import Decoding, Draft, GazeGraph
+from ml.models.api import Decoding, Draft, EncoderFinding, GazeGraph
 from ml.types import Image, Scanpath, ScanpathSource
 
 TOKEN = "test-token-0123456789abcdef"
@@ -115,6 +115,7 @@ class FakeModel:
             attention=[1.0 / len(sp)] * len(sp),
             model=self.info(),
             n_tokens=len(words),
+            findings=[EncoderFinding("Pleural Effusion", 0.97, "right lower", in_draft=False)],
         )
 
 

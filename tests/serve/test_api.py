@@ -124,6 +124,15 @@ def test_known_words_is_on_unless_a_request_turns_it_off():
     assert [d.known_words for d in model.decodings] == [True, False]
 
 
+def test_a_draft_carries_the_image_models_likely_findings_plain_and_streamed():
+    want = [{"label": "Pleural Effusion", "probability": 0.97, "place": "right lower", "in_draft": False}]
+    req = {"image": raw_image(), "decoding": {"max_new_tokens": 3}}
+    with TestClient(create_app(FakeModel(), TOKEN)) as c:
+        assert c.post("/v1/reports", json=req, headers=AUTH).json()["findings"] == want
+        events = parse_sse(c.post("/v1/reports/stream", json=req, headers=AUTH).text)
+    assert events[-1][0] == "done" and events[-1][1]["findings"] == want
+
+
 def test_drafter_has_no_scanpaths_or_graph(client):
     for path in ("/v1/scanpaths", "/v1/graph"):
         r = client.post(path, json={"image": raw_image()}, headers=AUTH)

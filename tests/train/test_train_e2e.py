@@ -65,7 +65,8 @@ def test_train_resume_and_generate_json(tmp_path, studies):
         )
     assert rc == 0
     out = json.loads(buf.getvalue())
-    assert {"report", "scanpath", "attention", "model"} <= set(out)
+    assert {"report", "findings", "scanpath", "attention", "model"} <= set(out)
+    assert all(set(f) == {"label", "probability", "place", "in_draft"} for f in out["findings"])
     assert len(out["scanpath"]) == len(out["attention"]) >= 1
     assert set(out["scanpath"][0]) == {"x", "y", "duration"}
     assert out["model"]["name"] == "gaze2report"
