@@ -52,14 +52,16 @@ def write_words(path: Path, words: Iterable[str]) -> None:
 class KnownWords(LogitsProcessor):
     """Masks every token but the ``top_k`` likeliest that keep each word known (see module doc).
 
-    If none of them does, the step is left as it was: a dead end must not stop a draft.
+    If none of them does (the model wants to close "pneumothorace" and the "s" of "pneumothoraces"
+    is not among them), the ``wide_k`` likeliest are searched; if none of those does either, the
+    step is left as it was: a dead end must not stop a draft.
     """
 
-    def __init__(self, tokenizer, words: Iterable[str], top_k: int = 16):  # noqa: ANN001
+    def __init__(self, tokenizer, words: Iterable[str], top_k: int = 16, wide_k: int = 1024):  # noqa: ANN001
         self.tok = tokenizer
         self.words = frozenset(words)
         self.prefixes = frozenset(w[:i] for w in self.words for i in range(1, len(w) + 1))
-        self.top_k = top_k
+        self.top_k, self.wide_k = top_k, wide_k
         self.eos = tokenizer.eos_token_id
         self._piece: dict[int, str] = {}
 
@@ -83,14 +85,17 @@ class KnownWords(LogitsProcessor):
         return True
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        k = min(self.top_k, scores.shape[-1])
-        top = scores.topk(k, dim=-1).indices.tolist()
         out = torch.full_like(scores, float("-inf"))
-        for row, candidates in enumerate(top):
+        for row in range(scores.shape[0]):
             tail = self.tok.decode(input_ids[row, -12:].tolist(), skip_special_tokens=True)
             m = _TRAILING.search(tail)
             partial = m.group() if m else ""
-            keep = [t for t in candidates if self.allowed(partial, t)]
+            keep: list[int] = []
+            for k in (self.top_k, self.wide_k):
+                candidates = scores[row].topk(min(k, scores.shape[-1])).indices.tolist()
+                keep = [t for t in candidates if self.allowed(partial, t)]
+                if keep:
+                    break
             if keep:
                 out[row, keep] = scores[row, keep]
             else:

@@ -49,10 +49,14 @@ def test_the_likeliest_allowed_token_wins_and_a_dead_end_is_left_alone():
     assert int(out.argmax()) == _id("usion")
     assert out[0, _id("usion")] == 2.0  # the model's own score, not a new one
     assert torch.isinf(out[0, _id("ussion")]) and torch.isinf(out[0, _id(" is")])  # outside top_k too
-    # Nothing among the top 3 is allowed: the scores pass unchanged rather than stall the draft.
-    dead = torch.full((1, len(PIECES)), -5.0)
-    dead[0, _id("ussion")], dead[0, _id(".")], dead[0, kw.eos] = 3.0, 2.0, 1.0
-    assert torch.equal(kw(ids, dead.clone()), dead)
+    # Nothing among the top 3 is allowed: the search widens, and the known word still wins.
+    far = torch.full((1, len(PIECES)), -5.0)
+    far[0, _id("ussion")], far[0, _id(".")], far[0, kw.eos] = 3.0, 2.0, 1.0
+    assert int(kw(ids, far.clone()).argmax()) == _id("usion")
+    # Nothing at all can make "eff" a known word: the scores pass unchanged rather than stall.
+    stuck = KnownWords(PieceTokenizer(), {"pleural", "is"}, top_k=3)
+    assert torch.equal(stuck(ids, far.clone()), far)
+    assert torch.equal(KnownWords(PieceTokenizer(), WORDS, top_k=3, wide_k=3)(ids, far.clone()), far)
 
 
 def test_words_round_trip_and_come_lowercased_from_reports(tmp_path):
