@@ -52,12 +52,13 @@ def write_words(path: Path, words: Iterable[str]) -> None:
 class KnownWords(LogitsProcessor):
     """Masks every token but the ``top_k`` likeliest that keep each word known (see module doc).
 
-    If none of them does (the model wants to close "pneumothorace" and the "s" of "pneumothoraces"
-    is not among them), the ``wide_k`` likeliest are searched; if none of those does either, the
-    step is left as it was: a dead end must not stop a draft.
+    If none of them does (the model wants to close "pneumothorace", and the lone "s" that makes
+    "pneumothoraces" is far down its list, since BPE writes "aces" as one token), the ``wide_k``
+    likeliest are searched (``None``: the whole vocabulary; dead ends are rare, so this costs little);
+    if none of those does either, the step is left as it was: a dead end must not stop a draft.
     """
 
-    def __init__(self, tokenizer, words: Iterable[str], top_k: int = 16, wide_k: int = 1024):  # noqa: ANN001
+    def __init__(self, tokenizer, words: Iterable[str], top_k: int = 16, wide_k: int | None = None):  # noqa: ANN001
         self.tok = tokenizer
         self.words = frozenset(words)
         self.prefixes = frozenset(w[:i] for w in self.words for i in range(1, len(w) + 1))
@@ -91,7 +92,7 @@ class KnownWords(LogitsProcessor):
             m = _TRAILING.search(tail)
             partial = m.group() if m else ""
             keep: list[int] = []
-            for k in (self.top_k, self.wide_k):
+            for k in (self.top_k, self.wide_k or scores.shape[-1]):
                 candidates = scores[row].topk(min(k, scores.shape[-1])).indices.tolist()
                 keep = [t for t in candidates if self.allowed(partial, t)]
                 if keep:
