@@ -88,16 +88,23 @@ def bench(device: str, repeats: int, tiny: bool) -> dict:
             times.append(time.perf_counter() - t)
     out["scanpath_predictor_only_ms_4_samples"] = round(1000 * statistics.median(times[2:]), 2)
 
-    # generation: greedy, fixed number of tokens (no eos stop: repetition settings off)
+    # generation: greedy, fixed number of tokens (no eos stop: repetition settings off); with the
+    # known-words guard (the default) and without, interleaved, so their ratio shares the load
     dec = Decoding(max_new_tokens=48, repetition_penalty=1.0, no_repeat_ngram_size=0)
-    rates = []
+    raw = Decoding(max_new_tokens=48, repetition_penalty=1.0, no_repeat_ngram_size=0, known_words=False)
+    rates: dict[str, list[float]] = {"known": [], "raw": []}
     for _ in range(repeats):
-        _sync(device)
-        t = time.perf_counter()
-        d = drafter.generate(image, decoding=dec)
-        _sync(device)
-        rates.append(d.n_tokens / (time.perf_counter() - t))
-    out["generate_tokens_per_s"] = round(statistics.median(rates), 2)
+        for key, decoding in (("known", dec), ("raw", raw)):
+            _sync(device)
+            t = time.perf_counter()
+            d = drafter.generate(image, decoding=decoding)
+            _sync(device)
+            rates[key].append(d.n_tokens / (time.perf_counter() - t))
+    out["generate_tokens_per_s"] = round(statistics.median(rates["known"]), 2)
+    out["generate_tokens_per_s_any_words"] = round(statistics.median(rates["raw"]), 2)
+    out["known_words_slowdown"] = round(
+        statistics.median(rates["raw"]) / statistics.median(rates["known"]), 3
+    )
     out["generate_tokens"] = dec.max_new_tokens
 
     # one report-stage training step (batch 4, real-gaze graphs, report of ~70 tokens)
