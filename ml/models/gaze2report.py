@@ -58,7 +58,7 @@ def finding_place(prob_map: torch.Tensor) -> str:
     named only when at least 65% of the map's mass (cells above half its peak) lies on one side; the
     zone is the height of that mass's centroid.
     """
-    p = prob_map.float()
+    p = prob_map.detach().float()
     w = p * (p >= 0.5 * p.max())
     total = float(w.sum())
     if total <= 0:
