@@ -155,13 +155,17 @@ def _draw_kinds(rng: np.random.Generator, weights: dict[str, float] | None) -> l
     return chosen
 
 
-def kind_weights(overrides: dict[str, float] | None = None) -> dict[str, float]:
-    """The finding-kind sampling weights, with ``overrides`` (e.g. more nodules) applied."""
-    bad = set(overrides or {}) - set(_KIND_WEIGHTS)
+def _check_kinds(kinds: dict[str, float] | None) -> None:
+    bad = set(kinds or {}) - set(_KIND_WEIGHTS)
     if bad:
         raise ValueError(
             f"unknown finding kind(s): {', '.join(sorted(bad))} (known: {', '.join(_KIND_WEIGHTS)})"
         )
+
+
+def kind_weights(overrides: dict[str, float] | None = None) -> dict[str, float]:
+    """The finding-kind sampling weights, with ``overrides`` (e.g. more nodules) applied."""
+    _check_kinds(overrides)
     if any(w < 0 for w in (overrides or {}).values()):
         raise ValueError("finding-kind weights must be >= 0")
     out = {**_KIND_WEIGHTS, **(overrides or {})}
@@ -172,11 +176,7 @@ def kind_weights(overrides: dict[str, float] | None = None) -> dict[str, float]:
 
 def check_add(add: dict[str, float] | None) -> dict[str, float]:
     """``add``'s kinds must be known and its probabilities in [0, 1]."""
-    bad = set(add or {}) - set(_KIND_WEIGHTS)
-    if bad:
-        raise ValueError(
-            f"unknown finding kind(s): {', '.join(sorted(bad))} (known: {', '.join(_KIND_WEIGHTS)})"
-        )
+    _check_kinds(add)
     if any(not 0 <= p <= 1 for p in (add or {}).values()):
         raise ValueError("added-finding probabilities must be in [0, 1]")
     return dict(add or {})

@@ -129,7 +129,7 @@ class StageConfig:
 class TrainConfig:
     cohort: str = ""  # cohort directory (python main.py cohort --out DIR)
     # More images for the encoder stage only: every study of these cohorts pre-trains the encoder
-    # (their own splits are ignored), e.g. a nodule-rich set from ``cohort --weights``. The other
+    # (their own splits are ignored), e.g. a nodule-rich set from ``cohort --add``. The other
     # stages, validation and test keep ``cohort``'s studies, so its finding mix is what the
     # report model learns to write.
     encoder_cohorts: tuple[str, ...] = ()
