@@ -26,6 +26,9 @@ class Decoding:
     temperature: float = 1.0
     seed: int = 0
     known_words: bool = True  # write only words reports have used (``ml.models.vocabulary``)
+    # when the first draft disagrees with the image model's likely findings, sample this many more
+    # and keep the one that agrees best (``ml.models.redraft``); 0 = keep the first draft
+    redraft: int = 7
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Draft:
     model: dict[str, Any]  # bundle identity: name, version, base model, sha256, untrained flag
     n_tokens: int = 0
     findings: list[EncoderFinding] = field(default_factory=list)  # the encoder's likely findings
+    redrafted: bool = False  # the text is a sampled redraft, not the first draft (``ml.models.redraft``)
 
 
 class ReportModel(Protocol):

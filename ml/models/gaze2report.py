@@ -35,6 +35,7 @@ from ml.models.encoder import VisionEncoder
 from ml.models.gnn import GazeGNN, GNNOutput, to_batch
 from ml.models.graph import build_graph
 from ml.models.projector import Projector
+from ml.models.redraft import REDRAFT_TEMPERATURE, agreement, best, well_formed
 from ml.models.scanpath import ScanpathPredictor
 from ml.models.vocabulary import KnownWords
 from ml.types import CHEXPERT_OBSERVATIONS, Image, Scanpath, ScanpathSource
@@ -336,6 +337,33 @@ class Gaze2Report(nn.Module):
         should_stop: Callable[[], bool] | None = None,
     ) -> list[int]:
         """Decode from one prompt (T, D): greedy/sampling streams through ``on_token``; beams don't."""
+        tok = self.tokenizer
+        streamer = _TokenStreamer(tok, on_token) if on_token and decoding.num_beams <= 1 else None
+        out = self._decode(prompt, decoding, 1, streamer, should_stop)
+        ids = _strip_end(out[0].tolist(), tok)
+        if on_token and streamer is None:
+            on_token(tok.decode(ids, skip_special_tokens=True))
+        return ids
+
+    @torch.no_grad()
+    def sample_ids(
+        self,
+        prompt: torch.Tensor,
+        decoding: Decoding,
+        n: int,
+        temperature: float,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[tuple[list[int], bool]]:
+        """``n`` drafts sampled from one prompt in one batch (seeded by ``decoding.seed``): each
+        draft's token ids and whether it ended (rather than ran out of ``max_new_tokens``)."""
+        sampling = dataclasses.replace(decoding, num_beams=1, do_sample=True, temperature=temperature)
+        out = self._decode(prompt, sampling, n, None, should_stop)
+        ends = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        rows = out.tolist()
+        ended = [any(t in ends for t in row) for row in rows]
+        return [(_strip_end(row, self.tokenizer), e) for row, e in zip(rows, ended, strict=True)]
+
+    def _decode(self, prompt, decoding, n, streamer, should_stop) -> torch.Tensor:  # noqa: ANN001
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
         tok = self.tokenizer
@@ -345,10 +373,10 @@ class Gaze2Report(nn.Module):
                 stop = bool(should_stop and should_stop())
                 return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
-        streamer = _TokenStreamer(tok, on_token) if on_token and decoding.num_beams <= 1 else None
         gen_cfg = GenerationConfig(
             max_new_tokens=decoding.max_new_tokens,
             num_beams=max(1, decoding.num_beams),
+            num_return_sequences=n,
             do_sample=decoding.do_sample,
             temperature=decoding.temperature if decoding.do_sample else None,
             top_p=None,
@@ -373,7 +401,7 @@ class Gaze2Report(nn.Module):
         with warnings.catch_warnings():
             # The prompt is embeddings only: penalties apply to generated tokens, which is what we want.
             warnings.filterwarnings("ignore", message=".*inputs_embeds.*", category=UserWarning)
-            out = self.llm.generate(
+            return self.llm.generate(
                 inputs_embeds=prompt[None],
                 attention_mask=mask,
                 generation_config=gen_cfg,
@@ -383,12 +411,13 @@ class Gaze2Report(nn.Module):
                     [self.known_words] if decoding.known_words and self.known_words else []
                 ),
             )
-        ids = out[0].tolist()
-        while ids and ids[-1] in (tok.eos_token_id, tok.pad_token_id):
-            ids.pop()
-        if on_token and streamer is None:
-            on_token(tok.decode(ids, skip_special_tokens=True))
-        return ids
+
+
+def _strip_end(ids: list[int], tok: Any) -> list[int]:
+    """Token ids without the trailing end-of-text / padding."""
+    while ids and ids[-1] in (tok.eos_token_id, tok.pad_token_id):
+        ids.pop()
+    return ids
 
 
 class _TokenStreamer:
@@ -543,14 +572,36 @@ class Gaze2ReportDrafter:
             used = _kept(used, graphs[0].kept)
         ids = self.net.generate_ids(prompts[0], decoding, on_token, should_stop)
         text = self.net.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        findings = self._findings(feats, text)
+        redrafted = False
+        stopped = bool(should_stop and should_stop())
+        if decoding.redraft > 0 and not stopped and not agreement(text, findings).complete:
+            better = self._redraft(prompts[0], decoding, findings, text, should_stop)
+            if better is not None:
+                ids, redrafted = better, True
+                text = self.net.tokenizer.decode(ids, skip_special_tokens=True).strip()
+                findings = self._findings(feats, text)
         return Draft(
-            findings=self._findings(feats, text),
+            findings=findings,
             text=text,
             scanpath=used,
             attention=attention,
             model={**self.info(), "gaze_mode": mode},
             n_tokens=len(ids),
+            redrafted=redrafted,
         )
+
+    def _redraft(self, prompt, decoding, findings, first, should_stop) -> list[int] | None:  # noqa: ANN001
+        """Token ids of the sampled draft that agrees with ``findings`` better than ``first`` does
+        (``ml.models.redraft``), or None when none does."""
+        samples = self.net.sample_ids(prompt, decoding, decoding.redraft, REDRAFT_TEMPERATURE, should_stop)
+        if should_stop and should_stop():
+            return None
+        tok = self.net.tokenizer
+        texts = [tok.decode(ids, skip_special_tokens=True).strip() for ids, _ in samples]
+        usable = [i for i, (_, ended) in enumerate(samples) if ended and well_formed(texts[i])]
+        pick = best([first, *(texts[i] for i in usable)], findings)
+        return samples[usable[pick - 1]][0] if pick > 0 else None
 
 
 def _kept(scanpath: Scanpath, kept: torch.Tensor) -> Scanpath:
