@@ -597,7 +597,10 @@ class MainWindow(QtWidgets.QMainWindow):
             if src == "predicted":
                 self.overlays.set_predicted([result.scanpath])
             self.overlays.set_attention(result.scanpath, result.attention)
-        self.report.set_state(f"Draft ready · {result.n_tokens} tokens in {result.elapsed_s:.1f} s")
+        redrafted = " · redrafted to agree with the image model" if result.redrafted else ""
+        self.report.set_state(
+            f"Draft ready · {result.n_tokens} tokens in {result.elapsed_s:.1f} s{redrafted}"
+        )
         study = self.current
         if study is not None:
             bundle = str(result.model.get("name") or "model")

@@ -111,6 +111,7 @@ class DraftResult:
     n_tokens: int = 0
     elapsed_s: float = 0.0
     findings: list[EncoderFinding] = field(default_factory=list)  # the image model's likely findings
+    redrafted: bool = False  # the text replaced the streamed first draft (``ml.models.redraft``)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -134,6 +135,7 @@ class DraftResult:
                 )
                 for f in body.get("findings") or []
             ],
+            redrafted=bool(body.get("redrafted", False)),
             raw=body,
         )
 

@@ -16,6 +16,8 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ml.models.api import Decoding
+
     p = sub.add_parser(
         "eval", help="ablation table: NLG, clinical efficacy and scanpath metrics on a cohort split"
     )
@@ -34,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--any-words", action="store_true", help="decode without the known-words guard (the model's raw text)"
     )
+    p.add_argument("--redraft", type=int, default=Decoding.redraft,
+                   help="drafts to sample when the first disagrees with the image model's findings "
+                        f"(0 = first drafts only; default {Decoding.redraft})")  # fmt: skip
     p.add_argument("--examples", type=int, default=3, help="example-case PNGs to write")
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it starts a Java VM)")
     p.add_argument("--threads", type=int, default=1,
@@ -88,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         modes=modes,
         decoding=Decoding(
-            max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, known_words=not args.any_words
+            max_new_tokens=args.max_new_tokens,
+            num_beams=args.num_beams,
+            known_words=not args.any_words,
+            redraft=max(0, args.redraft),
         ),
         meteor=not args.no_meteor,
         examples=args.examples,

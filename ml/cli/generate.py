@@ -12,6 +12,8 @@ MODES = ("predicted", "real_gaze", "image_only", "no_gnn")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ml.models.api import Decoding
+
     p = sub.add_parser(
         "generate",
         help="draft a report for an image (prints report, predicted scanpath and node attention)",
@@ -39,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--any-words",
         action="store_true",
         help="let the model write words no report has used (default: known words only)",
+    )
+    p.add_argument(
+        "--redraft",
+        type=int,
+        default=Decoding.redraft,
+        help="drafts to sample when the first one disagrees with the image model's findings; the one "
+        f"that agrees best is kept (0 = keep the first; default {Decoding.redraft})",
     )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--seed", type=int, default=0)
@@ -68,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         no_repeat_ngram_size=args.no_repeat_ngram,
         seed=args.seed,
         known_words=not args.any_words,
+        redraft=max(0, args.redraft),
     )
     stream = None if args.json else (lambda piece: print(piece, end="", flush=True))
     try:
@@ -83,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "report": draft.text,
                     "findings": [asdict(f) for f in draft.findings],
+                    "redrafted": draft.redrafted,
                     "scanpath": points,
                     "attention": [round(a, 5) for a in draft.attention],
                     "model": draft.model,
@@ -94,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     print("\n")
+    if draft.redrafted:  # what streamed above was the first draft
+        print("redrafted: the draft above left out or misplaced the image model's findings; kept instead:\n")
+        print(draft.text + "\n")
     if draft.findings:
         print("the image model's likely findings (probability; * = not in the draft):")
         for f in draft.findings:

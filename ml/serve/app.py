@@ -291,6 +291,7 @@ def create_app(
         return ReportOut(
             report=draft.text,
             findings=[FindingOut(**asdict(f)) for f in draft.findings],
+            redrafted=draft.redrafted,
             scanpath=from_scanpath(sp),
             scanpath_source=sp.source.value if sp is not None else None,
             attention=[float(a) for a in draft.attention],

@@ -67,6 +67,7 @@ class DecodingIn(_Strict):
     temperature: float = Field(default=Decoding.temperature, ge=0.05, le=5.0)
     seed: int = Field(default=Decoding.seed, ge=0, le=2**31 - 1)
     known_words: bool = Decoding.known_words
+    redraft: int = Field(default=Decoding.redraft, ge=0, le=16)
 
     def to_decoding(self) -> Decoding:
         return Decoding(**self.model_dump())
@@ -169,6 +170,7 @@ class FindingOut(BaseModel):
 class ReportOut(BaseModel):
     report: str
     findings: list[FindingOut] = []
+    redrafted: bool = False  # a sampled redraft replaced the streamed first draft
     scanpath: Gaze
     scanpath_source: ScanpathSourceName | None
     attention: list[float]

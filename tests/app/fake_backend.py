@@ -27,6 +27,7 @@ class FakeBackend:
         self.delay = delay
         self.ready = ready
         self.report = report
+        self.redraft: str | None = None  # set: stream ``report``, then finish with this redraft
         self.requests: list[dict] = []
         self.fail_generation = False
         self.dead = False
@@ -185,7 +186,8 @@ class FakeBackend:
 
     def done_body(self, sp, src, n) -> dict:
         return {
-            "report": self.report,
+            "report": self.redraft or self.report,
+            "redrafted": self.redraft is not None,
             "findings": [
                 {"label": "Cardiomegaly", "probability": 0.91, "place": "", "in_draft": True},
                 {"label": "Lung Lesion", "probability": 0.55, "place": "left upper", "in_draft": False},

@@ -45,6 +45,17 @@ def test_the_image_models_findings_show_beside_the_draft_and_those_left_out_are_
     assert win.report.suspected.text() == ""
 
 
+def test_a_redraft_replaces_the_streamed_first_draft_and_says_so(qtbot, fake_backend, png_path):
+    fake_backend.redraft = "FINDINGS: Mild cardiomegaly. A left upper lobe nodule.\n\nIMPRESSION: Nodule."
+    win = make_window(qtbot, fake_backend)
+    with qtbot.waitSignal(win.draft_finished, timeout=15000):
+        win.open_paths([str(png_path)])
+    assert win.draft.redrafted
+    assert win.report.editor.findings.toPlainText() == "Mild cardiomegaly. A left upper lobe nodule."
+    assert win.report.editor.impression.toPlainText() == "Nodule."
+    assert "redrafted to agree with the image model" in win.report.state.text()
+
+
 def test_edit_save_sign_locks_and_keeps_every_version(drafted, qtbot):
     win = drafted
     win.report.editor.impression.setPlainText("Mild cardiomegaly. Small right effusion.")

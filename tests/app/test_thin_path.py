@@ -39,7 +39,7 @@ def test_open_png_streams_draft_into_editor(qtbot, fake_backend, png_path, watch
     assert fake_backend.requests[-1]["format"] == "png"
     assert fake_backend.requests[-1]["gaze"] is None  # no recorded gaze: predicted on the backend
     assert win.image is not None and win.image.size == (256, 256)
-    assert "Draft ready" in win.report.state.text()
+    assert "Draft ready" in win.report.state.text() and "redrafted" not in win.report.state.text()
     assert not watchdog.our_stalls(), watchdog.report()
 
 

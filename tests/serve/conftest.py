@@ -69,6 +69,7 @@ class FakeModel:
         self.stopped = threading.Event()
         self.calls: list[tuple[str, Any]] = []
         self.decodings: list[Decoding | None] = []
+        self.redrafted = False  # what the drafts say of themselves
 
     def info(self) -> dict[str, Any]:
         return {"name": "fake", "kind": "bundle", "version": "1", "untrained": False}
@@ -116,6 +117,7 @@ class FakeModel:
             model=self.info(),
             n_tokens=len(words),
             findings=[EncoderFinding("Pleural Effusion", 0.97, "right lower", in_draft=False)],
+            redrafted=self.redrafted,
         )
 
 

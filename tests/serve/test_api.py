@@ -9,6 +9,7 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
+from ml.models.api import Decoding
 from ml.serve import Settings, create_app
 from ml.serve.auth import TokenAuth
 from tests.serve.conftest import AUTH, TOKEN, FakeModel, b64, png_bytes, raw_image
@@ -122,6 +123,21 @@ def test_known_words_is_on_unless_a_request_turns_it_off():
             r = c.post("/v1/reports", json={"image": raw_image(), "decoding": decoding}, headers=AUTH)
             assert r.status_code == 200
     assert [d.known_words for d in model.decodings] == [True, False]
+
+
+def test_redraft_reaches_the_model_and_the_answer_says_whether_it_replaced_the_first_draft():
+    model = FakeModel()
+    req = {"image": raw_image(), "decoding": {"max_new_tokens": 3}}
+    with TestClient(create_app(model, TOKEN)) as c:
+        assert c.post("/v1/reports", json=req, headers=AUTH).json()["redrafted"] is False
+        model.redrafted = True
+        off = {**req, "decoding": {"max_new_tokens": 3, "redraft": 0}}
+        assert c.post("/v1/reports", json=off, headers=AUTH).json()["redrafted"] is True
+        events = parse_sse(c.post("/v1/reports/stream", json=req, headers=AUTH).text)
+        bad = {**req, "decoding": {"redraft": -1}}
+        assert c.post("/v1/reports", json=bad, headers=AUTH).status_code == 422
+    assert events[-1][0] == "done" and events[-1][1]["redrafted"] is True
+    assert [d.redraft for d in model.decodings] == [Decoding.redraft, 0, Decoding.redraft]
 
 
 def test_a_draft_carries_the_image_models_likely_findings_plain_and_streamed():
