@@ -210,6 +210,7 @@ def run_eval(
             "ce": ce.as_dict(),
             "ce_per_observation": {k: v.f1 for k, v in ce.per_observation.items()},
             "seconds_per_report": seconds[mode] / len(cases),
+            "redrafted": sum(mode in c.get("redrafted", ()) for c in per_case),
         }
         if mode in ("predicted", "no_gnn") and predicted_vs_readers:
             rows[mode]["scanpath"] = _jsonable(metrics.mean_metrics(predicted_vs_readers))
@@ -292,6 +293,7 @@ def _draft(
             entry["generated"][mode] = draft.text
             drafts[mode] = draft
             bar.update(1)
+        entry["redrafted"] = [m for m, d in drafts.items() if d.redrafted]
         # scanpath metrics: the predicted scanpath (the one the predicted row used) vs every reader
         t_sp = time.perf_counter()
         pred = (

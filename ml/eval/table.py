@@ -96,6 +96,14 @@ def _notes(results: dict[str, Any]) -> list[str]:
         "- Scanpath columns: the predicted scanpath against every recorded reader of the image, averaged per image "
         "then over images; MultiMatch = mean of its 5 dimensions. ↓ = lower is better.",
     ]
+    rows = results.get("rows") or {}
+    redraft = int((results.get("decoding") or {}).get("redraft") or 0)
+    if redraft and any("redrafted" in r for r in rows.values()):
+        counts = ", ".join(f"{r.get('label', m)} {int(r.get('redrafted', 0))}" for m, r in rows.items())
+        notes.append(
+            f"- Redrafted (`redraft` {redraft}: the first draft disagreed with the image model's findings and a "
+            f"sampled draft agreed better, `ml/models/redraft.py`), images per row: {counts}."
+        )
     for metric, reason in (results.get("skipped") or {}).items():
         notes.append(f"- {metric}: {reason}")
     for warning in results.get("warnings") or []:

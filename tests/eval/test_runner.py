@@ -56,7 +56,7 @@ class FakeModel:
             sp = self.predict_scanpaths(image)[0]
             text = ". ".join(ref.split(". ")[:-1]) + "." if mode == "predicted" else ref.split(". ")[0] + "."
             att = [0.1, 0.2, 0.3, 0.4] if mode == "predicted" else []
-            return Draft(text, sp, att, self.info())
+            return Draft(text, sp, att, self.info(), redrafted=mode == "predicted" and "effusion" in ref)
         return Draft("No acute cardiopulmonary abnormality.", None, [], self.info())
 
 
@@ -103,6 +103,20 @@ def test_rows_rank_as_the_fake_model_was_built(results):
     )
     assert rows["no_gnn"]["ce"]["CE-R"] < 1.0  # "Moderate cardiomegaly." drops the effusion
     assert rows["image_only"]["nlg"]["METEOR"] is None and "METEOR" in results["skipped"]
+
+
+def test_redrafts_are_counted_per_row_and_named_in_the_notes(results):
+    from ml.eval.table import results_markdown
+
+    with_effusion = sum("effusion" in r for r in REPORTS.values())
+    assert 0 < with_effusion < len(REPORTS)
+    assert {m: r["redrafted"] for m, r in results["rows"].items()} == {
+        m: with_effusion if m == "predicted" else 0 for m in MODES
+    }
+    assert [c["redrafted"] for c in results["cases"]] == [
+        ["predicted"] if "effusion" in r else [] for r in REPORTS.values()
+    ]
+    assert f"Predicted gaze (Gaze2Report) {with_effusion}" in results_markdown(results)
 
 
 def test_scanpath_metrics_and_ceiling(results):
