@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from ml.cli.eval import load_model
+    from ml.contracts import Decoding
     from ml.eval.runner import EvalConfig, load_cases, run_eval
-    from ml.models.api import Decoding
 
     cases, reference = load_cases(args.cohort, split=args.split, limit=args.limit)
     config = EvalConfig(

@@ -49,7 +49,7 @@ def bench(device: str, repeats: int, tiny: bool) -> dict:
     import numpy as np
     import torch
 
-    from ml.models.api import Decoding
+    from ml.contracts import Decoding
     from ml.models.graph import fixation_table
     from ml.models.scanpath import scanpath_targets  # noqa: F401  (import cost outside timings)
     from ml.train.stages import lora_params, set_trainable

@@ -158,7 +158,7 @@ def main() -> int:
 
     import torch
 
-    from ml.models.api import Decoding
+    from ml.contracts import Decoding
     from ml.models.drafter import Drafter
     from ml.serve.images import decode_image
     from ml.serve.schemas import ImageIn

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6 import QtCore
 
-from ml.models.api import EncoderFinding
+from ml.contracts import EncoderFinding
 from ml.types import Fixation, Image, Scanpath, ScanpathSource
 
 if TYPE_CHECKING:  # httpx (and the CLI it pulls in) is imported on first use, off the start-up path
@@ -111,7 +111,7 @@ class DraftResult:
     n_tokens: int = 0
     elapsed_s: float = 0.0
     findings: list[EncoderFinding] = field(default_factory=list)  # the image model's likely findings
-    redrafted: bool = False  # the text replaced the streamed first draft (``ml.models.redraft``)
+    redrafted: bool = False  # the text replaced the streamed first draft (the backend's redraft)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

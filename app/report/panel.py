@@ -6,7 +6,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app import theme
 from app.report.editor import ReportEditor
-from ml.models.api import EncoderFinding
+from ml.contracts import EncoderFinding
 
 #: Labeler value -> (text, colour) for the finding chips.
 CHIP_STYLE = {

@@ -16,7 +16,7 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ml.models.api import Decoding
+    from ml.contracts import Decoding
 
     p = sub.add_parser(
         "eval", help="ablation table: NLG, clinical efficacy and scanpath metrics on a cohort split"
@@ -64,8 +64,8 @@ def load_model(bundle: str | None, device: str, threads: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ml.contracts import Decoding
     from ml.eval.runner import EvalConfig, EvalError, load_cases, run_eval, write_outputs
-    from ml.models.api import Decoding
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     try:

@@ -12,7 +12,7 @@ MODES = ("predicted", "real_gaze", "image_only", "no_gnn")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ml.models.api import Decoding
+    from ml.contracts import Decoding
 
     p = sub.add_parser(
         "generate",
@@ -55,10 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ml.contracts import Decoding
     from ml.gaze.io import GazeFileError, read_scanpath
     from ml.imaging import load_image
     from ml.imaging.errors import ImageError
-    from ml.models.api import Decoding
     from ml.models.bundle import BundleError, load_bundle
     from ml.models.gaze2report import GazeModeError
 

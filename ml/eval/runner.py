@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml.models.api import Decoding, ReportModel
+from ml.contracts import Decoding, ReportModel
 from ml.types import Image, Scanpath, Study
 
 #: Ablation rows, in table order, with their labels.

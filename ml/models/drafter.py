@@ -1,6 +1,6 @@
 """The untrained drafter: the base LLM with a fixed instruction, served before a trained bundle exists.
 
-It implements ``ml.models.api.ReportModel`` so the backend, CLI and GUI work end to end from day
+It implements ``ml.contracts.ReportModel`` so the backend, CLI and GUI work end to end from day
 one, and says loudly that it is untrained (``info()["untrained"] is True``). It has no scanpath
 predictor and no GNN: those calls raise ``Unsupported`` (the backend answers 409), and it
 ignores gaze. Drafts are deterministic under greedy decoding.
@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ml.models.api import Decoding, Draft, GazeGraph
+from ml.contracts import Decoding, Draft, GazeGraph
 from ml.types import Image, Scanpath
 
 SYSTEM = "You are an experienced radiologist. You write concise, structured chest X-ray reports."

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.models.api import Decoding, Draft, EncoderFinding, GazeGraph
+from ml.contracts import Decoding, Draft, EncoderFinding, GazeGraph
 from ml.models.config import GAZE_MODES, ModelConfig
 from ml.models.encoder import VisionEncoder
 from ml.models.gnn import GazeGNN, GNNOutput, to_batch

@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ml.contracts import EncoderFinding
 from ml.metrics.labeler import POSITIVE, UNCERTAIN, Labeler, normalise, split_sentences
-from ml.models.api import EncoderFinding
 
 #: Sampling temperature of the redrafts: varied enough to word a finding differently, cool enough
 #: to keep the report's form.

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ml.models.api import Draft, ReportModel
+from ml.contracts import Draft, ReportModel
 from ml.serve import errors
 from ml.serve.auth import TokenAuth
 from ml.serve.images import decode_image, from_scanpath, to_scanpath

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ml.models.api import Decoding
+from ml.contracts import Decoding
 
 MAX_FIXATIONS = 512
 
@@ -57,7 +57,7 @@ class GazePoint(_Strict):
 
 
 class DecodingIn(_Strict):
-    """Decoding options (``ml.models.api.Decoding``); omitted keys take the model's defaults."""
+    """Decoding options (``ml.contracts.Decoding``); omitted keys take the model's defaults."""
 
     max_new_tokens: int = Field(default=Decoding.max_new_tokens, ge=1, le=1024)
     num_beams: int = Field(default=Decoding.num_beams, ge=1, le=8)
@@ -159,7 +159,7 @@ class GraphOut(BaseModel):
 
 
 class FindingOut(BaseModel):
-    """An observation the vision encoder finds likely (``ml.models.api.EncoderFinding``)."""
+    """An observation the vision encoder finds likely (``ml.contracts.EncoderFinding``)."""
 
     label: str
     probability: float

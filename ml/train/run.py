@@ -207,8 +207,8 @@ def evaluate_summary(
     A quick sanity summary for the bundle; the evaluation layer (``python main.py eval``) computes
     the full NLG + clinical-efficacy table.
     """
+    from ml.contracts import Decoding
     from ml.imaging import load_image
-    from ml.models.api import Decoding
     from ml.models.bundle import load_bundle
 
     rows = (splits.get("test") or splits.get("val") or [])[:n]

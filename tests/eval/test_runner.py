@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from ml.contracts import Draft, GazeGraph
 from ml.eval.runner import MODES, Case, EvalConfig, EvalError, cases_from_studies, run_eval, write_outputs
 from ml.eval.table import readme_section, results_markdown
-from ml.models.api import Draft, GazeGraph
 from ml.types import Image, Report, Scanpath, ScanpathSource, Study
 
 SIZE = (96, 80)  # (width, height)

@@ -6,6 +6,7 @@
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ HEAVY = ("torch", "transformers", "peft", "torch_geometric")
 QT = ("PySide6", "pyqtgraph", "app")
 TORCH_FREE = (
     "ml.types",
+    "ml.contracts",
     "ml.assets",
     "ml.imaging",
     "ml.datasets",
@@ -68,6 +70,16 @@ def test_app_never_loads_torch():
     modules = _modules("app")
     assert len(modules) > 1, "the GUI package has no modules"
     assert _blame(modules, HEAVY) == {}
+
+
+def test_app_never_imports_the_torch_package_of_ml():
+    """The GUI uses the contract (``ml.contracts``), never ``ml.models``, even for torch-free names."""
+    offenders = []
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\bml\.models\b|from ml import models", line):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}")
+    assert offenders == []
 
 
 def test_ml_never_loads_qt():

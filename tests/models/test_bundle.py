@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml.models.api import Decoding
+from ml.contracts import Decoding
 from ml.models.bundle import BundleError, base_identity, load_bundle, read_manifest, save_bundle
 from ml.types import Image
 

@@ -22,9 +22,9 @@ def test_demo_bundle_drafts_the_default_case_findings():
     import torch
 
     from ml.cohort.default_case import ensure_default_case
+    from ml.contracts import Decoding
     from ml.imaging import load_image
     from ml.metrics.labeler import label_report
-    from ml.models.api import Decoding
     from ml.models.bundle import load_bundle
 
     if not (assets.is_fetched("llm") and assets.is_fetched("ct")):

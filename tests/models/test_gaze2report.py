@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ml.models.api import Decoding
+from ml.contracts import Decoding
 from ml.models.gaze2report import Gaze2ReportDrafter, GazeModeError, finding_place, scanpath_to_table
 from ml.models.graph import fixation_table
 from ml.types import CHEXPERT_OBSERVATIONS, Fixation, Image, Scanpath
@@ -62,7 +62,7 @@ def test_findings_prompt_names_the_likely_observations(tiny_net):
 
 
 def test_a_draft_lists_the_encoders_likely_findings_and_which_it_names(tiny_net, monkeypatch):
-    from ml.models.api import EncoderFinding
+    from ml.contracts import EncoderFinding
 
     net = tiny_net.eval()
     effusion, lesion = (CHEXPERT_OBSERVATIONS.index(n) for n in ("Pleural Effusion", "Lung Lesion"))

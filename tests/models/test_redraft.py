@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from ml.models.api import Decoding, EncoderFinding
+from ml.contracts import Decoding, EncoderFinding
 from ml.models.gaze2report import Gaze2ReportDrafter
 from ml.models.redraft import agreement, best, well_formed
 from ml.types import Image

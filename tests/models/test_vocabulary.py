@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ml.models.api import Decoding
+from ml.contracts import Decoding
 from ml.models.gaze2report import Gaze2ReportDrafter
 from ml.models.vocabulary import KnownWords, read_words, report_words, write_words
 from ml.types import Image

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ml.models.api import Decoding, Draft, EncoderFinding, GazeGraph
+from ml.contracts import Decoding, Draft, EncoderFinding, GazeGraph
 from ml.types import Image, Scanpath, ScanpathSource
 
 TOKEN = "test-token-0123456789abcdef"

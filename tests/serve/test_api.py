@@ -9,7 +9,7 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from ml.models.api import Decoding
+from ml.contracts import Decoding
 from ml.serve import Settings, create_app
 from ml.serve.auth import TokenAuth
 from tests.serve.conftest import AUTH, TOKEN, FakeModel, b64, png_bytes, raw_image

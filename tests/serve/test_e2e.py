@@ -25,7 +25,7 @@ def test_real_embedded_model_drafts_over_http(tmp_path, serve_threads):
 
     from ml import assets
     from ml.cli.serve import DEFAULT_CPU_QUANT
-    from ml.models.api import Decoding
+    from ml.contracts import Decoding
     from ml.models.drafter import Drafter
     from ml.serve import create_app
     from ml.serve.images import decode_image

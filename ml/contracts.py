@@ -1,8 +1,9 @@
-"""The contract between the report model and its callers (the backend, the CLI, evaluation).
+"""The contract between the report model and its callers (the backend, the CLI, evaluation, the GUI).
 
 Anything that drafts reports implements ``ReportModel``: the full Gaze2Report bundle, and the
 untrained base-LLM drafter used before a bundle exists. Callers never touch torch objects.
-This module imports no torch so the types can be used from anywhere.
+It lives in the torch-free core, not in ``ml.models``, so the GUI process can use the same types
+without depending on the torch package's layout.
 """
 
 from __future__ import annotations
@@ -46,6 +47,20 @@ class EncoderFinding:
 
 
 @dataclass
+class DomainCheck:
+    """Whether an image looks like the images the model was trained on, and by how much.
+
+    A draft of an out-of-domain image is unreliable however confident it reads; the reader is told.
+    ``score`` grows with distance from the training images; ``in_domain`` is ``score <= threshold``.
+    """
+
+    in_domain: bool
+    score: float
+    threshold: float
+    method: str  # the detector's name, as stored in the bundle manifest
+
+
+@dataclass
 class GazeGraph:
     """The gaze graph of one scanpath with the GNN's attention, for the attention overlay."""
 
@@ -67,6 +82,7 @@ class Draft:
     n_tokens: int = 0
     findings: list[EncoderFinding] = field(default_factory=list)  # the encoder's likely findings
     redrafted: bool = False  # the text is a sampled redraft, not the first draft (``ml.models.redraft``)
+    domain: DomainCheck | None = None  # None: the bundle carries no domain gate
 
 
 class ReportModel(Protocol):
