@@ -137,6 +137,11 @@ class GazeSource(abc.ABC):
     def state(self) -> SourceState:
         return self._state
 
+    def clock_us(self) -> int:
+        """Now on the clock of this source's samples (a tracker's system clock; monotonic µs here),
+        so the viewer's events are stamped on the same clock as the gaze."""
+        return now_us()
+
     @property
     def running(self) -> bool:
         return self._state in (SourceState.STREAMING, SourceState.CONNECTION_LOST)

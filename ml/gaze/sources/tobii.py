@@ -66,6 +66,9 @@ class TrackerInfo:
     name: str
     serial_number: str
     frequency: float = math.nan
+    tracking_mode: str = ""
+    supported_frequencies: tuple[float, ...] = ()
+    supported_modes: tuple[str, ...] = ()
 
 
 def find_trackers(sdk: ModuleType | None = None) -> list[TrackerInfo]:
@@ -110,6 +113,9 @@ class BinocularSample:
     right: tuple[float, float]
     left_valid: bool
     right_valid: bool
+    left_pupil_mm: float = math.nan
+    right_pupil_mm: float = math.nan
+    device_t_us: int = 0
 
 
 def _finite2(p: Any) -> bool:
@@ -136,14 +142,17 @@ def map_gaze_data(data: dict, screen: ScreenRect) -> tuple[GazeSample, Binocular
         x, y = right
     else:
         x = y = math.nan
-    pupils = [
-        float(data[f"{side}_pupil_diameter"])
-        for side in ("left", "right")
+    eye_pupil = {
+        side: float(data[f"{side}_pupil_diameter"])
         if data.get(f"{side}_pupil_validity") and math.isfinite(data.get(f"{side}_pupil_diameter", math.nan))
-    ]
+        else math.nan
+        for side in ("left", "right")
+    }
+    pupils = [p for p in eye_pupil.values() if math.isfinite(p)]
     pupil = sum(pupils) / len(pupils) if pupils else math.nan
-    sample = GazeSample(t_us, x, y, lv or rv, pupil, int(data["device_time_stamp"]))
-    return sample, BinocularSample(t_us, left, right, lv, rv)
+    device_t = int(data["device_time_stamp"])
+    sample = GazeSample(t_us, x, y, lv or rv, pupil, device_t)
+    return sample, BinocularSample(t_us, left, right, lv, rv, eye_pupil["left"], eye_pupil["right"], device_t)
 
 
 class TobiiSource(GazeSource):
@@ -196,6 +205,9 @@ class TobiiSource(GazeSource):
         if self._sdk is None:
             self._sdk = load_sdk()
         return self._sdk
+
+    def clock_us(self) -> int:
+        return int(self.sdk.get_system_time_stamp())
 
     # ----------------------------------------------------------------- per-eye listeners (validation)
     def add_binocular_listener(self, fn: Callable[[BinocularSample], Any]) -> None:
