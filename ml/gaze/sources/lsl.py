@@ -328,41 +328,19 @@ class LslSource(GazeSource):
         self.offset_us = 0
         self.clock_log: list[dict[str, Any]] = []  # each correction in force, from which sample on
         self.last_sample_us: int | None = None
-        self.invalid = 0
-        self._binocular: list[Any] = []
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()
 
     # ----------------------------------------------------------------- availability
     @classmethod
-    def is_available(cls) -> bool:
-        try:
-            load_pylsl()
-        except SourceUnavailable:
-            return False
-        return True
-
-    @classmethod
-    def availability_message(cls) -> str:
-        try:
-            load_pylsl()
-        except SourceUnavailable as exc:
-            return str(exc)
-        return ""
+    def load_library(cls) -> None:
+        load_pylsl()
 
     @property
     def pylsl(self) -> ModuleType:
         if self._lsl is None:
             self._lsl = load_pylsl()
         return self._lsl
-
-    def add_binocular_listener(self, fn: Any) -> None:
-        """Also receive each sample's eyes (called on the pull thread: only enqueue)."""
-        self._binocular.append(fn)
-
-    def remove_binocular_listener(self, fn: Any) -> None:
-        if fn in self._binocular:
-            self._binocular.remove(fn)
 
     @property
     def stream_label(self) -> str:
@@ -422,7 +400,6 @@ class LslSource(GazeSource):
 
     def _start(self) -> None:
         self._halt.clear()
-        self.invalid = 0
         self.clock_log = []
         self._log_clock(0)
         self._thread = threading.Thread(target=self._run, name="gaze-lsl", daemon=True)
@@ -497,15 +474,7 @@ class LslSource(GazeSource):
                 t_us=int(t_us[0]),
                 gap_to_us=int(t_us[0]),
             )
-        samples, eyes = map_chunk(self.channels, data, t_us)
-        listeners = list(self._binocular)
-        for k, s in enumerate(samples):
-            if not s.valid:
-                self.invalid += 1
-            self._deliver(s)
-            if eyes is not None:
-                for fn in listeners:
-                    fn(eyes[k])
+        self._deliver_many(*map_chunk(self.channels, data, t_us))
         self.last_sample_us = int(t_us[-1])
 
 

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ml.gaze.sources.base import GazeSource, SourceError, SourceState, SourceUnavailable
+from ml.gaze.sources.base import BinocularSample, GazeSource, SourceError, SourceState, SourceUnavailable
 from ml.types import GazeSample
 
 SDK_MODULE = "tobii_research"
@@ -100,24 +99,6 @@ class ScreenRect:
         return (px - self.x) / self.width, (py - self.y) / self.height
 
 
-@dataclass(frozen=True)
-class BinocularSample:
-    """Both eyes of one tracker sample in screen pixels (NaN where that eye is invalid).
-
-    Validation (accuracy/precision per eye) needs the eyes apart; recording stores the combined
-    :class:`~ml.types.GazeSample`.
-    """
-
-    t_us: int
-    left: tuple[float, float]
-    right: tuple[float, float]
-    left_valid: bool
-    right_valid: bool
-    left_pupil_mm: float = math.nan
-    right_pupil_mm: float = math.nan
-    device_t_us: int = 0
-
-
 def _finite2(p: Any) -> bool:
     try:
         return math.isfinite(p[0]) and math.isfinite(p[1])
@@ -180,25 +161,11 @@ class TobiiSource(GazeSource):
         self._sdk = sdk
         self.tracker: Any = None
         self.info: TrackerInfo | None = None
-        self._binocular: list[Callable[[BinocularSample], Any]] = []
-        self.invalid = 0  # samples with no valid eye (gaps) delivered so far
 
     # ----------------------------------------------------------------- availability
     @classmethod
-    def is_available(cls) -> bool:
-        try:
-            load_sdk()
-        except SourceUnavailable:
-            return False
-        return True
-
-    @classmethod
-    def availability_message(cls) -> str:
-        try:
-            load_sdk()
-        except SourceUnavailable as exc:
-            return str(exc)
-        return ""
+    def load_library(cls) -> None:
+        load_sdk()
 
     @property
     def sdk(self) -> ModuleType:
@@ -208,15 +175,6 @@ class TobiiSource(GazeSource):
 
     def clock_us(self) -> int:
         return int(self.sdk.get_system_time_stamp())
-
-    # ----------------------------------------------------------------- per-eye listeners (validation)
-    def add_binocular_listener(self, fn: Callable[[BinocularSample], Any]) -> None:
-        """Also receive each sample's eyes separately (called on the SDK thread: only enqueue)."""
-        self._binocular.append(fn)
-
-    def remove_binocular_listener(self, fn: Callable[[BinocularSample], Any]) -> None:
-        if fn in self._binocular:
-            self._binocular.remove(fn)
 
     # ----------------------------------------------------------------- life cycle
     def connect(self) -> Any:
@@ -254,7 +212,6 @@ class TobiiSource(GazeSource):
 
     def _start(self) -> None:
         sdk, tracker = self.sdk, self.tracker
-        self.invalid = 0
         tracker.subscribe_to(sdk.EYETRACKER_NOTIFICATION_CONNECTION_LOST, self._on_lost, as_dictionary=True)
         tracker.subscribe_to(
             sdk.EYETRACKER_NOTIFICATION_CONNECTION_RESTORED, self._on_restored, as_dictionary=True
@@ -278,8 +235,7 @@ class TobiiSource(GazeSource):
         if not sample.valid:
             self.invalid += 1
         self._deliver(sample)
-        for fn in self._binocular:
-            fn(eyes)
+        self._deliver_eyes(eyes)
 
     def _on_lost(self, data: dict) -> None:
         self._set_state(
