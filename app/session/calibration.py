@@ -64,10 +64,12 @@ class ValidationDialog(QtWidgets.QDialog):
         dwell_s: float = 1.0,
         full_screen: bool = True,
         binocular: bool = False,
+        instruction: str = "Look at each target until it moves on",
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Gaze validation")
+        self.instruction = instruction  # what to do with the source in use (eyes, or the mouse)
         self.geometry_ = geometry
         self.sample_pos = sample_pos
         self.points = validation_points(n_points)
@@ -121,7 +123,7 @@ class ValidationDialog(QtWidgets.QDialog):
             ScreenRect(self._origin.x(), self._origin.y(), w, h),
             skip_s=min(0.2, self.dwell_s / 4),
         )
-        self.canvas.message = "Look at each target until it moves on"
+        self.canvas.message = self.instruction
         self.stack.setCurrentWidget(self.canvas)
         self._index = -1
         self._next()

@@ -1,7 +1,13 @@
 """One gaze session from the window's point of view: choose a source, validate, record, stop, save.
 
-Data flow: source (mouse timer / Tobii SDK thread / replay thread) → ``Recorder.push`` (enqueue
-only) → the recorder's writer thread → SQLite. The viewer's state goes to ``Recorder.log_viewport``
+Sources: the mouse, replay, a Tobii tracker (through TittaPy, or the Tobii Pro SDK on Python
+3.10; calibrated with the tracker's own screen-based calibration, then validated per eye) and any
+LSL gaze stream (validated per eye when it has both). ``pick_source`` opens the tracker picker.
+
+Data flow: source (mouse timer / Titta drain / LSL pull / replay thread) → ``Recorder.push``
+(enqueue only) → the recorder's writer thread → SQLite; a binocular tracker's eyes go to the same
+session through ``EyeLog``. What the reader sees and does is also published as LSL markers
+(``ml.gaze.markers``) for a lab's LabRecorder. The viewer's state goes to ``Recorder.log_viewport``
 as ``ml.gaze.geometry.Viewport`` events with the same monotonic clock, so the samples can be
 mapped to image pixels afterwards (``fixations_from_samples``). Everything that touches the disk
 (creating the session, the final drain, fixation detection) runs on worker threads.
@@ -58,6 +64,22 @@ def to_geometry_viewport(state: ViewportState, view_rect: tuple[float, float, fl
         window_width=float(state.window_width),
         extra=extra,
     )
+
+
+def describe_source(src) -> dict[str, Any]:
+    """What a session stores about its source: the tracker, or the LSL stream, its channel map
+    and clock correction (plain data for the session's ``source_info`` event)."""
+    import dataclasses
+
+    out: dict[str, Any] = {"source": src.name, "backend": getattr(src, "backend", src.name)}
+    info = getattr(src, "info", None)
+    if dataclasses.is_dataclass(info):
+        out["tracker" if src.name == "tobii" else "stream"] = dataclasses.asdict(info)
+    channels = getattr(src, "channels", None)
+    if channels is not None:
+        out["channels"] = channels.to_dict()
+        out["clock"] = list(getattr(src, "clock_log", []))
+    return out
 
 
 def screen_geometry(settings, screen: QtGui.QScreen | None) -> ScreenGeometry:
@@ -135,13 +157,52 @@ class GazeSessionController(QtCore.QObject):
         self.calibration: dict | None = None
         self._preview = None
         self.replay_speed = 4.0  # replays run faster than real time; tests use more
+        self.choice = None  # the picker's SourceChoice for the next session (None: the default)
+        self.monitor = None  # SourceMonitor of the source in use: its state line
+        self._markers = None
+
+    # ----------------------------------------------------------------- LSL markers and state
+    @property
+    def markers(self):
+        """The LSL marker stream (created on first use; does nothing without pylsl). The window
+        calls its ``image_opened``/``window_level``/``annotation`` from its own handlers."""
+        if self._markers is None:
+            from ml.gaze.markers import MarkerPublisher
+
+            self._markers = MarkerPublisher()
+        return self._markers
+
+    def state_line(self) -> str:
+        """The source in use: connected, measured frequency, last sample age ('' when none)."""
+        return self.monitor.state_line() if self.monitor is not None else ""
+
+    def pick_source(self, lister=None) -> None:
+        """Open the tracker picker; the chosen source starts a session (with calibration/validation)."""
+        from app.session.picker import TrackerPicker
+
+        dlg = TrackerPicker(self.win, lister=lister, monitor=lambda: self.monitor, current=self.kind)
+        self.picker = dlg
+
+        def closed(code: int) -> None:
+            self.picker = None
+            if code == QtWidgets.QDialog.DialogCode.Accepted and dlg.choice is not None:
+                self.begin(dlg.choice.kind.value, choice=dlg.choice)
+
+        dlg.finished.connect(closed)
+        dlg.open()
 
     # ----------------------------------------------------------------- flow
-    def begin(self, kind: str = "mouse", validate: bool = True, dialog_kwargs: dict | None = None) -> None:
-        """Choose the source; validate (full-screen targets) unless told not to; then record."""
+    def begin(
+        self, kind: str = "mouse", validate: bool = True, dialog_kwargs: dict | None = None, choice=None
+    ) -> None:
+        """Choose the source (``choice``: a picker row; default: the kind's default source);
+        validate (full-screen targets) unless told not to; then record."""
         if self.state != IDLE or self.win.current is None or self.win.image is None:
             return
         self.kind = kind
+        self.choice = choice
+        self.calibration = None
+        self.validation = None
         try:
             self.source = self._make_source(kind)
         except Exception as exc:  # noqa: BLE001 - shown to the user
@@ -157,6 +218,8 @@ class GazeSessionController(QtCore.QObject):
             self._validate(dialog_kwargs or {})
         elif validate and kind == "tobii":
             self._calibrate_tobii(dialog_kwargs or {})
+        elif validate and kind == "lsl":  # the tracker's own software calibrates; we validate
+            self._validate_tobii(dialog_kwargs or {})
         else:
             self._start_recording()
 
@@ -165,14 +228,19 @@ class GazeSessionController(QtCore.QObject):
             from app.session.mouse_source import MouseGazeSource
 
             return MouseGazeSource()
-        if kind == "tobii":
-            from ml.gaze.sources.tobii import TobiiSource
+        if kind in ("tobii", "lsl"):
+            from ml.gaze.sources.listing import default_tobii_source, make_source
+            from ml.gaze.sources.lsl import LslSource
 
-            if not TobiiSource.is_available():
-                raise RuntimeError(TobiiSource.availability_message() or "no Tobii tracker available")
             screen = QtGui.QGuiApplication.primaryScreen()
             g = screen.geometry() if screen is not None else QtCore.QRect(0, 0, 1920, 1080)
-            return TobiiSource(screen=(g.x(), g.y(), g.width(), g.height()))
+            rect = (g.x(), g.y(), g.width(), g.height())
+            if self.choice is not None:
+                return make_source(self.choice, screen=rect)
+            source = default_tobii_source(rect) if kind == "tobii" else LslSource(screen=rect)
+            if not source.is_available():
+                raise RuntimeError(source.availability_message())
+            return source
         if kind == "replay":
             return self._replay_source()
         raise ValueError(f"unknown gaze source {kind!r}")
@@ -198,8 +266,9 @@ class GazeSessionController(QtCore.QObject):
     def _validate(self, kwargs: dict) -> None:
         from app.session.calibration import ValidationDialog
 
-        self._set(VALIDATING, "Validation: look at the targets")
+        self._set(VALIDATING, "Validation: put the mouse pointer on the targets")
         self._preview_source()
+        kwargs = {"instruction": "Move the mouse pointer onto each target and hold it there until the target moves on", **kwargs}
         dlg = ValidationDialog(self.geometry, lambda: self.source.position, parent=self.win, **kwargs)
         self.validation_dialog = dlg
         dlg.finished.connect(self._on_validation_closed)
@@ -208,11 +277,11 @@ class GazeSessionController(QtCore.QObject):
     def _calibrate_tobii(self, kwargs: dict) -> None:
         """Tobii: calibrate (screen-based, compute_and_apply), then validate on other points."""
         from app.session.calibration import TobiiCalibrationDialog
-        from ml.gaze.calibration import TobiiCalibration
+        from ml.gaze.sources.titta_calibration import calibration_for
 
         self._set(VALIDATING, "Calibration: follow the dot")
         try:
-            cal = TobiiCalibration(self.source, self.geometry)
+            cal = calibration_for(self.source, self.geometry)
         except Exception as exc:  # noqa: BLE001 - no tracker, no calibration support
             self._fail(workers.error_text(exc))
             return
@@ -234,8 +303,10 @@ class GazeSessionController(QtCore.QObject):
         dlg.start()
 
     def _validate_tobii(self, kwargs: dict) -> None:
-        """Validation with the tracker's per-eye samples (accuracy/precision per eye, in degrees)."""
+        """Validation with the tracker's per-eye samples (accuracy/precision per eye, in degrees);
+        a tracker that sends only a combined point counts it for both eyes."""
         from app.session.calibration import ValidationDialog
+        from ml.gaze.sources.base import BinocularSample
 
         self._set(VALIDATING, "Validation: look at the targets")
         dlg = ValidationDialog(self.geometry, lambda: None, binocular=True, parent=self.win, **kwargs)
@@ -243,8 +314,14 @@ class GazeSessionController(QtCore.QObject):
         self._preview = None
         src = self.source
         src.add_binocular_listener(dlg.add_binocular)
+
+        def sink(s: GazeSample) -> None:  # the source's thread, after it opened its stream
+            channels = getattr(src, "channels", None)
+            if channels is not None and not channels.binocular:
+                dlg.add_binocular(BinocularSample(s.t_us, (s.x, s.y), (s.x, s.y), s.valid, s.valid))
+
         try:
-            src.start(lambda _sample: None)  # stream for validation only; recording restarts it
+            src.start(sink)  # stream for validation only; recording restarts it
         except Exception as exc:  # noqa: BLE001 - no tracker, SDK error: say so
             src.remove_binocular_listener(dlg.add_binocular)
             self.validation_dialog = None
@@ -267,7 +344,7 @@ class GazeSessionController(QtCore.QObject):
         dlg, self.validation_dialog = self.validation_dialog, None
         if self._preview is not None:
             QtWidgets.QApplication.instance().removeEventFilter(self._preview)
-        if self.kind == "tobii" and self.source is not None and dlg is not None:
+        if self.kind in ("tobii", "lsl") and self.source is not None and dlg is not None:
             self.source.remove_binocular_listener(dlg.add_binocular)
             self.source.stop()
         if dlg is not None and dlg.result is not None:
@@ -311,14 +388,22 @@ class GazeSessionController(QtCore.QObject):
         workers.submit(start, self._on_started, lambda exc: self._fail(workers.error_text(exc)), context=self)
 
     def _on_started(self, session_id: int) -> None:
+        from ml.gaze.sources.eyes import EyeLog
+        from ml.gaze.sources.listing import SourceMonitor
+
         self.session_id = session_id
         rec, src = self.recorder, self.source
+        monitor = self.monitor = SourceMonitor(src, self.choice.label if self.choice is not None else src.name)
 
         def sink(sample: GazeSample) -> None:
             self.last_sample = sample
+            monitor.on_sample(sample)
             rec.push(sample)
 
-        src.add_listener(lambda ev: rec.log_event(f"source_{ev.kind}", {"message": ev.message}, ev.t_us))
+        src.add_listener(lambda ev: rec.log_event(f"source_{ev.kind}", {"message": ev.message, **ev.data}, ev.t_us))
+        if self.kind in ("tobii", "lsl"):
+            EyeLog(rec).attach(src)  # both eyes, next to the combined samples
+        self.markers.recording_started(session_id, source=self.kind)
         if self.kind == "replay":
             src.on_viewport = rec.log_viewport  # the replay carries the original reader's viewer state
         else:
@@ -334,6 +419,7 @@ class GazeSessionController(QtCore.QObject):
             self._start_cursor()
         self.bar.show()
         self.win.view.relayout()
+        rec.log_event("source_info", describe_source(src), src.clock_us())
         self._tick.start()
         self._update_bar()
         self._set(RECORDING, f"Recording gaze ({self.kind})")
@@ -370,15 +456,17 @@ class GazeSessionController(QtCore.QObject):
     def _log_viewport(self, state: ViewportState | None) -> None:
         if state is None or self.recorder is None:
             return
-        if self.kind == "tobii" and self.source is not None:
-            # samples carry the tracker's system clock: stamp the viewer's events on the same clock
+        if self.kind in ("tobii", "lsl") and self.source is not None:
+            # samples carry the tracker's clock: stamp the viewer's events on the same clock
             import dataclasses
 
-            state = dataclasses.replace(state, t_us=int(self.source.sdk.get_system_time_stamp()))
+            state = dataclasses.replace(state, t_us=int(self.source.clock_us()))
         vw = self.win.view.graphics.viewport()
         o = vw.mapToGlobal(QtCore.QPoint(0, 0))
         rect = (float(o.x()), float(o.y()), float(o.x() + vw.width()), float(o.y() + vw.height()))
-        self.recorder.log_viewport(to_geometry_viewport(state, rect))
+        vp = to_geometry_viewport(state, rect)
+        self.recorder.log_viewport(vp)
+        self.markers.viewport(vp)
 
     def stop(self) -> None:
         if self.state != RECORDING:
@@ -391,6 +479,7 @@ class GazeSessionController(QtCore.QObject):
                 self.win.view.viewport_changed.disconnect(self._log_viewport)
         if self.source is not None:
             self.source.stop()
+        self.markers.recording_stopped(self.session_id)
         self._set(SAVING, "Saving the session and computing fixations…")
         rec, sid, study = self.recorder, self.session_id, self._study
         geometry, reader = self.geometry, self.win.settings.user_name
@@ -418,6 +507,7 @@ class GazeSessionController(QtCore.QObject):
                 self.source.stop()
         rec = self.recorder
         if rec is not None and rec.state == "recording":
+            self.markers.recording_stopped(self.session_id, status="failed")
             workers.submit(lambda: rec.stop(status="failed", error=message), context=self)
         self.recorder, self.source = None, None
         self._set(IDLE, f"Gaze session failed: {message}")

@@ -1,0 +1,164 @@
+"""The GUI's tracker picker and live sessions from real trackers' paths (TittaPy's fake, a real
+LSL outlet in another process), recorded through the window into the same database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pylsl = pytest.importorskip("pylsl")
+pytest.importorskip("pytestqt")
+
+from PySide6 import QtCore  # noqa: E402
+
+from app.session.controller import IDLE, RECORDING  # noqa: E402
+from app.session.picker import TrackerPicker  # noqa: E402
+from ml.gaze.markers import MarkerPublisher  # noqa: E402
+from ml.gaze.sources.eyes import session_eyes  # noqa: E402
+from ml.gaze.sources.listing import SourceChoice, SourceKind, list_sources  # noqa: E402
+from ml.store import Store  # noqa: E402
+from tests.app.conftest import chest_like  # noqa: E402
+from tests.app.fake_backend import FakeBackend  # noqa: E402
+from tests.app.test_thin_path import make_window  # noqa: E402
+
+pytestmark = pytest.mark.gui
+OUTLET = Path(__file__).with_name("lsl_outlet.py")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAZE2REPORT_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("GAZE2REPORT_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def opened(qtbot, tmp_path):
+    from PIL import Image as PILImage
+
+    png = tmp_path / "case1.png"
+    PILImage.fromarray(chest_like(dtype=np.uint8)).save(png)
+    with FakeBackend() as fb:
+        win = make_window(qtbot, fb, auto_draft=False)
+        win.resize(1200, 800)
+        with qtbot.waitSignal(win.study_loaded, timeout=10000):
+            win.open_paths([str(png)])
+        yield win
+
+
+def _rows(fake_titta, addr):
+    return [
+        SourceChoice(SourceKind.TOBII, "Tobii Pro Spectrum (TPSP1)", "connected · 1200 Hz, human", key=addr, backend="titta"),
+        SourceChoice(SourceKind.LSL, "LSL gaze stream", available=False, message="No LSL stream of type Gaze found in 1 s"),
+        SourceChoice(SourceKind.MOUSE, "Mouse", "gaze follows the cursor"),
+        SourceChoice(SourceKind.REPLAY, "Replay", "the study's recorded reading"),
+    ]
+
+
+def test_the_picker_lists_each_source_with_its_state_line_and_offers_only_those_that_can_record(qtbot, fake_titta):
+    addr = fake_titta.fake_add_tracker()
+    dlg = TrackerPicker(lister=lambda: _rows(fake_titta, addr))
+    qtbot.addWidget(dlg)
+    with qtbot.waitSignal(dlg.listed, timeout=5000):
+        dlg.show()
+    texts = [dlg.list.item(i).text() for i in range(dlg.list.count())]
+    assert len(texts) == 4
+    assert "Tobii Pro Spectrum" in texts[0] and "connected · 1200 Hz" in texts[0]
+    assert "No LSL stream of type Gaze found" in texts[1]
+    assert not dlg.list.item(1).flags() & QtCore.Qt.ItemFlag.ItemIsSelectable
+    assert dlg.list.currentRow() == 0 and dlg.use_btn.isEnabled()
+    assert dlg.status.text() == "1 tracker(s) ready"
+    dlg.use_btn.click()
+    assert dlg.result() == dlg.DialogCode.Accepted and dlg.choice.key == addr
+
+
+def test_a_tobii_tracker_through_titta_records_through_the_window_with_both_eyes(opened, qtbot, fake_titta):
+    win, ctl = opened, opened.session
+    addr = fake_titta.fake_add_tracker()
+    ctl._markers = MarkerPublisher(enabled=False)
+    (choice, *_rest) = list_sources(lsl_wait_s=0.1, titta=fake_titta)
+    ctl.begin("tobii", validate=False, choice=choice)
+    qtbot.waitUntil(lambda: ctl.state == RECORDING, timeout=10000)
+    src = ctl.source
+    assert type(src).__name__ == "TittaSource"
+    t0 = src.clock_us()
+    rows = [fake_titta.fake_row(t0 + i * 833, (0.4, 0.5), (0.42, 0.5)) for i in range(240)]
+    fake_titta.fake_emit(addr, rows, rate=1200.0).join()
+    qtbot.waitUntil(lambda: src.delivered == 240, timeout=5000)
+    assert "Hz" in ctl.state_line() and "connected" in ctl.state_line()
+    with qtbot.waitSignal(ctl.session_saved, timeout=20000):
+        ctl.stop()
+    assert ctl.state == IDLE
+    with Store(win.settings.db_path) as store:
+        sess = store.sessions(win.current.id)[-1]
+        assert sess.source == "tobii" and sess.status == "completed" and sess.sample_count == 240
+        assert len(session_eyes(store, sess.id)) == 240
+        (info,) = store.events(sess.id, kind="source_info")
+        assert info.data["backend"] == "titta" and info.data["tracker"]["address"] == addr
+
+
+def test_an_lsl_tracker_records_through_the_window_and_the_markers_reach_a_lab_recorder(opened, qtbot):
+    win, ctl = opened, opened.session
+    name = f"Sim-{uuid.uuid4().hex[:8]}"
+    markers = f"markers-{uuid.uuid4().hex[:8]}"
+    ctl._markers = MarkerPublisher(name=markers, source_id=markers)
+    (minfo,) = pylsl.resolve_byprop("name", markers, 1, 10.0)
+    lab = pylsl.StreamInlet(minfo)
+    lab.open_stream(timeout=10.0)
+    proc = subprocess.Popen(
+        [sys.executable, str(OUTLET), "--name", name, "--rate", "120", "--n", "240"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 10
+        choice = None
+        while choice is None and time.monotonic() < deadline:
+            choice = next((c for c in list_sources(lsl_wait_s=0.5) if c.stream and c.stream.name == name), None)
+        assert choice is not None and choice.kind == SourceKind.LSL
+        ctl.begin("lsl", validate=False, choice=choice)
+        qtbot.waitUntil(lambda: ctl.state == RECORDING, timeout=15000)
+        assert proc.stdout.readline().startswith("T0 ")
+        assert proc.stdout.readline() == "DONE\n"
+        qtbot.waitUntil(lambda: ctl.source.delivered == 240, timeout=5000)
+        with qtbot.waitSignal(ctl.session_saved, timeout=20000):
+            ctl.stop()
+    finally:
+        proc.kill()
+        proc.wait(10)
+    with Store(win.settings.db_path) as store:
+        sess = store.sessions(win.current.id)[-1]
+        assert sess.source == "lsl" and sess.status == "completed" and sess.sample_count == 240
+        assert sess.dropped_count == 0 and len(session_eyes(store, sess.id)) == 240
+        (info,) = store.events(sess.id, kind="source_info")
+        assert info.data["stream"]["name"] == name and info.data["channels"]["left_x"] == 0
+        assert store.events(sess.id, kind="viewport")
+    got = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        sample, _ts = lab.pull_sample(timeout=0.2)
+        if sample is None and got and got[-1] == "recording_stopped":
+            break
+        if sample is not None:
+            got.append(json.loads(sample[0])["event"])
+    assert got[0] == "recording_started" and got[-1] == "recording_stopped" and "viewport" in got
+
+
+def test_choosing_a_source_in_the_picker_starts_its_session(opened, qtbot, fake_titta):
+    ctl = opened.session
+    addr = fake_titta.fake_add_tracker()
+    ctl._markers = MarkerPublisher(enabled=False)
+    ctl.pick_source(lister=lambda: _rows(fake_titta, addr))
+    dlg = ctl.picker
+    qtbot.waitUntil(lambda: dlg.list.count() == 4, timeout=5000)
+    dlg.list.setCurrentRow(2)  # the mouse
+    dlg.use_btn.click()
+    qtbot.waitUntil(lambda: ctl.validation_dialog is not None, timeout=5000)
+    assert ctl.kind == "mouse" and ctl.choice.kind == SourceKind.MOUSE
+    assert "mouse pointer" in ctl.validation_dialog.instruction  # what to do with the source in use
+    ctl.validation_dialog.reject()
+    qtbot.waitUntil(lambda: ctl.state == IDLE, timeout=5000)
