@@ -20,6 +20,8 @@ from PySide6 import QtCore  # noqa: E402
 
 from app.session.controller import IDLE, RECORDING  # noqa: E402
 from app.session.picker import TrackerPicker  # noqa: E402
+from ml.cli.session import export_session  # noqa: E402
+from ml.gaze.io import read_gaze  # noqa: E402
 from ml.gaze.markers import MarkerPublisher  # noqa: E402
 from ml.gaze.sources.eyes import session_eyes  # noqa: E402
 from ml.gaze.sources.listing import SourceChoice, SourceKind, list_sources  # noqa: E402
@@ -137,6 +139,8 @@ def test_an_lsl_tracker_records_through_the_window_and_the_markers_reach_a_lab_r
         (info,) = store.events(sess.id, kind="source_info")
         assert info.data["stream"]["name"] == name and info.data["channels"]["left_x"] == 0
         assert store.events(sess.id, kind="viewport")
+    exported = export_session(win.settings.db_path, sess.id, win.settings.db_path.parent / "export")
+    assert len(read_gaze(exported.gaze_csv)) == 240  # REFLACX layout, like every other session
     got = []
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:

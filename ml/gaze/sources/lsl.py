@@ -394,9 +394,11 @@ class LslSource(GazeSource):
         self.channels = channels
         self.info = info
         self.inlet = inlet
-        inlet.open_stream(timeout=self.resolve_timeout_s)
+        # the first correction estimate takes several round trips: before the data flows, so the
+        # first samples do not wait for it
         self.offset_us = _clock_offset_us(lsl)
         self.correction_s = float(inlet.time_correction(timeout=self.resolve_timeout_s))
+        inlet.open_stream(timeout=self.resolve_timeout_s)
 
     def _start(self) -> None:
         self._halt.clear()
