@@ -16,7 +16,7 @@ the data stream; the source now takes it before).
 CPU is read per thread from /proc (the LSL pull thread and the recorder's writer) and for the
 whole process, as a share of one core, in two runs: alone, and while the application's real
 viewer (offscreen Qt, 2048x2048 16-bit image) repaints at 60 fps with window/level and zoom
-changing every frame. The machine's load average is recorded with the figures: on a shared,
+changing every frame, each change logged as a viewport event (recorder_throughput's viewer load). The machine's load average is recorded with the figures: on a shared,
 busy machine latency tails and CPU shares are upper bounds.
 """
 
@@ -81,7 +81,7 @@ def run(db: Path, rate: float, seconds: float, viewer: bool) -> dict:
 
     app = view = None
     if viewer:
-        from benchmarks.recorder_throughput import make_qt_viewer
+        from benchmarks.recorder_throughput import make_qt_viewer, qt_viewer_loop
 
         app, view = make_qt_viewer()
     rec.start()
@@ -92,12 +92,12 @@ def run(db: Path, rate: float, seconds: float, viewer: bool) -> dict:
     c0 = (thread_cpu_s(pull.native_id), thread_cpu_s(writer.native_id), time.process_time())
     w0 = time.perf_counter()
     frames = [0]
-    done = threading.Event()
-    threading.Thread(target=lambda: (proc.stdout.readline(), done.set()), daemon=True).start()
-    if viewer:
-        viewer_loop(app, view, done, frames)
+    waiter = threading.Thread(target=proc.stdout.readline, daemon=True)  # ends at the tracker's DONE
+    waiter.start()
+    if viewer:  # repaint at 60 fps, window/level and zoom changing every frame, each a viewport event
+        qt_viewer_loop(app, view, rec, waiter, frames)
     else:
-        done.wait(seconds + 60)
+        waiter.join(seconds + 60)
     deadline = time.monotonic() + 5
     while got[0] < n and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -130,34 +130,6 @@ def run(db: Path, rate: float, seconds: float, viewer: bool) -> dict:
         "viewer_frames_per_s": round(frames[0] / wall, 1) if viewer else None,
         "state": status.state,
     }
-
-
-def viewer_loop(app, view, done: threading.Event, frames: list[int]) -> None:
-    """Repaint at 60 fps, window/level and zoom changing every frame, until the tracker is done."""
-    from PySide6 import QtCore
-
-    from ml.types import Window
-
-    loop = QtCore.QEventLoop()
-
-    def frame() -> None:
-        if done.is_set():
-            loop.quit()
-            return
-        k = frames[0]
-        view.set_window(Window(2048 + 400 * np.sin(k / 20), 2000 + 300 * np.cos(k / 30)))
-        view.zoom_by(1.01 if (k // 30) % 2 == 0 else 1 / 1.01)
-        view.graphics.viewport().repaint()
-        frames[0] += 1
-
-    timer = QtCore.QTimer()
-    timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(frame)
-    timer.start(16)
-    loop.exec()
-    timer.stop()
-    view.close()
-    app.processEvents()
 
 
 def main() -> int:
