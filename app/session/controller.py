@@ -23,6 +23,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import workers
+from app.session.calibration import RECALIBRATE
 from app.viewer.viewport import ViewportState
 from ml.gaze.geometry import ScreenGeometry, Viewport
 from ml.types import GazeSample, Scanpath, ScanpathSource
@@ -158,8 +159,14 @@ class GazeSessionController(QtCore.QObject):
         self._preview = None
         self.replay_speed = 4.0  # replays run faster than real time; tests use more
         self.choice = None  # the picker's SourceChoice for the next session (None: the default)
+        self._dialog_kwargs: dict = {}
         self.monitor = None  # SourceMonitor of the source in use: its state line
         self._markers = None
+
+    @property
+    def accuracy_limit_deg(self) -> float:
+        """Validation accuracy above which recording needs an explicit override (settings, or 1°)."""
+        return float(getattr(self.win.settings, "gaze_accuracy_limit_deg", 1.0))
 
     # ----------------------------------------------------------------- LSL markers and state
     @property
@@ -268,7 +275,11 @@ class GazeSessionController(QtCore.QObject):
 
         self._set(VALIDATING, "Validation: put the mouse pointer on the targets")
         self._preview_source()
-        kwargs = {"instruction": "Move the mouse pointer onto each target and hold it there until the target moves on", **kwargs}
+        kwargs = {
+            "instruction": "Move the mouse pointer onto each target and hold it there until the target moves on",
+            "limit_deg": self.accuracy_limit_deg,
+            **kwargs,
+        }
         dlg = ValidationDialog(self.geometry, lambda: self.source.position, parent=self.win, **kwargs)
         self.validation_dialog = dlg
         dlg.finished.connect(self._on_validation_closed)
@@ -291,6 +302,7 @@ class GazeSessionController(QtCore.QObject):
 
         def closed(code: int) -> None:
             self.calibration_dialog = None
+            self._focus_window()
             if dlg.outcome is not None and not isinstance(dlg.outcome, str):
                 self.calibration = dlg.outcome.to_dict()
             if code == QtWidgets.QDialog.DialogCode.Accepted:
@@ -309,8 +321,10 @@ class GazeSessionController(QtCore.QObject):
         from ml.gaze.sources.base import BinocularSample
 
         self._set(VALIDATING, "Validation: look at the targets")
+        kwargs = {"limit_deg": self.accuracy_limit_deg, "can_recalibrate": self.kind == "tobii", **kwargs}
         dlg = ValidationDialog(self.geometry, lambda: None, binocular=True, parent=self.win, **kwargs)
         self.validation_dialog = dlg
+        self._dialog_kwargs = kwargs
         self._preview = None
         src = self.source
         src.add_binocular_listener(dlg.add_binocular)
@@ -330,6 +344,12 @@ class GazeSessionController(QtCore.QObject):
         dlg.finished.connect(self._on_validation_closed)
         dlg.start()
 
+    def _focus_window(self) -> None:
+        """Give the keyboard back to the main window after a full-screen dialog (Ctrl+E must work)."""
+        self.win.activateWindow()
+        self.win.raise_()
+        self.win.setFocus(QtCore.Qt.FocusReason.ActiveWindowFocusReason)
+
     def _preview_source(self) -> None:
         """Track the cursor during validation without recording (the mouse source's filter)."""
         from app.session.mouse_source import _MoveFilter
@@ -347,12 +367,16 @@ class GazeSessionController(QtCore.QObject):
         if self.kind in ("tobii", "lsl") and self.source is not None and dlg is not None:
             self.source.remove_binocular_listener(dlg.add_binocular)
             self.source.stop()
+        self._focus_window()
         if dlg is not None and dlg.result is not None:
-            self.validation = {"kind": "validation", "source": self.kind, **dlg.result.to_dict()}
+            self.validation = {"kind": "validation", "source": self.kind, **dlg.result.to_dict(), "gate": dlg.gate}
             if self.calibration is not None:
                 self.validation["calibration"] = self.calibration
         if code == QtWidgets.QDialog.DialogCode.Accepted:
             self._start_recording()
+        elif code == RECALIBRATE and self.kind == "tobii":
+            kwargs = {k: v for k, v in self._dialog_kwargs.items() if k not in ("limit_deg", "can_recalibrate")}
+            self._calibrate_tobii(kwargs)
         else:
             self.source = None
             self._set(IDLE, "Gaze session cancelled")

@@ -22,3 +22,28 @@ def fake_titta(monkeypatch):
     monkeypatch.setitem(sys.modules, "TittaPy_v2", mod)
     yield mod
     mod.fake_reset()
+
+
+@pytest.fixture
+def opened(qtbot, tmp_path, monkeypatch):
+    """The main window (isolated settings and data, a fake backend) with a small radiograph open;
+    its LSL marker stream is off unless a test sets one."""
+    import numpy as np
+    from PIL import Image as PILImage
+
+    from ml.gaze.markers import MarkerPublisher
+    from tests.app.conftest import chest_like
+    from tests.app.fake_backend import FakeBackend
+    from tests.app.test_thin_path import make_window
+
+    monkeypatch.setenv("GAZE2REPORT_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("GAZE2REPORT_DATA_DIR", str(tmp_path / "data"))
+    png = tmp_path / "case1.png"
+    PILImage.fromarray(chest_like(dtype=np.uint8)).save(png)
+    with FakeBackend() as fb:
+        win = make_window(qtbot, fb, auto_draft=False)
+        win.resize(1200, 800)
+        with qtbot.waitSignal(win.study_loaded, timeout=10000):
+            win.open_paths([str(png)])
+        win.session._markers = MarkerPublisher(enabled=False)
+        yield win

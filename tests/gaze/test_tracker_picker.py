@@ -10,7 +10,6 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pylsl = pytest.importorskip("pylsl")
@@ -26,32 +25,9 @@ from ml.gaze.markers import MarkerPublisher  # noqa: E402
 from ml.gaze.sources.eyes import session_eyes  # noqa: E402
 from ml.gaze.sources.listing import SourceChoice, SourceKind, list_sources  # noqa: E402
 from ml.store import Store  # noqa: E402
-from tests.app.conftest import chest_like  # noqa: E402
-from tests.app.fake_backend import FakeBackend  # noqa: E402
-from tests.app.test_thin_path import make_window  # noqa: E402
 
 pytestmark = pytest.mark.gui
 OUTLET = Path(__file__).with_name("lsl_outlet.py")
-
-
-@pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("GAZE2REPORT_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("GAZE2REPORT_DATA_DIR", str(tmp_path / "data"))
-
-
-@pytest.fixture
-def opened(qtbot, tmp_path):
-    from PIL import Image as PILImage
-
-    png = tmp_path / "case1.png"
-    PILImage.fromarray(chest_like(dtype=np.uint8)).save(png)
-    with FakeBackend() as fb:
-        win = make_window(qtbot, fb, auto_draft=False)
-        win.resize(1200, 800)
-        with qtbot.waitSignal(win.study_loaded, timeout=10000):
-            win.open_paths([str(png)])
-        yield win
 
 
 def _rows(fake_titta, addr):
@@ -83,7 +59,6 @@ def test_the_picker_lists_each_source_with_its_state_line_and_offers_only_those_
 def test_a_tobii_tracker_through_titta_records_through_the_window_with_both_eyes(opened, qtbot, fake_titta):
     win, ctl = opened, opened.session
     addr = fake_titta.fake_add_tracker()
-    ctl._markers = MarkerPublisher(enabled=False)
     (choice, *_rest) = list_sources(lsl_wait_s=0.1, titta=fake_titta)
     ctl.begin("tobii", validate=False, choice=choice)
     qtbot.waitUntil(lambda: ctl.state == RECORDING, timeout=10000)
@@ -155,7 +130,6 @@ def test_an_lsl_tracker_records_through_the_window_and_the_markers_reach_a_lab_r
 def test_choosing_a_source_in_the_picker_starts_its_session(opened, qtbot, fake_titta):
     ctl = opened.session
     addr = fake_titta.fake_add_tracker()
-    ctl._markers = MarkerPublisher(enabled=False)
     ctl.pick_source(lister=lambda: _rows(fake_titta, addr))
     dlg = ctl.picker
     qtbot.waitUntil(lambda: dlg.list.count() == 4, timeout=5000)
