@@ -10,6 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pylsl = pytest.importorskip("pylsl")
@@ -140,3 +141,65 @@ def test_choosing_a_source_in_the_picker_starts_its_session(opened, qtbot, fake_
     assert "mouse pointer" in ctl.validation_dialog.instruction  # what to do with the source in use
     ctl.validation_dialog.reject()
     qtbot.waitUntil(lambda: ctl.state == IDLE, timeout=5000)
+
+
+def test_tobii_through_titta_calibrates_validates_and_records_through_the_window(opened, qtbot, fake_titta):
+    from PySide6 import QtGui
+
+    win, ctl = opened, opened.session
+    addr = fake_titta.fake_add_tracker()
+    (choice, *_rest) = list_sources(lsl_wait_s=0.1, titta=fake_titta)
+    g = QtGui.QGuiApplication.primaryScreen().geometry()
+    clock = [0]
+
+    def emit(gx, gy, n, spread=2.0):
+        clock[0] = max(clock[0], fake_titta.get_system_timestamp())
+        rows = []
+        for _ in range(n):
+            clock[0] += 8333  # 120 Hz
+            ny = (gy - g.y()) / g.height()
+            left = ((gx - spread - g.x()) / g.width(), ny)
+            right = ((gx + spread - g.x()) / g.width(), ny)
+            rows.append(fake_titta.fake_row(clock[0], left, right))
+        fake_titta.fake_push(addr, rows)
+
+    ctl.begin("tobii", validate=True, dialog_kwargs={"travel_s": 0.05, "dwell_s": 0.3, "full_screen": False}, choice=choice)
+    def calibrate_then_validate():
+        cal = ctl.calibration_dialog
+        assert cal is not None and type(cal.cal).__name__ == "TittaCalibration"
+        with qtbot.waitSignal(cal.computed, timeout=20000) as computed:
+            pass
+        outcome = computed.args[0]
+        assert not isinstance(outcome, str), outcome
+        assert outcome.ok and len(outcome.points) == 5
+        cal.next_btn.click()
+        qtbot.waitUntil(lambda: ctl.validation_dialog is not None, timeout=5000)
+        dlg = ctl.validation_dialog
+        assert dlg.binocular and not dlg.recalibrate_btn.isHidden()
+        dlg.target_resting.connect(lambda i, gx, gy: emit(gx, gy, 40))
+        with qtbot.waitSignal(dlg.finished_targets, timeout=10000) as blocker:
+            pass
+        res = blocker.args[0]
+        assert res is not None and 0.0 < res.left.accuracy_deg < 0.2 and dlg.passed
+        return dlg
+
+    dlg = calibrate_then_validate()
+    dlg.recalibrate_btn.click()  # the reader asks for the tracker's calibration again
+    qtbot.waitUntil(lambda: ctl.calibration_dialog is not None, timeout=5000)
+    dlg = calibrate_then_validate()
+    dlg.record_btn.click()
+    qtbot.waitUntil(lambda: ctl.state == RECORDING, timeout=10000)
+    for x, y in ((60, 60), (180, 160)):
+        emit(*win.view.viewport_state().to_screen(x, y), 60, spread=0.0)
+        emit(-5000, -5000, 10, spread=0.0)  # a saccade away between the fixations
+    qtbot.waitUntil(lambda: ctl.source.delivered == 140, timeout=5000)
+    with qtbot.waitSignal(ctl.session_saved, timeout=20000) as saved:
+        ctl.stop()
+    sp = saved.args[0]
+    assert len(sp) == 2 and np.allclose(sp.as_array()[:, :2], [[60, 60], [180, 160]], atol=2.0)
+    with Store(win.settings.db_path) as store:
+        sess = store.sessions(win.current.id)[-1]
+        assert sess.source == "tobii" and sess.sample_count == 140
+        assert len(sess.calibration["calibration"]["points"]) == 5 and sess.calibration["gate"]["passed"]
+        assert sess.calibration["left"]["accuracy_deg"] > 0
+        assert len(session_eyes(store, sess.id)) == 140
