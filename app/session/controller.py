@@ -32,7 +32,7 @@ IDLE, VALIDATING, STARTING, RECORDING, SAVING = "idle", "validating", "starting"
 
 
 def to_geometry_viewport(state: ViewportState, view_rect: tuple[float, float, float, float]) -> Viewport:
-    """The viewer's state as H4's Viewport (axis-aligned image rectangle on screen).
+    """The viewer's state as an ``ml.gaze.geometry.Viewport`` (axis-aligned image rectangle on screen).
 
     Rotation and flips are kept in ``extra`` with the full affine; the rectangle is exact only for
     the unrotated, unflipped view (the usual reading set-up).
