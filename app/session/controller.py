@@ -67,6 +67,15 @@ def to_geometry_viewport(state: ViewportState, view_rect: tuple[float, float, fl
     )
 
 
+def lsl_channel_maps() -> dict:
+    """The per-stream LSL channel maps the lab configured: ``lsl_channel_maps.json`` in the
+    settings folder, keyed by stream name or source id (see ``ml.gaze.sources.lsl``)."""
+    from app.settings import config_dir
+    from ml.gaze.sources.lsl import load_channel_maps
+
+    return load_channel_maps(config_dir() / "lsl_channel_maps.json")
+
+
 def describe_source(src) -> dict[str, Any]:
     """What a session stores about its source: the tracker, or the LSL stream, its channel map
     and clock correction (plain data for the session's ``source_info`` event)."""
@@ -243,7 +252,7 @@ class GazeSessionController(QtCore.QObject):
             g = screen.geometry() if screen is not None else QtCore.QRect(0, 0, 1920, 1080)
             rect = (g.x(), g.y(), g.width(), g.height())
             if self.choice is not None:
-                return make_source(self.choice, screen=rect)
+                return make_source(self.choice, screen=rect, channel_maps=lsl_channel_maps())
             source = default_tobii_source(rect) if kind == "tobii" else LslSource(screen=rect)
             if not source.is_available():
                 raise RuntimeError(source.availability_message())

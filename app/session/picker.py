@@ -5,11 +5,13 @@ Tobii Pro SDK, LSL gaze streams, mouse, replay), discovered on a worker thread s
 waits on the network. A source that cannot record is listed greyed out with the reason (not
 installed, no tracker found, no stream), so the reader sees why the tracker on the desk is missing.
 While a session records, the row of the source in use shows its live state line (connected,
-measured frequency, last sample age) from the controller's ``SourceMonitor``.
+measured frequency, last sample age) from the controller's ``SourceMonitor``. For a Tobii tracker
+the frequency and tracking mode it supports can be chosen; they are set when it connects.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -51,6 +53,18 @@ class TrackerPicker(QtWidgets.QDialog):
         self.list.itemSelectionChanged.connect(self._selection)
         self.list.itemDoubleClicked.connect(lambda _i: self._use())
         self.status = QtWidgets.QLabel("Looking for trackers and LSL gaze streams…")
+        # a Tobii tracker's settings: the frequencies and tracking modes it supports
+        self.frequency = QtWidgets.QComboBox()
+        self.mode = QtWidgets.QComboBox()
+        self.tracker_row = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(self.tracker_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QtWidgets.QLabel("Frequency"))
+        row.addWidget(self.frequency)
+        row.addWidget(QtWidgets.QLabel("Tracking mode"))
+        row.addWidget(self.mode)
+        row.addStretch(1)
+        self.tracker_row.hide()
         self.refresh_btn = QtWidgets.QPushButton("Refresh")
         self.refresh_btn.clicked.connect(self.refresh)
         self.use_btn = QtWidgets.QPushButton("Use this source")
@@ -66,6 +80,7 @@ class TrackerPicker(QtWidgets.QDialog):
         buttons.addWidget(self.use_btn)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addWidget(self.list, 1)
+        lay.addWidget(self.tracker_row)
         lay.addWidget(self.status)
         lay.addLayout(buttons)
         self._live = QtCore.QTimer(self)
@@ -134,12 +149,30 @@ class TrackerPicker(QtWidgets.QDialog):
         item = self.list.currentItem()
         c = item.data(QtCore.Qt.ItemDataRole.UserRole) if item is not None else None
         self.use_btn.setEnabled(bool(c is not None and c.available))
+        t = c.tracker if c is not None and c.available else None
+        self.tracker_row.setVisible(bool(t and (t.supported_frequencies or t.supported_modes)))
+        if t is None:
+            return
+        self.frequency.clear()
+        for f in t.supported_frequencies:
+            self.frequency.addItem(f"{f:g} Hz", float(f))
+        self.frequency.setCurrentIndex(max(0, self.frequency.findData(float(t.frequency))))
+        self.mode.clear()
+        for m in t.supported_modes:
+            self.mode.addItem(m, m)
+        self.mode.setCurrentIndex(max(0, self.mode.findData(t.tracking_mode)))
 
     def _use(self) -> None:
         item = self.list.currentItem()
         c = item.data(QtCore.Qt.ItemDataRole.UserRole) if item is not None else None
         if c is None or not c.available:
             return
+        if c.tracker is not None and self.tracker_row.isVisibleTo(self):
+            c = dataclasses.replace(
+                c,
+                frequency=self.frequency.currentData() if self.frequency.count() else None,
+                tracking_mode=self.mode.currentData() if self.mode.count() else None,
+            )
         self.choice = c
         self.accept()
 

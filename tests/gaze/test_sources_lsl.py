@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -216,3 +217,37 @@ def test_channel_maps_cover_pixels_normalised_single_eye_and_validity():
         ChannelMap(3, pupil=2)
     with pytest.raises(ChannelMismatch, match="cannot tell gaze channels"):
         ChannelMap.from_labels(["a", "b"])
+
+
+def test_a_configured_channel_map_records_a_stream_whose_labels_say_nothing(tmp_path):
+    from ml.gaze.sources.lsl import load_channel_maps
+
+    name = f"Unlabelled-{uuid.uuid4().hex[:8]}"
+    info = pylsl.StreamInfo(name, "Gaze", 3, 100.0, pylsl.cf_double64, f"{name}-id")
+    chans = info.desc().append_child("channels")
+    for label in ("c0", "c1", "c2"):
+        chans.append_child("channel").append_child_value("label", label)
+    outlet = pylsl.StreamOutlet(info)
+    with pytest.raises(ChannelMismatch, match="cannot tell gaze channels"):
+        LslSource(name, resolve_timeout_s=10.0).start(lambda s: None)
+    maps = tmp_path / "lsl_channel_maps.json"
+    screen = {"x": 0, "y": 0, "width": 1000, "height": 500}
+    entry = {"channel_count": 3, "x": 1, "y": 2, "valid": 0, "units": "normalised", "screen": screen}
+    maps.write_text(json.dumps({f"{name}-id": entry}))
+    (stream,) = [s for s in find_gaze_streams(2.0) if s.name == name]
+    from ml.gaze.sources.listing import SourceChoice, SourceKind, make_source
+
+    src = make_source(SourceChoice(SourceKind.LSL, name, stream=stream), channel_maps=load_channel_maps(maps))
+    got = []
+    src.start(got.append)
+    deadline = time.monotonic() + 10
+    while not outlet.have_consumers() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    outlet.push_chunk([[1.0, 0.25, 0.5], [0.0, 0.5, 0.5]])
+    while len(got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    src.stop()
+    assert [(s.x, s.y, s.valid) for s in got[:1]] == [(250.0, 250.0, True)] and not got[1].valid
+    maps.write_text('{"x": {"channel_count": 2, "pupil": 1}}')
+    with pytest.raises(ChannelMismatch, match="lsl_channel_maps.json: channel map has no gaze position"):
+        load_channel_maps(maps)

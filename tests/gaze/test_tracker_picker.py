@@ -203,3 +203,23 @@ def test_tobii_through_titta_calibrates_validates_and_records_through_the_window
         assert len(sess.calibration["calibration"]["points"]) == 5 and sess.calibration["gate"]["passed"]
         assert sess.calibration["left"]["accuracy_deg"] > 0
         assert len(session_eyes(store, sess.id)) == 140
+
+
+def test_the_picker_sets_a_tobii_trackers_frequency_and_tracking_mode(qtbot, fake_titta):
+    from ml.gaze.sources.listing import make_source
+
+    fake_titta.fake_add_tracker()
+    dlg = TrackerPicker(lister=lambda: list_sources(lsl_wait_s=0.1, titta=fake_titta))
+    qtbot.addWidget(dlg)
+    with qtbot.waitSignal(dlg.listed, timeout=10000):
+        dlg.show()
+    assert dlg.list.currentRow() == 0 and dlg.tracker_row.isVisible()
+    assert [dlg.frequency.itemText(i) for i in range(dlg.frequency.count())][-2:] == ["600 Hz", "1200 Hz"]
+    assert dlg.frequency.currentText() == "1200 Hz" and dlg.mode.currentText() == "human"
+    dlg.frequency.setCurrentIndex(dlg.frequency.findData(600.0))
+    dlg.mode.setCurrentIndex(dlg.mode.findData("monkey"))
+    dlg.use_btn.click()
+    assert (dlg.choice.frequency, dlg.choice.tracking_mode) == (600.0, "monkey")
+    src = make_source(dlg.choice, titta=fake_titta)
+    src.connect()
+    assert (src.info.frequency, src.info.tracking_mode) == (600.0, "monkey")

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from ml.gaze.sources.base import GazeSource, SourceError, SourceEvent, SourceState, SourceUnavailable
-from ml.gaze.sources.lsl import LslSource, LslStream, find_gaze_streams, load_pylsl
+from ml.gaze.sources.lsl import (
+    ChannelMap,
+    LslSource,
+    LslStream,
+    channel_map_for,
+    find_gaze_streams,
+    load_pylsl,
+)
 from ml.gaze.sources.titta import DEFAULT_SCREEN, TittaSource, find_titta_trackers, load_titta
 from ml.gaze.sources.tobii import NO_TRACKER, ScreenRect, TobiiSource, TrackerInfo, find_trackers, load_sdk
 from ml.types import GazeSample
@@ -48,6 +55,8 @@ class SourceChoice:
     backend: str = ""  # titta | tobii-research | lsl
     stream: LslStream | None = None
     tracker: TrackerInfo | None = None
+    frequency: float | None = None  # a Tobii tracker's frequency to set (None: as it is)
+    tracking_mode: str | None = None  # a Tobii tracker's tracking mode to set (None: as it is)
 
     @property
     def state_line(self) -> str:
@@ -140,19 +149,24 @@ def make_source(
     choice: SourceChoice,
     *,
     screen: ScreenRect | tuple[float, float, float, float] = DEFAULT_SCREEN,
+    channel_maps: dict[str, ChannelMap] | None = None,
     titta: ModuleType | None = None,
     tobii_sdk: ModuleType | None = None,
     pylsl: ModuleType | None = None,
 ) -> GazeSource:
-    """Open the chosen tracker or stream (not connected yet: ``start`` connects)."""
+    """Open the chosen tracker or stream (not connected yet: ``start`` connects). An LSL stream
+    uses its configured channel map from ``channel_maps`` when there is one."""
     if not choice.available:
         raise SourceError(choice.message or f"{choice.label} cannot record here")
     if choice.kind == SourceKind.TOBII:
         if choice.backend == "tobii-research":
-            return TobiiSource(choice.key or None, screen, sdk=tobii_sdk)
-        return TittaSource(choice.key or None, screen, titta=titta)
+            return TobiiSource(choice.key or None, screen, frequency=choice.frequency, sdk=tobii_sdk)
+        return TittaSource(
+            choice.key or None, screen, frequency=choice.frequency, tracking_mode=choice.tracking_mode, titta=titta
+        )
     if choice.kind == SourceKind.LSL:
-        return LslSource(choice.stream or (choice.key or None), screen=screen, pylsl=pylsl)
+        channels = channel_map_for(choice.stream, channel_maps or {}) if choice.stream else None
+        return LslSource(choice.stream or (choice.key or None), channels=channels, screen=screen, pylsl=pylsl)
     raise SourceError(f"the GUI builds the {choice.kind.value} source")
 
 

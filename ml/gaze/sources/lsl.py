@@ -7,9 +7,10 @@ mouse sources. pylsl (MIT, bundles liblsl) is imported lazily.
 * **Discovery** (:func:`find_gaze_streams`): every stream on the network whose type is ``Gaze``
   (any case), or whose name is asked for.
 * **Channels** (:class:`ChannelMap`): which channel is x, y, each eye's x/y, validity, pupil; x/y
-  in screen pixels or normalised to the display (0..1, origin top-left). Guessed from the
-  stream's channel labels and declared units (``desc/channels/channel/{label,unit}``, the XDF
-  gaze meta-data convention) when it describes them, otherwise given per stream. A stream whose
+  in screen pixels or normalised to the display (0..1, origin top-left). Configured per stream
+  (:func:`load_channel_maps`: a JSON file keyed by stream name or source id), otherwise guessed
+  from the stream's channel labels and declared units (``desc/channels/channel/{label,unit}``,
+  the XDF gaze meta-data convention). A stream whose
   channel count differs from its map is refused with a message that says both counts.
 * **Time**: LSL stamps samples on the sender's ``local_clock``; ``inlet.time_correction()`` is the
   offset to this machine's LSL clock, refreshed every ``correction_every_s``. Our recorder's
@@ -28,11 +29,13 @@ from __future__ import annotations
 
 import enum
 import importlib
+import json
 import re
 import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -272,6 +275,26 @@ def find_gaze_streams(
             out.append(_describe(info))
     out.sort(key=lambda s: (s.name, s.source_id))
     return out
+
+
+def load_channel_maps(path: str | Path) -> dict[str, ChannelMap]:
+    """Per-stream channel maps from a JSON file ``{"<stream name or source id>": {map}, ...}``
+    (each map as :meth:`ChannelMap.to_dict` writes it); no file, no maps."""
+    p = Path(path)
+    if not p.is_file():
+        return {}
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+        return {str(k): ChannelMap.from_dict(v) for k, v in raw.items()}
+    except ChannelMismatch as exc:
+        raise ChannelMismatch(f"{p.name}: {exc}") from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ChannelMismatch(f"{p.name} is not a valid channel-map file: {exc}") from None
+
+
+def channel_map_for(stream: LslStream, maps: dict[str, ChannelMap]) -> ChannelMap | None:
+    """The configured map of a stream: by source id first (stable across renames), then by name."""
+    return maps.get(stream.source_id) or maps.get(stream.name)
 
 
 def _clock_offset_us(lsl: ModuleType) -> int:
