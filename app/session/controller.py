@@ -171,6 +171,7 @@ class GazeSessionController(QtCore.QObject):
         self._dialog_kwargs: dict = {}
         self.monitor = None  # SourceMonitor of the source in use: its state line
         self._markers = None
+        self._markers_connected = False
 
     @property
     def accuracy_limit_deg(self) -> float:
@@ -180,13 +181,36 @@ class GazeSessionController(QtCore.QObject):
     # ----------------------------------------------------------------- LSL markers and state
     @property
     def markers(self):
-        """The LSL marker stream (created on first use; does nothing without pylsl). The window
-        calls its ``image_opened``/``window_level``/``annotation`` from its own handlers."""
+        """The LSL marker stream, created with the first recording (does nothing without pylsl);
+        from then on the reader's actions reach it: image opened, viewport, window/level,
+        annotation changes, recording start/stop."""
         if self._markers is None:
             from ml.gaze.markers import MarkerPublisher
 
             self._markers = MarkerPublisher()
+        if not self._markers_connected:
+            self._markers_connected = True
+            w = self.win
+            w.study_loaded.connect(lambda _sid: self._marker_image())
+            w.view.viewport_changed.connect(self._marker_viewport)
+            w.view.window_changed.connect(
+                lambda win_: self._markers.window_level(win_.center, win_.width, preset=win_.name)
+            )
+            annotations = getattr(w, "annotations", None)
+            if annotations is not None:
+                annotations.changed.connect(
+                    lambda: self._markers.annotation("changed", label=f"{len(annotations.items)} annotations")
+                )
         return self._markers
+
+    def _marker_image(self) -> None:
+        study, image = self.win.current, self.win.image
+        if study is not None and image is not None:
+            self.markers.image_opened(study.id, path=str(study.image_path), size=tuple(image.size))
+
+    def _marker_viewport(self, state: ViewportState | None) -> None:
+        if state is not None:
+            self.markers.viewport(self._geometry_viewport(state))
 
     def state_line(self) -> str:
         """The source in use: connected, measured frequency, last sample age ('' when none)."""
@@ -437,6 +461,8 @@ class GazeSessionController(QtCore.QObject):
         if self.kind in ("tobii", "lsl"):
             EyeLog(rec).attach(src)  # both eyes, next to the combined samples
         self.markers.recording_started(session_id, source=self.kind)
+        self._marker_image()  # what is on screen as the recording starts
+        self._marker_viewport(self.win.view.viewport_state("image"))
         if self.kind == "replay":
             src.on_viewport = rec.log_viewport  # the replay carries the original reader's viewer state
         else:
@@ -494,12 +520,13 @@ class GazeSessionController(QtCore.QObject):
             import dataclasses
 
             state = dataclasses.replace(state, t_us=int(self.source.clock_us()))
+        self.recorder.log_viewport(self._geometry_viewport(state))
+
+    def _geometry_viewport(self, state: ViewportState) -> Viewport:
         vw = self.win.view.graphics.viewport()
         o = vw.mapToGlobal(QtCore.QPoint(0, 0))
         rect = (float(o.x()), float(o.y()), float(o.x() + vw.width()), float(o.y() + vw.height()))
-        vp = to_geometry_viewport(state, rect)
-        self.recorder.log_viewport(vp)
-        self.markers.viewport(vp)
+        return to_geometry_viewport(state, rect)
 
     def stop(self) -> None:
         if self.state != RECORDING:

@@ -101,6 +101,10 @@ def test_an_lsl_tracker_records_through_the_window_and_the_markers_reach_a_lab_r
         ctl.begin("lsl", validate=False, choice=choice)
         qtbot.waitUntil(lambda: ctl.state == RECORDING, timeout=15000)
         assert proc.stdout.readline().startswith("T0 ")
+        from ml.types import Window
+
+        win.view.set_window(Window(100.0, 180.0, "Soft"))  # the reader changes window/level
+        win.annotations.changed.emit()  # and an annotation changes
         assert proc.stdout.readline() == "DONE\n"
         qtbot.waitUntil(lambda: ctl.source.delivered == 240, timeout=5000)
         with qtbot.waitSignal(ctl.session_saved, timeout=20000):
@@ -125,7 +129,8 @@ def test_an_lsl_tracker_records_through_the_window_and_the_markers_reach_a_lab_r
             break
         if sample is not None:
             got.append(json.loads(sample[0])["event"])
-    assert got[0] == "recording_started" and got[-1] == "recording_stopped" and "viewport" in got
+    assert got[:3] == ["recording_started", "image_opened", "viewport"] and got[-1] == "recording_stopped"
+    assert "window_level" in got and "annotation" in got
 
 
 def test_choosing_a_source_in_the_picker_starts_its_session(opened, qtbot, fake_titta):
