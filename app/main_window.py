@@ -174,6 +174,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preset_box.activated.connect(lambda i: self.view.apply_preset(self.preset_box.itemText(i)))
         self.view.window_changed.connect(self._show_preset)
         s.studies_added.connect(lambda _new: self.worklist.set_studies(s.studies))
+        s.chosen.connect(self.open_study)
+        r.study_changed.connect(lambda study: self.worklist.select(s.studies.index(study)))
         s.statuses.connect(self._on_statuses)
         s.image_ready.connect(self._on_image)
         s.study_loaded.connect(self._on_study_loaded)
@@ -345,8 +347,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.editor.clear()
         self.report.set_labels({})
         self.report.set_state(f"{study.id}: loading the image…")
-        if study in self.studies_ctl.studies:
-            self.worklist.select(self.studies_ctl.studies.index(study))
         self.studies_ctl.open_study(study)
 
     def next_study(self) -> None:

@@ -33,6 +33,7 @@ def load_study_image(path: str) -> tuple[Image, DisplayData, str]:
 
 class StudyController(QtCore.QObject):
     studies_added = QtCore.Signal(list)  # the Study records added to the worklist
+    chosen = QtCore.Signal(Study)  # the study to open after opening files
     statuses = QtCore.Signal(dict)  # study id -> StudyStatus
     image_ready = QtCore.Signal(Image, DisplayData)  # the open study's image and its display data
     study_loaded = QtCore.Signal(str)  # study id: its image and its stored versions are in
@@ -63,7 +64,7 @@ class StudyController(QtCore.QObject):
         )
 
     def add_studies(self, studies: list[Study]) -> None:
-        """Add studies to the worklist (those already there are kept, not doubled) and open the first."""
+        """Add studies to the worklist (those already there are kept, not doubled); the first is ``chosen``."""
         if not studies:
             self.message.emit("No radiographs found there")
             return
@@ -83,7 +84,7 @@ class StudyController(QtCore.QObject):
                 return out
 
             self.store.call(register, self.statuses.emit, self._store_error)
-        self.open_study(known.get(studies[0].id, studies[0]))
+        self.chosen.emit(known.get(studies[0].id, studies[0]))
 
     def refresh_status(self, uid: str) -> None:
         self.store.call(lambda store: {uid: study_status(store, uid)}, self.statuses.emit, self._store_error)

@@ -12,21 +12,27 @@ from dataclasses import dataclass
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import theme
+from app.components.reading import ReportState, report_state
 from ml.types import Study
 
-REPORT_STATES = ("new", "draft ready", "edited", "signed")
-_COLOURS = {"new": theme.MUTED, "draft ready": theme.ACCENT, "edited": theme.WARN, "signed": theme.OK}
+_COLOURS = {
+    ReportState.NEW: theme.MUTED,
+    ReportState.DRAFT_READY: theme.ACCENT,
+    ReportState.EDITED: theme.WARN,
+    ReportState.SIGNED: theme.OK,
+    ReportState.AMENDED: theme.OK,
+}
 
 
 @dataclass
 class StudyStatus:
-    report: str = "new"  # new | draft ready | edited | signed
+    report: ReportState = ReportState.NEW
     sessions: int = 0  # recorded gaze sessions in the database
     prediction: bool = False  # a model draft conditioned on predicted gaze exists
     dataset_gaze: int = 0  # scanpaths that came with the data (REFLACX / cohort readers)
 
     def badges(self) -> str:
-        out = [self.report]
+        out = [self.report.value]
         if self.sessions:
             out.append(f"{self.sessions} gaze session{'s' if self.sessions > 1 else ''}")
         if self.dataset_gaze:
@@ -44,10 +50,8 @@ def study_status(store, uid: str) -> StudyStatus:
         versions = store.report_versions(uid)
     except StoreError:
         return StudyStatus()
-    st = StudyStatus()
+    st = StudyStatus(report=report_state(versions))
     if versions:
-        origin = versions[-1].origin
-        st.report = {"model": "draft ready", "human": "edited", "signed": "signed"}.get(origin, "new")
         st.prediction = any(v.origin == "model" and v.scanpath_source == "predicted" for v in versions)
     st.sessions = len([s for s in store.sessions(uid) if s.status == "completed"])
     return st
