@@ -8,11 +8,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-MODES = ("predicted", "real_gaze", "image_only", "no_gnn")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ml.contracts import Decoding
+    from ml.contracts import Decoding, GazeMode
 
     p = sub.add_parser(
         "generate",
@@ -26,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gaze", type=Path, default=None, help="fixations CSV (REFLACX/EGD-CXR or x,y,start,end)")
     p.add_argument(
         "--mode",
-        choices=MODES,
+        choices=GazeMode.values(),
         default=None,
         help="gaze mode (default: real_gaze with --gaze, else predicted)",
     )

@@ -16,20 +16,22 @@ from ml.store.db import (
     describe_sqlite_error,
     transaction,
 )
-from ml.store.schema import REPORT_ORIGINS, SCHEMA_VERSION, SESSION_STATUSES
+from ml.store.schema import SCHEMA_VERSION, AnnotationShape, ReportOrigin, SessionStatus, StoreErrorKind
 
 __all__ = [
-    "Annotation",
-    "EventRecord",
-    "REPORT_ORIGINS",
-    "ReaderRecord",
-    "ReportVersion",
     "SCHEMA_VERSION",
-    "SESSION_STATUSES",
+    "Annotation",
+    "AnnotationShape",
+    "EventRecord",
+    "ReaderRecord",
+    "ReportOrigin",
+    "ReportVersion",
     "SampleBlock",
     "SessionRecord",
+    "SessionStatus",
     "Store",
     "StoreError",
+    "StoreErrorKind",
     "StudyRecord",
     "connect",
     "default_db_path",

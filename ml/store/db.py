@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 
 from ml.store.schema import (
-    ANNOTATION_SHAPES,
     DDL,
-    REPORT_ORIGINS,
     SCHEMA_VERSION,
-    SESSION_STATUSES,
+    AnnotationShape,
+    ReportOrigin,
+    SessionStatus,
+    StoreErrorKind,
 )
 from ml.types import Finding, Fixation, GazeSample, Report
 
@@ -37,9 +38,9 @@ from ml.types import Finding, Fixation, GazeSample, Report
 class StoreError(RuntimeError):
     """A database operation failed; ``str(err)`` is one line fit for a status bar."""
 
-    def __init__(self, message: str, *, kind: str = "error") -> None:
+    def __init__(self, message: str, *, kind: StoreErrorKind | str = StoreErrorKind.ERROR) -> None:
         super().__init__(message)
-        self.kind = kind  # full | readonly | locked | corrupt | missing | invalid | error
+        self.kind = StoreErrorKind(kind)
 
 
 def default_db_path() -> Path:
@@ -64,16 +65,16 @@ def describe_sqlite_error(exc: BaseException, path: str | os.PathLike[str] | Non
     where = f" ({path})" if path else ""
     if "disk is full" in msg or "database or disk is full" in msg:
         return StoreError(
-            f"The disk holding the database is full{where}; free space and start again.", kind="full"
+            f"The disk holding the database is full{where}; free space and start again.", kind=StoreErrorKind.FULL
         )
     if "readonly" in msg or "read-only" in msg:
-        return StoreError(f"The database is read-only{where}; choose a writable location.", kind="readonly")
+        return StoreError(f"The database is read-only{where}; choose a writable location.", kind=StoreErrorKind.READONLY)
     if "locked" in msg or "busy" in msg:
-        return StoreError(f"The database is locked by another program{where}.", kind="locked")
+        return StoreError(f"The database is locked by another program{where}.", kind=StoreErrorKind.LOCKED)
     if "malformed" in msg or "not a database" in msg:
-        return StoreError(f"The database file is damaged or not a database{where}.", kind="corrupt")
+        return StoreError(f"The database file is damaged or not a database{where}.", kind=StoreErrorKind.CORRUPT)
     if "unable to open" in msg:
-        return StoreError(f"Cannot open the database{where}: {exc}", kind="missing")
+        return StoreError(f"Cannot open the database{where}: {exc}", kind=StoreErrorKind.MISSING)
     return StoreError(f"Database error{where}: {exc}")
 
 
@@ -179,7 +180,7 @@ class SessionRecord:
     study_uid: str
     reader: str
     source: str
-    status: str
+    status: SessionStatus
     started_at: str
     ended_at: str | None
     geometry: dict[str, Any]
@@ -252,7 +253,7 @@ class ReportVersion:
     study_id: int
     version: int
     text: str
-    origin: str  # model | human | signed
+    origin: ReportOrigin
     author: str
     created_at: str
     bundle_id: str = ""
@@ -326,7 +327,7 @@ class Store:
         self.path = str(path)
         self.read_only = read_only
         if read_only and not self.path.startswith("file:") and not Path(self.path).is_file():
-            raise StoreError(f"No database at {self.path}.", kind="missing")
+            raise StoreError(f"No database at {self.path}.", kind=StoreErrorKind.MISSING)
         self.conn = connect(path, read_only=read_only, timeout=timeout)
         self._migrate()
 
@@ -373,12 +374,12 @@ class Store:
                 raise StoreError(
                     f"The database {self.path} was written by a newer Gaze2Report (schema {version}); "
                     "update the application.",
-                    kind="invalid",
+                    kind=StoreErrorKind.INVALID,
                 )
             if version == SCHEMA_VERSION:
                 return
         if self.read_only:
-            raise StoreError(f"{self.path} is not a Gaze2Report database.", kind="invalid")
+            raise StoreError(f"{self.path} is not a Gaze2Report database.", kind=StoreErrorKind.INVALID)
         try:
             self.conn.executescript("BEGIN IMMEDIATE;" + DDL + "COMMIT;")
             self.conn.execute(
@@ -400,7 +401,7 @@ class Store:
     ) -> int:
         """The id of the study ``uid``, created if new (existing rows are left as they are)."""
         if not uid:
-            raise StoreError("A study needs a non-empty id.", kind="invalid")
+            raise StoreError("A study needs a non-empty id.", kind=StoreErrorKind.INVALID)
         row = self._q("SELECT id FROM studies WHERE uid=?", (uid,))
         if row:
             return int(row[0]["id"])
@@ -415,7 +416,7 @@ class Store:
         col = "uid" if isinstance(study_id, str) else "id"
         rows = self._q(f"SELECT * FROM studies WHERE {col}=?", (study_id,))
         if not rows:
-            raise StoreError(f"No study {study_id!r} in the database.", kind="missing")
+            raise StoreError(f"No study {study_id!r} in the database.", kind=StoreErrorKind.MISSING)
         return self._study(rows[0])
 
     def studies(self) -> list[StudyRecord]:
@@ -436,12 +437,12 @@ class Store:
     def reader_id(self, name: str, role: str = "", *, create: bool = True) -> int:
         """The id of reader ``name``, created if ``create`` (the default)."""
         if not name:
-            raise StoreError("A reader needs a name.", kind="invalid")
+            raise StoreError("A reader needs a name.", kind=StoreErrorKind.INVALID)
         row = self._q("SELECT id FROM readers WHERE name=?", (name,))
         if row:
             return int(row[0]["id"])
         if not create:
-            raise StoreError(f"No reader {name!r} in the database.", kind="missing")
+            raise StoreError(f"No reader {name!r} in the database.", kind=StoreErrorKind.MISSING)
         cur = self._x("INSERT INTO readers(name, role, created_at) VALUES (?,?,?)", (name, role, now_iso()))
         return int(cur.lastrowid)
 
@@ -477,7 +478,7 @@ class Store:
                 study_id,
                 reader_id,
                 source,
-                "recording",
+                SessionStatus.RECORDING.value,
                 now_iso(),
                 to_json(geometry or {}),
                 float(flush_interval),
@@ -498,17 +499,19 @@ class Store:
     def session(self, session_id: int) -> SessionRecord:
         rows = self._q(self._SESSION_SQL + " WHERE s.id=?", (session_id,))
         if not rows:
-            raise StoreError(f"No gaze session {session_id} in the database.", kind="missing")
+            raise StoreError(f"No gaze session {session_id} in the database.", kind=StoreErrorKind.MISSING)
         return self._session(rows[0])
 
-    def sessions(self, study: int | str | None = None, status: str | None = None) -> list[SessionRecord]:
+    def sessions(
+        self, study: int | str | None = None, status: SessionStatus | str | None = None
+    ) -> list[SessionRecord]:
         sql, params = self._SESSION_SQL + " WHERE 1=1", []
         if study is not None:
             sql += " AND " + ("st.uid=?" if isinstance(study, str) else "s.study_id=?")
             params.append(study)
         if status is not None:
             sql += " AND s.status=?"
-            params.append(status)
+            params.append(SessionStatus(status).value)
         return [self._session(r) for r in self._q(sql + " ORDER BY s.id", params)]
 
     @staticmethod
@@ -520,7 +523,7 @@ class Store:
             study_uid=r["study_uid"],
             reader=r["reader_name"],
             source=r["source"],
-            status=r["status"],
+            status=SessionStatus(r["status"]),
             started_at=r["started_at"],
             ended_at=r["ended_at"],
             geometry=json.loads(r["geometry"]),
@@ -544,15 +547,22 @@ class Store:
         self._x("UPDATE sessions SET calibration=? WHERE id=?", (to_json(calibration), session_id))
 
     def finish_session(
-        self, session_id: int, status: str = "completed", *, error: str = "", dropped: int | None = None
+        self,
+        session_id: int,
+        status: SessionStatus | str = SessionStatus.COMPLETED,
+        *,
+        error: str = "",
+        dropped: int | None = None,
     ) -> None:
         """Close a session: final status, end time, the true stored sample count."""
-        if status not in SESSION_STATUSES or status == "recording":
-            raise StoreError(f"Cannot finish a session as {status!r}.", kind="invalid")
+        if status not in SessionStatus.values() or status == SessionStatus.RECORDING:
+            raise StoreError(f"Cannot finish a session as {status!r}.", kind=StoreErrorKind.INVALID)
         with self.transaction():
-            self._close_session(session_id, status, error, dropped)
+            self._close_session(session_id, SessionStatus(status), error, dropped)
 
-    def _close_session(self, session_id: int, status: str, error: str, dropped: int | None) -> None:
+    def _close_session(
+        self, session_id: int, status: SessionStatus, error: str, dropped: int | None
+    ) -> None:
         count = self.conn.execute(
             "SELECT COUNT(*) FROM samples WHERE session_id=?", (session_id,)
         ).fetchone()[0]
@@ -562,7 +572,7 @@ class Store:
         self.conn.execute(
             "UPDATE sessions SET status=?, ended_at=?, sample_count=?, error=?, t0_us=COALESCE(t0_us, ?),"
             " dropped_count=COALESCE(?, dropped_count) WHERE id=?",
-            (status, now_iso(), count, error, t0[0] if t0 else None, dropped, session_id),
+            (status.value, now_iso(), count, error, t0[0] if t0 else None, dropped, session_id),
         )
 
     def recover_interrupted(self, *, stale_after: float = 30.0) -> list[int]:
@@ -574,7 +584,7 @@ class Store:
         host = socket.gethostname()
         now = time.time()
         dead = []
-        for s in self.sessions(status="recording"):
+        for s in self.sessions(status=SessionStatus.RECORDING):
             same_host = s.host == host
             if same_host and s.pid == os.getpid():
                 alive = s.heartbeat is not None and now - s.heartbeat < stale_after
@@ -586,7 +596,9 @@ class Store:
                 dead.append(s.id)
         for sid in dead:
             with self.transaction():
-                self._close_session(sid, "interrupted", "recording ended without a clean stop", None)
+                self._close_session(
+                    sid, SessionStatus.INTERRUPTED, "recording ended without a clean stop", None
+                )
                 last = self.conn.execute("SELECT heartbeat FROM sessions WHERE id=?", (sid,)).fetchone()[0]
                 if last:
                     ended = _dt.datetime.fromtimestamp(last, _dt.timezone.utc).isoformat(timespec="seconds")
@@ -682,19 +694,19 @@ class Store:
         self,
         study: int | str,
         text: str | Report,
-        origin: str,
+        origin: ReportOrigin | str,
         author: str = "",
         *,
         bundle_id: str = "",
         scanpath_source: str = "",
     ) -> ReportVersion:
         """Append a version of the study's report (versions are never changed or deleted)."""
-        if origin not in REPORT_ORIGINS:
-            raise StoreError(
-                f"Unknown report origin {origin!r} (expected one of {', '.join(REPORT_ORIGINS)})."
-            )
-        if origin == "model" and not bundle_id:
-            raise StoreError("A model draft must name the bundle that wrote it.", kind="invalid")
+        try:
+            origin = ReportOrigin(origin)
+        except ValueError as exc:
+            raise StoreError(str(exc), kind=StoreErrorKind.INVALID) from None
+        if origin == ReportOrigin.MODEL and not bundle_id:
+            raise StoreError("A model draft must name the bundle that wrote it.", kind=StoreErrorKind.INVALID)
         study_id = self.add_study(study) if isinstance(study, str) else study
         body = text.text if isinstance(text, Report) else str(text)
         with self.transaction():
@@ -710,7 +722,7 @@ class Store:
                     study_id,
                     version,
                     body,
-                    origin,
+                    origin.value,
                     author,
                     now_iso(),
                     bundle_id,
@@ -745,7 +757,7 @@ class Store:
                 r["study_id"],
                 r["version"],
                 r["text"],
-                r["origin"],
+                ReportOrigin(r["origin"]),
                 r["author"],
                 r["created_at"],
                 r["bundle_id"],
@@ -777,7 +789,7 @@ class Store:
             (*self._finding_cols(finding), sentence, now_iso(), annotation_id),
         )
         if cur.rowcount == 0:
-            raise StoreError(f"No annotation {annotation_id}.", kind="missing")
+            raise StoreError(f"No annotation {annotation_id}.", kind=StoreErrorKind.MISSING)
 
     def link_sentence(self, annotation_id: int, sentence: str) -> None:
         self._x(
@@ -807,7 +819,7 @@ class Store:
                 r["y0"],
                 r["x1"],
                 r["y1"],
-                r["shape"],
+                AnnotationShape(r["shape"]),
                 r["certainty"],
                 [tuple(p) for p in json.loads(r["points"])],
             )
@@ -826,19 +838,19 @@ class Store:
 
     @staticmethod
     def _check_finding(f: Finding) -> None:
-        if f.shape not in ANNOTATION_SHAPES:
-            raise StoreError(f"Unknown annotation shape {f.shape!r}.", kind="invalid")
+        if f.shape not in AnnotationShape.values():
+            raise StoreError(f"Unknown annotation shape {f.shape!r}.", kind=StoreErrorKind.INVALID)
         if not 1 <= int(f.certainty) <= 5:
-            raise StoreError(f"Certainty must be 1..5, got {f.certainty}.", kind="invalid")
+            raise StoreError(f"Certainty must be 1..5, got {f.certainty}.", kind=StoreErrorKind.INVALID)
         if not f.label:
-            raise StoreError("An annotation needs a label.", kind="invalid")
+            raise StoreError("An annotation needs a label.", kind=StoreErrorKind.INVALID)
 
     @staticmethod
     def _finding_cols(f: Finding) -> tuple:
         return (
             f.label,
             int(f.certainty),
-            f.shape,
+            AnnotationShape(f.shape).value,
             float(f.x0),
             float(f.y0),
             float(f.x1),

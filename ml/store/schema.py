@@ -9,18 +9,43 @@ trail of who drafted, edited and signed what cannot be rewritten by the applicat
 
 from __future__ import annotations
 
+from ml.types import AnnotationShape, Vocabulary
+
+__all__ = ["DDL", "SCHEMA_VERSION", "AnnotationShape", "ReportOrigin", "SessionStatus", "StoreErrorKind"]
+
 #: Bumped when the DDL changes; ``db.Store`` refuses a database newer than it understands.
 SCHEMA_VERSION = 1
 
-#: ``sessions.status``: recording (a writer owns it), completed (clean stop), interrupted
-#: (the writer died: found and closed on the next start), failed (the writer hit an error).
-SESSION_STATUSES: tuple[str, ...] = ("recording", "completed", "interrupted", "failed")
 
-#: ``report_versions.origin``: a model draft, a human edit, a signed (final) report.
-REPORT_ORIGINS: tuple[str, ...] = ("model", "human", "signed")
+class SessionStatus(Vocabulary):
+    """``sessions.status``: how a gaze recording stands or ended."""
 
-#: ``annotations.shape``.
-ANNOTATION_SHAPES: tuple[str, ...] = ("ellipse", "box", "polygon", "point")
+    RECORDING = "recording"  # a writer owns it
+    COMPLETED = "completed"  # clean stop
+    INTERRUPTED = "interrupted"  # the writer died: found and closed on the next start
+    FAILED = "failed"  # the writer hit an error
+
+
+class ReportOrigin(Vocabulary):
+    """``report_versions.origin``: who or what wrote a version of a report."""
+
+    MODEL = "model"  # a model draft (names its bundle)
+    HUMAN = "human"  # a reader's edit
+    SIGNED = "signed"  # the final report, signed by its reader
+    ADDENDUM = "addendum"  # a signed correction of a signed report (amends it)
+
+
+class StoreErrorKind(Vocabulary):
+    """``StoreError.kind``: what went wrong, for callers that react to it (not only show it)."""
+
+    FULL = "full"  # the disk is full
+    READONLY = "readonly"  # the file or its folder cannot be written
+    LOCKED = "locked"  # another program holds the lock
+    CORRUPT = "corrupt"  # damaged, or not a database
+    MISSING = "missing"  # no such database, study, reader, session or annotation
+    INVALID = "invalid"  # a value the rules refuse, or a database this version cannot use
+    SIGNED = "signed"  # the study's report is signed: only an addendum may follow
+    ERROR = "error"  # any other database failure
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
