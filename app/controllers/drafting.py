@@ -74,7 +74,7 @@ class DraftController(QtCore.QObject):
         self.panel.editor.begin_stream()
         self.panel.set_busy(True)
         self.busy_changed.emit(True)
-        self.panel.set_state("Drafting…" + (" (recorded gaze)" if gaze is not None else ""))
+        self.panel.set_state(f"Drafting · {choice.mode(gaze is not None).label}…")
         self.stream.start()
 
     def stop(self, quiet: bool = False) -> None:

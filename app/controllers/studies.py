@@ -16,6 +16,7 @@ from app.components.reading import GazeChoice, ReadingSession
 from app.storage import StoreWorker
 from app.viewer.image_view import DisplayData, prepare_display
 from app.worklist.panel import study_status
+from ml.store import SessionStatus
 from ml.types import Image, Scanpath, ScanpathSource, Study
 
 
@@ -168,7 +169,7 @@ class StudyController(QtCore.QObject):
 
         def run(store):
             out = []
-            for sess in store.sessions(study.id, status="completed"):
+            for sess in store.sessions(study.id, status=SessionStatus.COMPLETED):
                 fx = store.fixations(sess.id, "ivt")
                 if fx:
                     out.append(Scanpath(fx, size, ScanpathSource.RECORDED, sess.reader))

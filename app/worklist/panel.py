@@ -13,7 +13,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import theme
 from app.components.reading import ReportState, report_state
-from ml.types import Study
+from ml.store import ReportOrigin, SessionStatus
+from ml.types import ScanpathSource, Study
 
 _COLOURS = {
     ReportState.NEW: theme.MUTED,
@@ -52,8 +53,10 @@ def study_status(store, uid: str) -> StudyStatus:
         return StudyStatus()
     st = StudyStatus(report=report_state(versions))
     if versions:
-        st.prediction = any(v.origin == "model" and v.scanpath_source == "predicted" for v in versions)
-    st.sessions = len([s for s in store.sessions(uid) if s.status == "completed"])
+        st.prediction = any(
+            v.origin == ReportOrigin.MODEL and v.scanpath_source == ScanpathSource.PREDICTED for v in versions
+        )
+    st.sessions = len(store.sessions(uid, status=SessionStatus.COMPLETED))
     return st
 
 
