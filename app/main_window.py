@@ -228,13 +228,14 @@ class MainWindow(QtWidgets.QMainWindow):
         """The draft's AI context on every view: badge, the image model's findings, gaze and attention."""
         self.overlays.set_predicted([])
         self.overlays.set_attention(None, [])
+        self.report.set_domain(draft.domain if draft else None)
         if draft is None:
             self.report.set_model_badge(None)
             self.report.set_suspected([])
             return
         source = draft.scanpath.source.value if draft.scanpath is not None else None
         self.report.set_model_badge(draft.model, bool(draft.model.get("untrained")), source)
-        self.report.set_suspected(draft.findings)
+        self.report.set_suspected(draft.findings, unreliable=draft.domain is not None and not draft.domain.in_domain)
         if draft.scanpath is not None and len(draft.scanpath):
             if source == "predicted":
                 self.overlays.set_predicted([draft.scanpath])

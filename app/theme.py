@@ -43,6 +43,7 @@ QLabel#panelTitle {{ font-size: 12pt; font-weight: bold; color: #ffffff; }}
 QLabel#muted {{ color: {MUTED}; }}
 QFrame#banner {{ background: #5a1f22; border-bottom: 1px solid {BAD}; }}
 QFrame#banner QLabel {{ background: transparent; color: #ffe9e9; font-weight: bold; }}
+QLabel#domainBanner {{ background: #5a1f22; border: 2px solid {BAD}; border-radius: 4px; color: #ffe9e9; font-weight: bold; padding: 8px; }}
 QFrame#recording {{ background: #8b0000; }}
 QFrame#recording QLabel {{ background: transparent; color: white; font-weight: bold; font-size: 11pt; }}
 QStatusBar {{ background: {PANEL}; color: {MUTED}; border-top: 1px solid #0c0d0f; }}

@@ -71,6 +71,7 @@ class DraftController(QtCore.QObject):
         self.stream.token.connect(self.panel.editor.append_token)
         self.stream.finished.connect(self._done)
         self.stream.failed.connect(self._failed)
+        self.stream.domain.connect(self.panel.set_domain)  # known before the first token
         self.panel.editor.begin_stream()
         self.panel.set_busy(True)
         self.busy_changed.emit(True)
