@@ -196,6 +196,7 @@ class ImageView(QtWidgets.QWidget):
         self.graphics = pg.GraphicsView(background=(0, 0, 0))
         self.graphics.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.vb = ViewerViewBox()
+        self.vb.state["wheelScaleFactor"] = -1.0 / 24.0  # about 10 % per wheel notch
         self.graphics.setCentralItem(self.vb)
         self.root = pg.ItemGroup()
         self.vb.addItem(self.root)
@@ -258,6 +259,8 @@ class ImageView(QtWidgets.QWidget):
         if image.spacing:
             self.scale_bar = PhysicalScaleBar(float(image.spacing[1]))
             self.scale_bar.setParentItem(self.vb)
+            # bottom centre: the corners hold the window/zoom and the pixel readout
+            self.scale_bar.anchor(itemPos=(0.5, 1), parentPos=(0.5, 1), offset=(0, -14))
         self._apply_transform()
         self._apply_levels()
         self.fit()
@@ -547,8 +550,6 @@ class ImageView(QtWidgets.QWidget):
             lab.adjustSize()
             x = m if name[1] == "l" else w - lab.width() - m
             y = m if name[0] == "t" else h - lab.height() - m
-            if name == "br" and self.scale_bar is not None:
-                y -= 44
             lab.move(x, y)
             lab.raise_()
         self._placeholder.setGeometry(0, 0, w, h)
