@@ -46,6 +46,7 @@ class ReviewController(QtCore.QObject):
         self.session, self.panel, self.store, self.author = session, panel, store, author
         self.window = parent
         self.confirm: Callable[[str, str], bool] = lambda title, text: ask_confirmation(self.window, title, text)
+        self.named: Callable[[], bool] = lambda: True  # the window asks the reader's name on first use
 
     # ----------------------------------------------------------------- commands
     def save(self) -> None:
@@ -54,7 +55,7 @@ class ReviewController(QtCore.QObject):
     def sign(self) -> None:
         """Sign (or sign the addendum being written) once the reader confirms, naming them."""
         origin = ReportOrigin.ADDENDUM if self.session.amending else ReportOrigin.SIGNED
-        if not self._check(origin):
+        if not self._check(origin) or not self.named():
             return
         study = self.session.study.id if self.session.study else ""
         what = "the addendum to the report" if origin == ReportOrigin.ADDENDUM else "the report"

@@ -94,6 +94,8 @@ class ReportPanel(QtWidgets.QWidget):
         self.sign_btn = QtWidgets.QPushButton("Sign")
         self.sign_btn.setObjectName("primary")
         self.sign_btn.setToolTip("Sign the report: it becomes final (Ctrl+Shift+S)")
+        self.signer = QtWidgets.QLabel("")
+        self.signer.setObjectName("muted")
         self.amend_btn = QtWidgets.QPushButton("Addendum")
         self.amend_btn.setToolTip("Correct the signed report with a signed addendum (Ctrl+Shift+A)")
         self.versions_btn = QtWidgets.QPushButton("Versions")
@@ -126,6 +128,7 @@ class ReportPanel(QtWidgets.QWidget):
         row2.addWidget(self.save_btn)
         row2.addWidget(self.amend_btn)
         row2.addStretch(1)
+        row2.addWidget(self.signer)
         row2.addWidget(self.sign_btn)
 
         layout = QtWidgets.QVBoxLayout(self)
@@ -157,6 +160,9 @@ class ReportPanel(QtWidgets.QWidget):
         self.editor.set_locked(locked)
         self.sign_btn.setText("Sign addendum" if amending else "Signed" if signed else "Sign")
         self.amend_btn.setVisible(signed and not amending)
+
+    def set_signer(self, text: str) -> None:
+        self.signer.setText(text)
 
     def set_state(self, text: str) -> None:
         self.state.setText(text)

@@ -189,3 +189,43 @@ def test_the_inverted_label_says_what_is_on_screen(qtbot, fake_backend, tmp_path
     assert "inverted" in corner.text()
     win.act_reset.trigger()
     assert "inverted" not in corner.text()
+
+
+def test_the_reader_names_themselves_before_the_first_signature(drafted, qtbot, monkeypatch):
+    from app.dialogs import ReaderDialog
+    from app.settings import WorkstationSettings
+
+    win = drafted
+    win.apply_settings(WorkstationSettings(**{**win.settings.__dict__, "user_name": "root", "reader_confirmed": False}))
+    assert "asked at signing" in win.report.signer.text()
+    monkeypatch.setattr(ReaderDialog, "exec", lambda self: QtWidgets.QDialog.DialogCode.Rejected)
+    win.review.sign()
+    qtbot.wait(200)
+    assert [v.origin for v in versions(win)] == ["model"]
+
+    def named(self):
+        self.name.setText("Dr Grace Reader")
+        self.ident.setText("R-042")
+        return QtWidgets.QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ReaderDialog, "exec", named)
+    with qtbot.waitSignal(win.review.report_saved, timeout=5000):
+        win.review.sign()
+    assert versions(win)[-1].author == "Dr Grace Reader"
+    assert win.report.signer.text() == "Signs as: Dr Grace Reader (R-042)"
+    qtbot.waitUntil(lambda: WorkstationSettings.load().reader_confirmed, timeout=5000)
+    assert WorkstationSettings.load().user_name == "Dr Grace Reader"
+
+
+def test_the_overlay_choice_persists_and_starts_calm(qtbot, fake_backend):
+    from app.settings import WorkstationSettings
+
+    win = make_window(qtbot, fake_backend, auto_draft=False)
+    assert not win.overlays.layers["recorded"].isVisible() and win.overlays.layers["predicted"].isVisible()
+    win.overlays.toggle("heatmap")
+    qtbot.waitUntil(lambda: WorkstationSettings.load().layers.get("heatmap") is True, timeout=5000)
+    from app.main_window import MainWindow
+
+    reopened = MainWindow(WorkstationSettings.load(), backend=win.backend, auto_draft=False)  # a restart
+    qtbot.addWidget(reopened)
+    assert reopened.overlays.layers["heatmap"].isVisible() and reopened.overlays.checks["heatmap"].isChecked()

@@ -103,7 +103,7 @@ def test_pixel_readout(view):
 
 
 def test_overlays_toggle_and_timeline(view, qtbot):
-    ov = LayersPanel(view)
+    ov = LayersPanel(view, {"recorded": True})
     qtbot.addWidget(ov)
     sp = Scanpath.from_array(
         [[50, 60, 0.3], [200, 100, 0.2], [300, 250, 0.5]], (400, 300), ScanpathSource.RECORDED
