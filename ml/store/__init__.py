@@ -2,7 +2,7 @@
 viewport events and fixations, report versions and annotations. Torch-free and Qt-free."""
 
 from ml.store.db import (
-    Annotation,
+    AnnotationRecord,
     EventRecord,
     ReaderRecord,
     ReportVersion,
@@ -20,7 +20,7 @@ from ml.store.schema import SCHEMA_VERSION, AnnotationShape, ReportOrigin, Sessi
 
 __all__ = [
     "SCHEMA_VERSION",
-    "Annotation",
+    "AnnotationRecord",
     "AnnotationShape",
     "EventRecord",
     "ReaderRecord",
