@@ -94,8 +94,8 @@ class StoreCore:
                 "(the workstation does) to upgrade it.",
                 kind=StoreErrorKind.INVALID,
             )
-        # A step may rebuild a table: foreign keys are off meanwhile (SQLite's documented way, so the
-        # copied rows neither cascade nor fail half-way) and checked before each step commits.
+        # A step may rebuild a table: foreign keys are off meanwhile (SQLite's documented way), so
+        # the copied rows neither cascade nor fail on references that an older client left broken.
         self._x("PRAGMA foreign_keys=OFF")
         try:
             while self._step():
@@ -115,11 +115,6 @@ class StoreCore:
             self._refuse_newer(version)
             for statement in statements(DDL if version is None else MIGRATIONS[version]):
                 self.conn.execute(statement)
-            if self.conn.execute("PRAGMA foreign_key_check").fetchone():
-                raise StoreError(
-                    f"Cannot upgrade {self.path}: it holds rows whose references are broken.",
-                    kind=StoreErrorKind.CORRUPT,
-                )
             self.conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION if version is None else version + 1),),

@@ -29,7 +29,6 @@ def _nan_to_none(v: float | None) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
-# --------------------------------------------------------------------------- records
 def sample_rows(session_id: int, first_seq: int, samples: Iterable[GazeSample]) -> list[tuple]:
     """Rows for ``INSERT INTO samples``; NaN becomes NULL (SQLite has no NaN)."""
     rows = []
@@ -66,9 +65,6 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
-
-
-# --------------------------------------------------------------------------- the store
 
 
 class Sessions(Studies):

@@ -189,6 +189,8 @@ def _v1_database(path: Path) -> list[tuple]:
     conn.execute("INSERT OR REPLACE INTO report_versions VALUES (9, 2, 9, 'r', 'human', '', 't', '', '', NULL)")
     versions = _rows(conn)
     assert versions[-1][3] == "r"
+    # a client without foreign keys left a version whose study is gone: the upgrade keeps it too
+    conn.execute("INSERT INTO report_versions VALUES (10, 99, 1, 'orphan', 'human', '', 't', '', '', NULL)")
     conn.close()
     return versions
 
@@ -223,6 +225,7 @@ def test_a_schema_1_database_is_upgraded_in_place_with_its_data_and_the_new_rule
         assert fixed.version == 5 and fixed.parent_id == 4
     conn = _plain(path)
     before = _rows(conn)
+    assert conn.execute("SELECT text FROM report_versions WHERE study_id=99").fetchall() == [("orphan",)]
     for sql in (
         "INSERT OR REPLACE INTO report_versions(id, study_id, version, text, origin, created_at)"
         " VALUES (5, 2, 1, 'forged', 'human', 'now')",
