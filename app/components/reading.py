@@ -95,6 +95,9 @@ class VersionRequest:
             self.author,
             bundle_id=self.bundle_id,
             scanpath_source=self.scanpath_source,
+            ai_context=self.ai_context,
+            amends=self.amends,
+            image_sha256=self.image_sha256,
         )
 
 

@@ -31,9 +31,10 @@ class StudyStatus:
     sessions: int = 0  # recorded gaze sessions in the database
     prediction: bool = False  # a model draft conditioned on predicted gaze exists
     dataset_gaze: int = 0  # scanpaths that came with the data (REFLACX / cohort readers)
+    out_of_domain: bool = False  # the latest model draft's domain check flagged the image
 
     def badges(self) -> str:
-        out = [self.report.value]
+        out = [self.report.value] + (["⚠ out of domain"] if self.out_of_domain else [])
         if self.sessions:
             out.append(f"{self.sessions} gaze session{'s' if self.sessions > 1 else ''}")
         if self.dataset_gaze:
@@ -52,6 +53,10 @@ def study_status(store, uid: str) -> StudyStatus:
     except StoreError:
         return StudyStatus()
     st = StudyStatus(report=report_state(versions))
+    drafts = [v for v in versions if v.origin == ReportOrigin.MODEL and v.ai_context]
+    if drafts:
+        domain = drafts[-1].ai_context.get("domain")
+        st.out_of_domain = bool(domain) and not domain["in_domain"]
     if versions:
         st.prediction = any(
             v.origin == ReportOrigin.MODEL and v.scanpath_source == ScanpathSource.PREDICTED for v in versions

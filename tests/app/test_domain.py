@@ -1,5 +1,5 @@
 """An out-of-domain draft: an unmistakable banner over the report, the image model's findings greyed,
-and the report still read, edited and signed as usual."""
+the flag in the worklist, and the report still read, edited and signed as usual."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def test_an_out_of_domain_draft_shows_the_banner_and_greys_the_image_models_find
     assert "unreliable" in banner.text() and "3.4" in banner.toolTip()
     text = win.report.suspected.text()
     assert "unreliable on this image" in text and "not in the draft" not in text
+    qtbot.waitUntil(lambda: "⚠ out of domain" in win.worklist.list.item(0).text(), timeout=5000)
     assert win.act_sign.isEnabled() and not win.report.editor.findings.isReadOnly()
     win.report.editor.impression.setPlainText("Cardiomegaly. Out-of-domain draft checked by the reader.")
     with qtbot.waitSignal(win.review.report_saved, timeout=5000):
@@ -39,4 +40,6 @@ def test_an_in_domain_draft_shows_no_banner(qtbot, fake_backend, png_path):
     with qtbot.waitSignal(win.drafting.draft_ready, timeout=15000):
         win.open_paths([str(png_path)])
     assert not win.report.domain_banner.isVisibleTo(win.report)
+    qtbot.waitUntil(lambda: "draft ready" in win.worklist.list.item(0).text(), timeout=5000)
+    assert "out of domain" not in win.worklist.list.item(0).text()
     assert "⚠ lung lesion" in win.report.suspected.text()

@@ -229,3 +229,75 @@ def test_the_overlay_choice_persists_and_starts_calm(qtbot, fake_backend):
     reopened = MainWindow(WorkstationSettings.load(), backend=win.backend, auto_draft=False)  # a restart
     qtbot.addWidget(reopened)
     assert reopened.overlays.layers["heatmap"].isVisible() and reopened.overlays.checks["heatmap"].isChecked()
+
+
+def test_a_signed_report_is_corrected_only_by_a_signed_addendum_whose_sr_names_it(drafted, qtbot, tmp_path):
+    from app.report.sr import read_back
+
+    win = drafted
+    with qtbot.waitSignal(win.review.report_saved, timeout=5000):
+        win.review.sign()
+    signed = versions(win)[-1]
+    with qtbot.waitSignal(win.exports.exported, timeout=20000):
+        win.exports.export("sr", str(tmp_path / "signed.dcm"))
+    press(qtbot, win, Key.Key_A, Mod.ControlModifier | Mod.ShiftModifier)  # write an addendum
+    assert win.reading.amending and not win.report.editor.impression.isReadOnly()
+    assert win.report.sign_btn.text() == "Sign addendum" and not win.act_save.isEnabled()
+    assert not win.act_generate.isEnabled()
+    win.report.editor.impression.setPlainText("Cardiomegaly. Addendum: small right effusion confirmed.")
+    with qtbot.waitSignal(win.review.report_saved, timeout=5000) as blocker:
+        press(qtbot, win, Key.Key_S, Mod.ControlModifier | Mod.ShiftModifier)
+    addendum = blocker.args[0]
+    assert addendum.origin == "addendum" and addendum.amends == signed.id and addendum.author == "Dr Test"
+    assert win.reading.signed and not win.reading.amending and win.report.editor.impression.isReadOnly()
+    assert [v.origin for v in versions(win)] == ["model", "signed", "addendum"]
+    qtbot.waitUntil(lambda: "amended" in win.worklist.list.item(0).text(), timeout=5000)
+    with qtbot.waitSignal(win.exports.exported, timeout=20000):
+        win.exports.export("sr", str(tmp_path / "addendum.dcm"))
+    first, second = read_back(tmp_path / "signed.dcm"), read_back(tmp_path / "addendum.dcm")
+    assert second["predecessors"] == [first["sop_instance_uid"]] and second["study_uid"] == first["study_uid"]
+    assert second["verification"] == "VERIFIED" and "effusion confirmed" in second["texts"]["Impression"]
+
+
+def _ai_context_on_screen(win):
+    layers = win.overlays.layers
+    return (
+        layers["predicted"].has_data,
+        layers["attention"].has_data,
+        "lung lesion (left upper) 55%" in win.report.suspected.text(),
+        "fake-bundle" in win.report.badge.text(),
+        win.report.domain_banner.isVisibleTo(win.report),
+    )
+
+
+def test_reopening_a_study_restores_its_ai_context_also_after_a_restart(qtbot, fake_backend, png_path, dicom_path):
+    from app.main_window import MainWindow
+
+    fake_backend.domain = {"in_domain": False, "score": 3.4, "threshold": 2.0, "method": "mahalanobis"}
+    win = make_window(qtbot, fake_backend)
+    with qtbot.waitSignal(win.drafting.draft_ready, timeout=15000):
+        win.open_paths([str(png_path)])
+    drafted = _ai_context_on_screen(win)
+    assert drafted == (True, True, True, True, True)
+    win.auto_draft = False
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
+        win.open_paths([str(dicom_path)])
+    assert _ai_context_on_screen(win)[:2] == (False, False)
+    n_requests = len(fake_backend.requests)
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
+        press(qtbot, win, Key.Key_PageUp)
+    assert win.current.id == "case1" and _ai_context_on_screen(win) == drafted
+    assert win.reading.draft.domain.score == 3.4 and win.reading.draft.model["name"] == "fake-bundle"
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
+        win.worklist.study_activated.emit(1)
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
+        win.worklist.study_activated.emit(0)  # chosen again in the worklist
+    assert _ai_context_on_screen(win) == drafted
+    assert len(fake_backend.requests) == n_requests  # restored from the database, not redrafted
+    win.close()
+    restarted = MainWindow(win.settings, backend=win.backend, auto_draft=False)
+    qtbot.addWidget(restarted)
+    restarted.show()
+    with qtbot.waitSignal(restarted.studies_ctl.study_loaded, timeout=10000):
+        restarted.open_paths([str(png_path)])
+    assert _ai_context_on_screen(restarted) == drafted
