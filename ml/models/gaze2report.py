@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.contracts import Decoding, Draft, EncoderFinding, GazeGraph
+from ml.contracts import Decoding, Draft, EncoderFinding, GazeGraph, StatusError
 from ml.models.config import GAZE_MODES, ModelConfig
 from ml.models.encoder import VisionEncoder
 from ml.models.gnn import GazeGNN, GNNOutput, to_batch
@@ -73,10 +73,10 @@ def finding_place(prob_map: torch.Tensor) -> str:
     return f"{side} {zone}".strip()
 
 
-class GazeModeError(ValueError):
+class GazeModeError(StatusError, ValueError):
     """A gaze mode was unknown or needs a scanpath that was not given."""
 
-    api_status, api_code = 422, "bad_gaze"
+    status, code = 422, "bad_gaze"
 
 
 #: The encoder probability at which the diagnosis prompt names a finding ("Likely findings: ...").

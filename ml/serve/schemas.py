@@ -111,6 +111,32 @@ class ErrorBody(BaseModel):
     error_id: str | None = None
 
 
+_ERROR_WHEN = {
+    401: "missing or invalid bearer token",
+    409: "not supported by the loaded model",
+    413: "body or image too large",
+    415: "body is not JSON",
+    422: "invalid request, image or gaze",
+    429: "model queue full (Retry-After)",
+    503: "model still loading (Retry-After)",
+    500: "unexpected error (error_id in the server log)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each with the ``ErrorBody`` schema."""
+    return {s: {"model": ErrorBody, "description": _ERROR_WHEN[s]} for s in statuses}
+
+
+#: What a GET behind the token can answer, and what a model POST can answer besides.
+READ_ERRORS = error_responses(401, 413, 500, 503)
+MODEL_ERRORS = {**READ_ERRORS, **error_responses(409, 415, 422, 429)}
+
+
+def is_untrained(info: dict[str, Any]) -> bool:
+    return bool(info.get("untrained", False))
+
+
 class QueueState(BaseModel):
     running: int
     waiting: int
@@ -167,6 +193,15 @@ class FindingOut(BaseModel):
     in_draft: bool
 
 
+class DomainOut(BaseModel):
+    """Whether the image looks like the model's training images (``ml.contracts.DomainCheck``)."""
+
+    in_domain: bool
+    score: float
+    threshold: float
+    method: str
+
+
 class ReportOut(BaseModel):
     report: str
     findings: list[FindingOut] = []
@@ -179,6 +214,11 @@ class ReportOut(BaseModel):
     untrained: bool
     image_size: tuple[int, int]
     elapsed_s: float
+    domain: DomainOut | None = None  # None: the model carries no domain gate
+
+
+class DomainEvent(BaseModel):
+    domain: DomainOut | None
 
 
 class ScanpathEvent(BaseModel):
