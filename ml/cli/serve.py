@@ -52,6 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--queue", type=int, default=8, help="requests that may wait for the model (default 8)")
     p.add_argument("--max-pixels", type=int, default=36_000_000, help="largest image accepted, in pixels")
     p.add_argument("--max-body-mb", type=int, default=128, help="largest request body, in MiB")
+    p.add_argument(
+        "--exit-with-parent",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="shut down when process PID exits, however it exits (the GUI passes its own pid)",
+    )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
 
@@ -120,6 +127,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     generated = token is None
     token = token or new_token()
+    watch = None
+    if args.exit_with_parent is not None:  # armed before the slow imports: a parent may die meanwhile
+        from ml.serve.parent import ParentWatch
+
+        watch = ParentWatch(args.exit_with_parent)
 
     import os
 
@@ -161,5 +173,8 @@ def run(args: argparse.Namespace) -> int:
     if args.port_file is not None:
         args.port_file.write_text(f"{port}\n")
     config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    if watch is not None:
+        watch.attach(lambda: setattr(server, "should_exit", True))
+    server.run(sockets=[sock])
     return 0
