@@ -86,11 +86,19 @@ def internal(exc: BaseException, where: str) -> ErrorBody:
     )
 
 
+#: Parts of a validation error's location that are not field names: the body, and the image's
+#: ``format`` tag that picked the image schema (``image.raw.shape`` reads ``image.shape``).
+_NOT_FIELDS = {"body", "png", "dicom", "raw"}
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for e in exc.errors()[:3]:
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
-        parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in _NOT_FIELDS)
+        msg = e.get("msg", "invalid")
+        if e.get("type") == "string_pattern_mismatch" and loc.endswith("data"):
+            msg = "not valid base64 (A-Z, a-z, 0-9, +, / in groups of four, '=' padding)"
+        parts.append(f"{loc or 'body'}: {msg}")
     more = len(exc.errors()) - 3
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 

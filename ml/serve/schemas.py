@@ -8,18 +8,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from ml.contracts import Decoding
 
 MAX_FIXATIONS = 512
 
-ImageFormat = Literal["png", "dicom", "raw"]
 RawDtype = Literal["uint8", "uint16", "int16", "float32"]
 ScanpathSourceName = Literal["recorded", "simulated", "predicted"]
 
 
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"should be a number, not {type(value).__name__}")
+    return value
+
+
+#: A JSON integer: 3 or 3.0 (JSON Schema counts both as integers), never true, "3" or 3.5.
+Int = Annotated[int, Field(strict=False), BeforeValidator(_json_number)]
 _Spacing = Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)]
+_Dim = Annotated[int, Field(strict=False, ge=1), BeforeValidator(_json_number)]
+#: Standard base64 with padding, nothing else (what the server decodes); never empty.
+_BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 
 #: A 4×4 ramp: the schema's example image (also what the fuzz tests start from).
@@ -27,25 +38,48 @@ _EXAMPLE_IMAGE = {"format": "raw", "data": "AAECAwQFBgcICQoLDA0ODw==", "shape": 
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown keys are refused, and no type is coerced into another (a boolean is
+    not a number, a string is not an integer), so what the schema says is what the server takes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class ImageIn(_Strict):
-    """An image as base64 bytes: a PNG/JPEG/TIFF file, a DICOM file, or a raw 2-D array."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [_EXAMPLE_IMAGE]},
-    )
-
-    format: ImageFormat
-    data: str = Field(
-        description="base64 of the file bytes (png, dicom) or of C-order little-endian pixels (raw)"
-    )
-    shape: list[int] | None = Field(default=None, description="raw only: [rows, columns]", max_length=8)
-    dtype: RawDtype | None = Field(default=None, description="raw only: pixel type")
+class _ImageBase(_Strict):
     name: str = Field(default="", max_length=256, description="file-name hint used in messages")
-    spacing: tuple[_Spacing, _Spacing] | None = Field(default=None, description="(row, column) mm per pixel")
+    spacing: list[_Spacing] | None = Field(
+        default=None, min_length=2, max_length=2, description="[row, column] mm per pixel"
+    )
+
+
+class FileImageIn(_ImageBase):
+    """A PNG/JPEG/TIFF file (``png``) or a DICOM file (``dicom``) as base64."""
+
+    format: Literal["png", "dicom"]
+    data: str = Field(min_length=1, pattern=_BASE64, description="base64 of the file's bytes")
+
+
+class RawImageIn(_ImageBase):
+    """A raw 2-D array: base64 of C-order little-endian pixels, ``shape`` [rows, columns] and ``dtype``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE_IMAGE]})
+
+    format: Literal["raw"]
+    data: str = Field(
+        min_length=1,
+        pattern=_BASE64,
+        description="base64 of the pixels; decoded, exactly rows × columns × the dtype's size bytes",
+    )
+    shape: list[_Dim] = Field(min_length=2, max_length=2, description="[rows, columns]")
+    dtype: RawDtype = Field(description="pixel type")
+
+
+ImageIn = Annotated[FileImageIn | RawImageIn, Field(discriminator="format")]
+_IMAGE = TypeAdapter(ImageIn)
+
+
+def parse_image(data: dict[str, Any]) -> FileImageIn | RawImageIn:
+    """A request's ``image`` object as the server reads it (raises pydantic's ValidationError)."""
+    return _IMAGE.validate_python(data)
 
 
 class GazePoint(_Strict):
@@ -59,15 +93,15 @@ class GazePoint(_Strict):
 class DecodingIn(_Strict):
     """Decoding options (``ml.contracts.Decoding``); omitted keys take the model's defaults."""
 
-    max_new_tokens: int = Field(default=Decoding.max_new_tokens, ge=1, le=1024)
-    num_beams: int = Field(default=Decoding.num_beams, ge=1, le=8)
+    max_new_tokens: Int = Field(default=Decoding.max_new_tokens, ge=1, le=1024)
+    num_beams: Int = Field(default=Decoding.num_beams, ge=1, le=8)
     repetition_penalty: float = Field(default=Decoding.repetition_penalty, ge=0.5, le=2.0)
-    no_repeat_ngram_size: int = Field(default=Decoding.no_repeat_ngram_size, ge=0, le=16)
+    no_repeat_ngram_size: Int = Field(default=Decoding.no_repeat_ngram_size, ge=0, le=16)
     do_sample: bool = Decoding.do_sample
     temperature: float = Field(default=Decoding.temperature, ge=0.05, le=5.0)
-    seed: int = Field(default=Decoding.seed, ge=0, le=2**31 - 1)
+    seed: Int = Field(default=Decoding.seed, ge=0, le=2**31 - 1)
     known_words: bool = Decoding.known_words
-    redraft: int = Field(default=Decoding.redraft, ge=0, le=16)
+    redraft: Int = Field(default=Decoding.redraft, ge=0, le=16)
 
     def to_decoding(self) -> Decoding:
         return Decoding(**self.model_dump())
@@ -78,8 +112,8 @@ Gaze = list[GazePoint]
 
 class ScanpathsRequest(_Strict):
     image: ImageIn
-    n: int = Field(default=1, ge=1, le=16)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    n: Int = Field(default=1, ge=1, le=16)
+    seed: Int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class GraphRequest(_Strict):
@@ -87,7 +121,7 @@ class GraphRequest(_Strict):
     gaze: Gaze | None = Field(
         default=None, max_length=MAX_FIXATIONS, description="null: use a predicted scanpath"
     )
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    seed: Int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class ReportRequest(_Strict):
