@@ -105,13 +105,31 @@ def make_factory(bundle: Path | None, llm: str | None, device: str, cpu_quant: s
     return factory
 
 
+def bundle_loader(device: str):
+    """What ``POST /v1/admin/bundle`` loads a bundle with (a ``BundleError`` is its 409)."""
+
+    def load(path: Path):
+        from ml.models.bundle import load_bundle
+
+        return load_bundle(path, device)
+
+    return load
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
     import socket
 
-    from ml.serve.auth import MIN_TOKEN_LENGTH, new_token, token_from_env
+    from ml.serve.auth import ADMIN_TOKEN_ENV, MIN_TOKEN_LENGTH, new_token, token_from_env
 
     token = token_from_env()
+    admin_token = token_from_env(ADMIN_TOKEN_ENV)
+    if admin_token is not None and (len(admin_token) < MIN_TOKEN_LENGTH or admin_token == token):
+        print(
+            f"error: {ADMIN_TOKEN_ENV} must be at least {MIN_TOKEN_LENGTH} characters and differ from the readers' token",
+            file=sys.stderr,
+        )
+        return 2
     if not is_loopback(args.host):
         if not args.allow_remote:
             print(
@@ -155,7 +173,13 @@ def run(args: argparse.Namespace) -> int:
         device=device,
     )
     bundle = None if args.untrained else (args.bundle or default_bundle())
-    app = create_app(make_factory(bundle, args.llm, device, args.cpu_quant), token, settings)
+    app = create_app(
+        make_factory(bundle, args.llm, device, args.cpu_quant),
+        token,
+        settings,
+        admin_token=admin_token,
+        loader=bundle_loader(device),
+    )
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

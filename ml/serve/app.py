@@ -13,9 +13,9 @@ from fastapi import FastAPI
 
 from ml.contracts import ReportModel
 from ml.serve import errors
-from ml.serve.deps import Backend, ModelFactory, Settings
+from ml.serve.deps import Backend, BundleLoader, ModelFactory, Settings
 from ml.serve.guard import BodyLimit
-from ml.serve.routes import model, reports, service
+from ml.serve.routes import admin, model, reports, service
 
 API_VERSION = "v1"
 
@@ -23,12 +23,18 @@ __all__ = ["API_VERSION", "Settings", "create_app"]
 
 
 def create_app(
-    model_or_factory: ReportModel | ModelFactory, token: str, settings: Settings | None = None
+    model_or_factory: ReportModel | ModelFactory,
+    token: str,
+    settings: Settings | None = None,
+    *,
+    admin_token: str | None = None,
+    loader: BundleLoader | None = None,
 ) -> FastAPI:
     """Build the app. A factory is called in a background thread at start-up (health says
-    ``ready: false`` meanwhile); a model instance is ready at once."""
+    ``ready: false`` meanwhile); a model instance is ready at once. With an ``admin_token`` and a
+    bundle ``loader``, ``POST /v1/admin/bundle`` swaps in another bundle without a restart."""
     settings = settings or Settings()
-    backend = Backend(model_or_factory, token, settings)
+    backend = Backend(model_or_factory, token, settings, admin_token=admin_token, loader=loader)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -45,6 +51,7 @@ def create_app(
     app.state.backend = backend
     errors.install(app)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
-    for area in (service, model, reports):
+    areas = (service, model, reports, admin) if backend.admin is not None else (service, model, reports)
+    for area in areas:
         app.include_router(area.router, prefix=f"/{API_VERSION}")
     return app

@@ -10,6 +10,8 @@ import os
 import secrets
 
 TOKEN_ENV = "GAZE2REPORT_TOKEN"
+#: The token of ``POST /v1/admin/bundle`` (bundle swaps); unset, the admin endpoint does not exist.
+ADMIN_TOKEN_ENV = "GAZE2REPORT_ADMIN_TOKEN"
 MIN_TOKEN_LENGTH = 16
 
 
@@ -17,9 +19,9 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def token_from_env() -> str | None:
-    """The token from ``GAZE2REPORT_TOKEN`` (stripped), or None when unset or empty."""
-    value = os.environ.get(TOKEN_ENV, "").strip()
+def token_from_env(name: str = TOKEN_ENV) -> str | None:
+    """The token from environment variable ``name`` (stripped), or None when unset or empty."""
+    value = os.environ.get(name, "").strip()
     return value or None
 
 

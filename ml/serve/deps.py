@@ -6,10 +6,12 @@ rather than closure variables, so each area's endpoints live in a module of thei
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -18,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ml.contracts import Decoding, ReportModel
 from ml.serve.auth import TokenAuth
-from ml.serve.errors import NotReady, Unauthorized, UnsupportedMediaType
+from ml.serve.errors import NotReady, SwapInProgress, Unauthorized, UnsupportedMediaType
 from ml.serve.images import decode_image
 from ml.serve.queue import ModelQueue
 from ml.serve.schemas import ImageIn
@@ -27,6 +29,7 @@ from ml.types import Image, Scanpath
 log = logging.getLogger("gaze2report.serve")
 
 ModelFactory = Callable[[], ReportModel]
+BundleLoader = Callable[[Path], ReportModel]
 
 
 @dataclass
@@ -48,9 +51,21 @@ def is_model(obj: Any) -> bool:
 class Backend:
     """The one model of this process (or its loader), whether it is ready, and the model queue."""
 
-    def __init__(self, model_or_factory: ReportModel | ModelFactory, token: str, settings: Settings) -> None:
+    def __init__(
+        self,
+        model_or_factory: ReportModel | ModelFactory,
+        token: str,
+        settings: Settings,
+        *,
+        admin_token: str | None = None,
+        loader: BundleLoader | None = None,
+    ) -> None:
         self.settings = settings
         self.auth = TokenAuth(token)
+        # swapping bundles needs both a loader and its own token (never the readers' token)
+        self.admin = TokenAuth(admin_token) if admin_token and loader is not None else None
+        self.loader = loader
+        self._swap_lock = asyncio.Lock()
         self.queue = ModelQueue(settings.queue_capacity)
         self.model: ReportModel | None = None
         self.error: str | None = None
@@ -88,6 +103,19 @@ class Backend:
             raise NotReady(f"the model failed to load: {self.error}", headers={"Retry-After": "30"})
         return self.model
 
+    async def swap(self, path: Path) -> tuple[ReportModel, ReportModel]:
+        """Load the bundle at ``path`` beside the serving model, then serve it: requests that already
+        hold the old model (in flight or queued) finish on it; later ones get the new one. A bundle
+        that fails to load changes nothing. Returns (old, new)."""
+        old = self.current()
+        if self._swap_lock.locked():
+            raise SwapInProgress("another bundle is being loaded; retry when it is served")
+        async with self._swap_lock:
+            new = await run_in_threadpool(self.loader, path)  # type: ignore[arg-type]
+            self.model = new
+        log.info("bundle swapped: %s -> %s", _name(old), _name(new))
+        return old, new
+
     async def decode(self, spec: ImageIn) -> Image:
         """Decode a request image in the thread pool (a large DICOM takes a while)."""
         s = self.settings
@@ -102,6 +130,11 @@ class Backend:
     async def call(self, fn: Callable[[], Any]) -> Any:
         """Run a model call on the model thread (429 when the queue is full)."""
         return await self.queue.run(fn)
+
+
+def _name(m: ReportModel) -> str:
+    info = m.info() or {}
+    return f"{info.get('name', '?')} {info.get('version', '?')}"
 
 
 def get_backend(request: Request) -> Backend:
@@ -120,6 +153,17 @@ async def require_token(
     if not backend.auth.matches(creds.credentials if creds else None):
         raise Unauthorized(
             "missing or invalid bearer token (send 'Authorization: Bearer <token>')",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+async def require_admin(
+    backend: BackendDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+) -> None:
+    """401 unless the request carries the admin token (bundle swaps; off when none was configured)."""
+    if backend.admin is None or not backend.admin.matches(creds.credentials if creds else None):
+        raise Unauthorized(
+            "missing or invalid admin token (send 'Authorization: Bearer <GAZE2REPORT_ADMIN_TOKEN>')",
             headers={"WWW-Authenticate": "Bearer"},
         )
 

@@ -56,6 +56,10 @@ class Unauthorized(ApiError):
     status, code = 401, "unauthorized"
 
 
+class SwapInProgress(ApiError):
+    status, code = 409, "swap_in_progress"
+
+
 class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported_media_type"
 

@@ -137,6 +137,10 @@ class ReportRequest(_Strict):
     decoding: DecodingIn | None = None
 
 
+class SwapRequest(_Strict):
+    bundle: str = Field(min_length=1, max_length=4096, description="the bundle folder, as the server sees it")
+
+
 class ErrorBody(BaseModel):
     """Every error response: a one-line message a GUI can show, a stable code, and for 500s an id."""
 
@@ -201,6 +205,11 @@ class ModelOut(BaseModel):
     capabilities: Capabilities
     context_length: int | None
     decoding: DecodingIn
+
+
+class SwapOut(BaseModel):
+    model: dict[str, Any]  # the model now served
+    previous: dict[str, Any]  # the one it replaced (in-flight drafts finish on it)
 
 
 class ScanpathsOut(BaseModel):

@@ -12,10 +12,24 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import CHECKS, load_all_checks  # noqa: E402
 
+from ml.models.bundle import BundleError  # noqa: E402
 from ml.serve import Settings, create_app  # noqa: E402
 from tests.serve.conftest import AUTH, TOKEN, FakeModel  # noqa: E402
 
-APP = create_app(FakeModel(), TOKEN, Settings(max_pixels=250_000, max_body_bytes=1 << 20))
+ADMIN = {"Authorization": "Bearer admin-token-0123456789abcdef"}
+
+
+def _no_bundle(path):
+    raise BundleError(f"{path} is not a model bundle (no manifest.json)")
+
+
+APP = create_app(
+    FakeModel(),
+    TOKEN,
+    Settings(max_pixels=250_000, max_body_bytes=1 << 20),
+    admin_token=ADMIN["Authorization"].split()[1],
+    loader=_no_bundle,
+)
 CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
     {
         "generation": {"mode": "all"},
@@ -47,7 +61,8 @@ def content_refusals_only(ctx, response, case):
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_schemathesis_finds_nothing(case):
-    response = case.call_and_validate(headers=AUTH, checks=CHECKS.get_all())
+    headers = ADMIN if case.operation.path.startswith("/v1/admin/") else AUTH
+    response = case.call_and_validate(headers=headers, checks=CHECKS.get_all())
     mode = "positive" if case.meta is None or case.meta.generation.mode.is_positive else "negative"
     SEEN[(case.operation.path, mode, response.status_code)] += 1
 
@@ -60,3 +75,4 @@ def test_fuzzing_reached_the_model_and_the_server_still_serves():
     if SEEN:  # the fuzz ran in this session: it also reached the model, not only the validators
         assert SEEN[("/v1/reports", "positive", 200)] + SEEN[("/v1/reports/stream", "positive", 200)] > 0, SEEN
         assert any(mode == "negative" for _, mode, _ in SEEN), SEEN
+        assert SEEN[("/v1/admin/bundle", "positive", 409)] > 0, SEEN
