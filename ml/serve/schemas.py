@@ -6,6 +6,7 @@ Bounds live here so that the generated OpenAPI schema documents them and out-of-
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
@@ -33,8 +34,9 @@ _Dim = Annotated[int, Field(strict=False, ge=1), BeforeValidator(_json_number)]
 _BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 
-#: A 4×4 ramp: the schema's example image (also what the fuzz tests start from).
-_EXAMPLE_IMAGE = {"format": "raw", "data": "AAECAwQFBgcICQoLDA0ODw==", "shape": [4, 4], "dtype": "uint8"}
+#: A 16×16 ramp, the smallest plausible radiograph: the schema's example image (also what the fuzz
+#: tests start from).
+_EXAMPLE_IMAGE = {"format": "raw", "data": base64.b64encode(bytes(range(256))).decode(), "shape": [16, 16], "dtype": "uint8"}
 
 
 class _Strict(BaseModel):
