@@ -103,16 +103,18 @@ class Backend:
             raise NotReady(f"the model failed to load: {self.error}", headers={"Retry-After": "30"})
         return self.model
 
-    async def swap(self, path: Path) -> tuple[ReportModel, ReportModel]:
+    async def swap(self, path: Path) -> tuple[ReportModel | None, ReportModel]:
         """Load the bundle at ``path`` beside the serving model, then serve it: requests that already
         hold the old model (in flight or queued) finish on it; later ones get the new one. A bundle
-        that fails to load changes nothing. Returns (old, new)."""
-        old = self.current()
+        that fails to load changes nothing; one that loads also replaces a model that failed to.
+        Returns (old or None, new)."""
+        if not self.ready.is_set():
+            raise NotReady("the model is still loading; swap once it is served", headers={"Retry-After": "2"})
         if self._swap_lock.locked():
             raise SwapInProgress("another bundle is being loaded; retry when it is served")
         async with self._swap_lock:
             new = await run_in_threadpool(self.loader, path)  # type: ignore[arg-type]
-            self.model = new
+            old, self.model, self.error = self.model, new, None
         log.info("bundle swapped: %s -> %s", _name(old), _name(new))
         return old, new
 
@@ -132,8 +134,8 @@ class Backend:
         return await self.queue.run(fn)
 
 
-def _name(m: ReportModel) -> str:
-    info = m.info() or {}
+def _name(m: ReportModel | None) -> str:
+    info = (m.info() if m is not None else None) or {}
     return f"{info.get('name', '?')} {info.get('version', '?')}"
 
 

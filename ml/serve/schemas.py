@@ -211,7 +211,7 @@ class ModelOut(BaseModel):
 
 class SwapOut(BaseModel):
     model: dict[str, Any]  # the model now served
-    previous: dict[str, Any]  # the one it replaced (in-flight drafts finish on it)
+    previous: dict[str, Any] | None  # the one it replaced (drafts in flight finish on it); None: none loaded
 
 
 class ScanpathsOut(BaseModel):

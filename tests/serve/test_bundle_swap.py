@@ -89,6 +89,22 @@ def test_a_bundle_that_fails_to_load_changes_nothing(tmp_path):
         assert c.get("/v1/health").json()["model"]["version"] == "1" and draft_version(c) == "1"
 
 
+def test_a_swap_replaces_a_model_that_failed_to_load(tmp_path):
+    def factory():
+        raise OSError("no such bundle")
+
+    with TestClient(create_app(factory, TOKEN, admin_token=ADMIN_TOKEN, loader=load_fake)) as c:
+        for _ in range(200):
+            if c.get("/v1/health").json()["error"]:
+                break
+            threading.Event().wait(0.02)
+        r = swap(c, fake_bundle(tmp_path, "2"))
+        assert r.status_code == 200 and r.json()["previous"] is None
+        health = c.get("/v1/health").json()
+        assert health["ready"] is True and health["error"] is None and health["model"]["version"] == "2"
+        assert draft_version(c) == "2"
+
+
 def _body(endpoint: str, r) -> dict:
     if endpoint == "/v1/reports":
         return r.json()

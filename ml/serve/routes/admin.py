@@ -25,4 +25,4 @@ router = APIRouter(
 @router.post("/bundle", response_model=SwapOut)
 async def swap_bundle(req: SwapRequest, backend: BackendDep) -> SwapOut:
     old, new = await backend.swap(Path(req.bundle))
-    return SwapOut(model=new.info(), previous=old.info())
+    return SwapOut(model=new.info(), previous=old.info() if old is not None else None)
