@@ -12,7 +12,44 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ml.types import Image, Scanpath
+from ml.types import Image, Scanpath, Vocabulary
+
+
+class GazeMode(Vocabulary):
+    """How a draft conditions on gaze: the four rows of the ablation table, in table order."""
+
+    IMAGE_ONLY = "image_only"  # no gaze tokens
+    REAL_GAZE = "real_gaze"  # the recorded scanpath
+    PREDICTED = "predicted"  # a scanpath sampled from the predictor (Gaze2Report's on-the-fly gaze)
+    NO_GNN = "no_gnn"  # fixation tokens without the graph network (predicted unless a scanpath is given)
+
+    @property
+    def label(self) -> str:
+        """The row's name in results tables."""
+        return _GAZE_MODE_LABELS[self]
+
+
+_GAZE_MODE_LABELS = {
+    GazeMode.IMAGE_ONLY: "Image only (no gaze tokens)",
+    GazeMode.REAL_GAZE: "Real gaze (recorded scanpath)",
+    GazeMode.PREDICTED: "Predicted gaze (Gaze2Report)",
+    GazeMode.NO_GNN: "Predicted gaze w/o GNN",
+}
+
+
+class StatusError(Exception):
+    """A request refused on purpose, with the HTTP status and stable code the backend answers it with.
+
+    Models raise subclasses for input they cannot use (a gaze mode without gaze, a prompt over the
+    context, a capability they lack); the backend maps exactly this base class to a 4xx JSON error,
+    and anything else stays an unexpected 500. The message is one line a reader can act on.
+    """
+
+    status: int = 422
+    code: str = "invalid_input"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(" ".join(str(message).split()))
 
 
 @dataclass
@@ -89,6 +126,11 @@ class ReportModel(Protocol):
     """What the backend serves. ``info()`` is the bundle identity shown to users."""
 
     def info(self) -> dict[str, Any]: ...
+
+    def check_domain(self, image: Image) -> DomainCheck | None:
+        """Whether ``image`` looks like the training images, before any generation (the same answer
+        ``generate`` puts in ``Draft.domain``); None when the model carries no domain gate."""
+        ...
 
     def predict_scanpaths(self, image: Image, n: int = 1, seed: int = 0) -> list[Scanpath]: ...
 

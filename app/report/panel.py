@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import theme
 from app.report.editor import ReportEditor
-from ml.contracts import EncoderFinding
+from app.report.sr import domain_text
+from ml.contracts import DomainCheck, EncoderFinding
+
+OUT_OF_DOMAIN = "⚠ This image is unlike the model's training images: the draft is unreliable."
 
 #: Labeler value -> (text, colour) for the finding chips.
 CHIP_STYLE = {
@@ -35,12 +38,17 @@ class FlowRow(QtWidgets.QWidget):
             self._layout.addWidget(w, i // per_row, i % per_row)
 
 
+def follow(button: QtWidgets.QAbstractButton, action: QtGui.QAction) -> None:
+    """The button triggers ``action`` and is enabled exactly when it is (one command, one state)."""
+    button.clicked.connect(action.trigger)
+    action.changed.connect(lambda: button.setEnabled(action.isEnabled()))
+    button.setEnabled(action.isEnabled())
+
+
 class ReportPanel(QtWidgets.QWidget):
-    generate_requested = QtCore.Signal(str)  # "predicted" | "recorded"
+    generate_requested = QtCore.Signal(str)  # GazeChoice value: "predicted" | "recorded"
     stop_requested = QtCore.Signal()
-    save_requested = QtCore.Signal()
-    sign_requested = QtCore.Signal()
-    export_requested = QtCore.Signal(str)  # txt | json | sr | pairs
+    export_requested = QtCore.Signal(str)  # an export kind (app.controllers.export.SUFFIX)
     versions_requested = QtCore.Signal()
     chip_clicked = QtCore.Signal(str)  # observation name
 
@@ -54,6 +62,10 @@ class ReportPanel(QtWidgets.QWidget):
         self.badge = QtWidgets.QLabel("")
         self.badge.setWordWrap(True)
         self.badge.setObjectName("muted")
+        self.domain_banner = QtWidgets.QLabel(OUT_OF_DOMAIN)
+        self.domain_banner.setObjectName("domainBanner")
+        self.domain_banner.setWordWrap(True)
+        self.domain_banner.hide()
         self.suspected = QtWidgets.QLabel("")
         self.suspected.setWordWrap(True)
         self.suspected.setObjectName("muted")
@@ -75,16 +87,17 @@ class ReportPanel(QtWidgets.QWidget):
         self.act_gen_pred.triggered.connect(lambda: self.generate_requested.emit("predicted"))
         self.act_gen_real.triggered.connect(lambda: self.generate_requested.emit("recorded"))
         self.generate_btn.setMenu(menu)
-        self.generate_btn.clicked.connect(lambda: self.generate_requested.emit("auto"))
         self.stop_btn = QtWidgets.QPushButton("Stop")
         self.stop_btn.clicked.connect(self.stop_requested)
         self.save_btn = QtWidgets.QPushButton("Save")
         self.save_btn.setToolTip("Keep this text as a new version (Ctrl+S)")
-        self.save_btn.clicked.connect(self.save_requested)
         self.sign_btn = QtWidgets.QPushButton("Sign")
         self.sign_btn.setObjectName("primary")
-        self.sign_btn.setToolTip("Sign and lock the report (Ctrl+Shift+S)")
-        self.sign_btn.clicked.connect(self.sign_requested)
+        self.sign_btn.setToolTip("Sign the report: it becomes final (Ctrl+Shift+S)")
+        self.signer = QtWidgets.QLabel("")
+        self.signer.setObjectName("muted")
+        self.amend_btn = QtWidgets.QPushButton("Addendum")
+        self.amend_btn.setToolTip("Correct the signed report with a signed addendum (Ctrl+Shift+A)")
         self.versions_btn = QtWidgets.QPushButton("Versions")
         self.versions_btn.setToolTip("Every version with who and when; diff draft vs final")
         self.versions_btn.clicked.connect(self.versions_requested)
@@ -113,7 +126,9 @@ class ReportPanel(QtWidgets.QWidget):
         row1.addWidget(self.export_btn)
         row2 = QtWidgets.QHBoxLayout()
         row2.addWidget(self.save_btn)
+        row2.addWidget(self.amend_btn)
         row2.addStretch(1)
+        row2.addWidget(self.signer)
         row2.addWidget(self.sign_btn)
 
         layout = QtWidgets.QVBoxLayout(self)
@@ -121,6 +136,7 @@ class ReportPanel(QtWidgets.QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.state)
         layout.addWidget(self.badge)
+        layout.addWidget(self.domain_banner)
         layout.addLayout(row1)
         layout.addWidget(self.editor, 1)
         layout.addWidget(self.suspected)
@@ -128,20 +144,25 @@ class ReportPanel(QtWidgets.QWidget):
         layout.addWidget(self.chips)
         layout.addLayout(row2)
         self.set_busy(False)
+        self.amend_btn.hide()
         self.set_labels({})
+
+    def use_actions(self, generate: QtGui.QAction, save: QtGui.QAction, sign: QtGui.QAction, amend: QtGui.QAction) -> None:
+        """The buttons are the window's actions: same command, same enabled state as the shortcuts."""
+        for button, action in ((self.generate_btn, generate), (self.save_btn, save), (self.sign_btn, sign), (self.amend_btn, amend)):
+            follow(button, action)
 
     def set_busy(self, busy: bool) -> None:
         self.stop_btn.setVisible(busy)
-        self.generate_btn.setEnabled(not busy)
-        self.sign_btn.setEnabled(not busy and not self.editor.locked)
-        self.save_btn.setEnabled(not busy and not self.editor.locked)
 
-    def set_locked(self, locked: bool) -> None:
+    def set_locked(self, locked: bool, signed: bool = False, amending: bool = False) -> None:
+        """Read-only editor when the report may not be edited; the buttons say what signing means now."""
         self.editor.set_locked(locked)
-        self.sign_btn.setEnabled(not locked)
-        self.save_btn.setEnabled(not locked)
-        self.generate_btn.setEnabled(not locked)
-        self.sign_btn.setText("Signed" if locked else "Sign")
+        self.sign_btn.setText("Sign addendum" if amending else "Signed" if signed else "Sign")
+        self.amend_btn.setVisible(signed and not amending)
+
+    def set_signer(self, text: str) -> None:
+        self.signer.setText(text)
 
     def set_state(self, text: str) -> None:
         self.state.setText(text)
@@ -163,19 +184,31 @@ class ReportPanel(QtWidgets.QWidget):
             text += f"<br><span style='color:{theme.WARN}'>⚠ untrained base LLM — not a clinical draft</span>"
         self.badge.setText(text)
 
-    def set_suspected(self, findings: list[EncoderFinding]) -> None:
+    def set_domain(self, domain: DomainCheck | None) -> None:
+        """The unmistakable banner over the report when the image is out of the model's domain."""
+        out = domain is not None and not domain.in_domain
+        if out:
+            self.domain_banner.setToolTip(domain_text(domain))
+        self.domain_banner.setVisible(out)
+
+    def set_suspected(self, findings: list[EncoderFinding], unreliable: bool = False) -> None:
         """What the image model found likely, each not in the draft flagged: a small report model
-        can leave out a finding it was told of, and the reader should see that before signing."""
+        can leave out a finding it was told of, and the reader should see that before signing.
+        On an out-of-domain image they are greyed: the image model's probabilities mean little there."""
         if not findings:
             self.suspected.setText("")
             return
         parts = []
         for f in findings:
             text = f"{f.label.lower()}{f' ({f.place})' if f.place else ''} {f.probability:.0%}"
-            if not f.in_draft:
+            if unreliable:
+                text = f"<span style='color:{theme.MUTED}'>{text}</span>"
+            elif not f.in_draft:
                 text = f"<span style='color:{theme.WARN}'>⚠ {text} — not in the draft</span>"
             parts.append(text)
-        self.suspected.setText("Image model: " + " · ".join(parts))
+        title = "Image model (unreliable on this image): " if unreliable else "Image model: "
+        self.suspected.setText(title + " · ".join(parts))
+        self.suspected.setProperty("unreliable", unreliable)
 
     def set_labels(self, labels: dict[str, int | None]) -> None:
         """Chips for the observations the labeler found (positive / uncertain / negative)."""

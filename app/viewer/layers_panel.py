@@ -21,18 +21,22 @@ from app.viewer.overlays import (
     legend_html,
 )
 
-#: key -> default visibility
-DEFAULTS = {"recorded": True, "predicted": True, "attention": False, "heatmap": False, "findings": True}
+#: key -> default visibility: a calm first look (the predicted path and the findings, not every
+#: reader's numbered fixations); the reader's own choice then persists in the settings
+DEFAULTS = {"recorded": False, "predicted": True, "attention": False, "heatmap": False, "findings": True}
 
 
-class Overlays(QtWidgets.QWidget):
+class LayersPanel(QtWidgets.QWidget):
     """Owns the layers of one view and the panel that controls them."""
 
     changed = QtCore.Signal()
 
-    def __init__(self, view: ImageView, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self, view: ImageView, visible: dict[str, bool] | None = None, parent: QtWidgets.QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.view = view
+        shown = {**DEFAULTS, **{k: bool(v) for k, v in (visible or {}).items() if k in DEFAULTS}}
         self.layers: dict[str, Layer] = {
             "recorded": ScanpathLayer("Recorded gaze (colour = time)", RECORDED_COLOUR, RECORDED_CMAP, "1"),
             "predicted": ScanpathLayer("Predicted gaze", PREDICTED_COLOUR, PREDICTED_CMAP, "2"),
@@ -44,7 +48,7 @@ class Overlays(QtWidgets.QWidget):
         for key, layer in self.layers.items():
             layer.setParentItem(view.root)
             layer.setZValue(z[key])
-            layer.setVisible(DEFAULTS[key])
+            layer.setVisible(shown[key])
         self.layers["predicted"].setOpacity(0.85)
         self.layers["heatmap"].setOpacity(0.8)
 
@@ -108,6 +112,9 @@ class Overlays(QtWidgets.QWidget):
         self._update_legend()
         self.changed.emit()
 
+    def visibility(self) -> dict[str, bool]:
+        return {key: layer.isVisible() for key, layer in self.layers.items()}
+
     def toggle(self, key: str) -> None:
         self.set_visible(key, not self.layers[key].isVisible())
 
@@ -116,19 +123,15 @@ class Overlays(QtWidgets.QWidget):
         if self.sliders[key].value() != int(value * 100):
             self.sliders[key].setValue(int(value * 100))
 
-    def shortcuts(self, owner: QtWidgets.QWidget) -> list[QtGui.QAction]:
-        acts = []
-        for key, layer in self.layers.items():
-            a = QtGui.QAction(f"Toggle {layer.name}", owner)
-            a.setShortcut(QtGui.QKeySequence(layer.key))
-            a.triggered.connect(lambda _=False, k=key: self.toggle(k))
-            owner.addAction(a)
-            acts.append(a)
-        a = QtGui.QAction("Play / pause the recorded scanpath", owner)
-        a.setShortcut(QtGui.QKeySequence("K"))
-        a.triggered.connect(self.toggle_play)
-        owner.addAction(a)
-        acts.append(a)
+    def shortcuts(self, owner: QtWidgets.QMainWindow, menu: QtWidgets.QMenu | None = None) -> list[QtGui.QAction]:
+        """One window action per layer toggle, and K for playback (in ``menu`` when given)."""
+        from app.actions import command
+
+        acts = [
+            command(owner, f"Toggle {layer.name}", lambda k=key: self.toggle(k), layer.key, menu=menu)
+            for key, layer in self.layers.items()
+        ]
+        acts.append(command(owner, "Play / pause the recorded scanpath", self.toggle_play, "K", menu=menu))
         return acts
 
     # ----------------------------------------------------------------- data

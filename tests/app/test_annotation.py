@@ -13,7 +13,7 @@ from tests.app.test_thin_path import make_window
 @pytest.fixture
 def win(qtbot, fake_backend, png_path):
     w = make_window(qtbot, fake_backend, auto_draft=False)
-    with qtbot.waitSignal(w.study_loaded, timeout=10000):
+    with qtbot.waitSignal(w.studies_ctl.study_loaded, timeout=10000):
         w.open_paths([str(png_path)])
     return w
 
@@ -81,7 +81,7 @@ def test_annotation_sentence_link_both_ways(win, qtbot):
 def test_reopen_loads_annotations(win, qtbot):
     win.annotations.add(Finding("Edema", 20, 20, 90, 90, "box", 4))
     qtbot.waitUntil(lambda: len(stored(win)) == 1, timeout=5000)
-    with qtbot.waitSignal(win.study_loaded, timeout=5000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=5000):
         win.open_study(win.studies[0])
     qtbot.waitUntil(lambda: len(win.annotations.items) == 1, timeout=5000)
     assert win.annotations.items[0].finding.label == "Edema"
@@ -93,13 +93,44 @@ def test_export_reflacx_ellipses_and_tid1500(win, qtbot, tmp_path):
 
     win.annotations.add(Finding("Cardiomegaly", 80, 120, 180, 200, "ellipse", 5))
     win.annotations.add(Finding("Pneumothorax", 10, 10, 60, 40, "box", 3))
-    with qtbot.waitSignal(win.export_done, timeout=10000) as b1:
-        win.export_to("ellipses", str(tmp_path / "anomaly_location_ellipses.csv"))
+    with qtbot.waitSignal(win.exports.exported, timeout=10000) as b1:
+        win.exports.export("ellipses", str(tmp_path / "anomaly_location_ellipses.csv"))
     assert b1.args[0] == "ellipses"
     back = read_ellipses(tmp_path / "anomaly_location_ellipses.csv")
     assert [(f.label, f.certainty) for f in back] == [("Cardiomegaly", 5), ("Pneumothorax", 3)]
-    with qtbot.waitSignal(win.export_done, timeout=20000) as b2:
-        win.export_to("sr-annotations", str(tmp_path / "ann.dcm"))
+    with qtbot.waitSignal(win.exports.exported, timeout=20000) as b2:
+        win.exports.export("sr-annotations", str(tmp_path / "ann.dcm"))
     assert b2.args[0] == "sr-annotations", b2.args
     sr = read_back(tmp_path / "ann.dcm")
     assert sr["graphic_types"] == ["ELLIPSE", "POLYLINE"] and sr["labels"] == ["Cardiomegaly", "Pneumothorax"]
+
+
+def test_the_active_tool_is_highlighted_and_a_region_shows_its_size_in_mm(qtbot, fake_backend, dicom_path):
+    from app import theme
+
+    w = make_window(qtbot, fake_backend, auto_draft=False)
+    with qtbot.waitSignal(w.studies_ctl.study_loaded, timeout=10000):
+        w.open_paths([str(dicom_path)])  # 0.5 mm pixels
+    panel = w.annotation_panel
+    panel.set_tool("ellipse")
+    assert panel.tool_buttons["ellipse"].isChecked() and not panel.tool_buttons["pointer"].isChecked()
+    assert panel.tool_buttons["ellipse"].objectName() == "toolButton"
+    assert "QToolButton#toolButton:checked" in theme.STYLE
+    w.annotations.add(Finding("Lung Lesion", 100, 100, 140, 120, "ellipse", 4))
+    assert "20 × 10 mm" in panel.list.item(0).text()
+
+
+def test_the_label_box_opens_on_a_click_and_leaves_undo_to_the_annotations(win, qtbot):
+    from PySide6 import QtCore
+
+    ctl, panel = win.annotations, win.annotation_panel
+    ctl.add(Finding("Cardiomegaly", 80, 120, 180, 200, "ellipse", 5))
+    edit = panel.label.lineEdit()
+    win.activateWindow()
+    qtbot.mouseClick(edit, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.label.view().isVisible(), timeout=2000)
+    panel.label.hidePopup()
+    edit.setFocus()
+    qtbot.waitUntil(edit.hasFocus, timeout=2000)
+    qtbot.keyClick(edit, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert ctl.items == []  # Ctrl+Z undid the drawing, not the label box's typing

@@ -7,7 +7,7 @@ import pytest
 from PySide6 import QtCore
 
 from app.viewer.image_view import ImageView, prepare_display
-from app.viewer.layers_panel import Overlays
+from app.viewer.layers_panel import LayersPanel
 from app.viewer.overlays import density_map
 from ml.types import Finding, Image, Scanpath, ScanpathSource, Window
 from tests.app.conftest import chest_like
@@ -103,7 +103,7 @@ def test_pixel_readout(view):
 
 
 def test_overlays_toggle_and_timeline(view, qtbot):
-    ov = Overlays(view)
+    ov = LayersPanel(view, {"recorded": True})
     qtbot.addWidget(ov)
     sp = Scanpath.from_array(
         [[50, 60, 0.3], [200, 100, 0.2], [300, 250, 0.5]], (400, 300), ScanpathSource.RECORDED
@@ -138,7 +138,7 @@ def test_sample_predicted_scanpaths_and_folder_discovery(qtbot, fake_backend, pn
     studies = discover([tmp_path])  # a folder with a PNG and a DICOM (and nothing dataset-shaped)
     assert sorted(s.id for s in studies) == ["case1", "case2"]
     win = make_window(qtbot, fake_backend, auto_draft=False)
-    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.open_paths([str(png_path)])
     with qtbot.waitSignal(win.predictions_ready, timeout=10000) as blocker:
         win.overlays.sample_btn.click()
@@ -176,3 +176,30 @@ def test_pyramid_levels_follow_the_zoom(qtbot):
     v.zoom_by(8.0)
     qtbot.waitUntil(lambda: v._level == 0, timeout=2000)
     assert v.image_item.image.shape == (2048, 2048)
+
+
+def test_wheel_notches_zoom_in_fine_steps(view, qtbot):
+    from PySide6 import QtGui
+
+    vp = view.graphics.viewport()
+    centre = QtCore.QPointF(vp.width() / 2, vp.height() / 2)
+    start = view.zoom()
+    for _ in range(5):
+        ev = QtGui.QWheelEvent(
+            centre, vp.mapToGlobal(centre), QtCore.QPoint(0, 0), QtCore.QPoint(0, 120),
+            QtCore.Qt.MouseButton.NoButton, QtCore.Qt.KeyboardModifier.NoModifier,
+            QtCore.Qt.ScrollPhase.NoScrollPhase, False,
+        )
+        QtCore.QCoreApplication.sendEvent(vp, ev)
+    ratio = view.zoom() / start
+    assert 1.3 < ratio < 2.0  # five notches: about +10 % each, not 74 % → 326 %
+
+
+def test_the_pixel_readout_does_not_overlap_the_scale_bar(view, qtbot):
+    view._last_hover = (10.0, 10.0)
+    view._update_corners()
+    bar = view.scale_bar.mapRectToScene(view.scale_bar.boundingRect())
+    bar_px = view.graphics.mapFromScene(bar).boundingRect()
+    readout = view._corner["br"].geometry()
+    assert view._corner["br"].text() and not bar_px.intersects(readout)
+    assert not bar_px.intersects(view._corner["bl"].geometry())
