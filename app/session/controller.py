@@ -191,7 +191,7 @@ class GazeSessionController(QtCore.QObject):
         if not self._markers_connected:
             self._markers_connected = True
             w = self.win
-            w.study_loaded.connect(lambda _sid: self._marker_image())
+            w.studies_ctl.study_loaded.connect(lambda _sid: self._marker_image())
             w.view.viewport_changed.connect(self._marker_viewport)
             w.view.window_changed.connect(
                 lambda win_: self._markers.window_level(win_.center, win_.width, preset=win_.name)

@@ -43,7 +43,7 @@ def opened(qtbot, tmp_path, monkeypatch):
     with FakeBackend() as fb:
         win = make_window(qtbot, fb, auto_draft=False)
         win.resize(1200, 800)
-        with qtbot.waitSignal(win.study_loaded, timeout=10000):
+        with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
             win.open_paths([str(png)])
         win.session._markers = MarkerPublisher(enabled=False)
         yield win
