@@ -170,6 +170,7 @@ class GazeSessionController(QtCore.QObject):
         self.choice = None  # the picker's SourceChoice for the next session (None: the default)
         self._dialog_kwargs: dict = {}
         self.monitor = None  # SourceMonitor of the source in use: its state line
+        self.picker = None  # the tracker picker while it is open
         self._markers = None
         self._markers_connected = False
 
