@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.settings import Settings
+from app.settings import WorkstationSettings
 
 
 class SettingsDialog(QtWidgets.QDialog):
     """Backend URL, user name, data directory, screen geometry for gaze, gaze source, live cursor."""
 
-    def __init__(self, settings: Settings, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(self, settings: WorkstationSettings, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.original = settings
@@ -89,7 +89,7 @@ class SettingsDialog(QtWidgets.QDialog):
         if d:
             self.data_dir.setText(d)
 
-    def values(self) -> Settings:
+    def values(self) -> WorkstationSettings:
         return dataclasses.replace(
             self.original,
             backend_url=self.backend_url.text().strip(),
@@ -142,3 +142,63 @@ class ShortcutsDialog(QtWidgets.QDialog):
         self.table.horizontalHeader().setStretchLastSection(True)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addWidget(self.table)
+
+
+class ExportResult(QtCore.QObject):
+    """Tells the reader how one export went (for DICOM SR: what reading it back with pydicom found)."""
+
+    def __init__(self, window: QtWidgets.QWidget, exports) -> None:
+        super().__init__(window)
+        self.window, self.exports = window, exports
+        self.box: QtWidgets.QMessageBox | None = None
+        exports.exported.connect(self._exported)
+        exports.failed.connect(self._failed)
+
+    def _done(self) -> None:
+        self.exports.exported.disconnect(self._exported)
+        self.exports.failed.disconnect(self._failed)
+
+    def _failed(self, _kind: str, why: str) -> None:
+        self._done()
+        self.show(QtWidgets.QMessageBox.Icon.Warning, f"Export failed: {why}")
+
+    def _exported(self, kind: str, path: str) -> None:
+        self._done()
+        info = ""
+        if kind in ("sr", "sr-annotations"):
+            from app.report.sr import read_back
+
+            try:
+                back = read_back(path)
+                lines = [
+                    f"SOP class: Comprehensive SR ({back['sop_class_uid']})",
+                    f"Completion: {back['completion']} · verification: {back['verification']}",
+                    f"Evidence: {len(back['evidence_uids'])} image(s)",
+                ]
+                lines += [f"{k}: {shorten(v, 90)}" for k, v in back["texts"].items()]
+                if back["graphic_types"]:
+                    lines.append("Regions: " + ", ".join(back["graphic_types"]))
+                info = "Read back with pydicom:\n" + "\n".join(lines)
+            except Exception as exc:  # noqa: BLE001 - the message says it
+                info = f"Could not read it back: {exc}"
+        self.show(QtWidgets.QMessageBox.Icon.Information, f"Exported to\n{path}", info)
+
+    def show(self, icon, text: str, info: str = "") -> QtWidgets.QMessageBox:
+        box = QtWidgets.QMessageBox(self.window)
+        box.setWindowTitle("Export")
+        box.setIcon(icon)
+        box.setText(text)
+        if info:
+            box.setInformativeText(info)
+        box.setModal(False)
+        box.show()
+        self.box = box
+        return box
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"

@@ -44,12 +44,12 @@ def run_gui(args) -> int:
 
     from app import theme
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.settings import WorkstationSettings
 
     QtWidgets.QApplication.setApplicationName("Gaze2Report")
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     theme.apply(app)
-    settings = Settings.load()
+    settings = WorkstationSettings.load()
     backend_url = getattr(args, "backend", None)
     if backend_url:
         settings.backend_url = backend_url
@@ -71,7 +71,9 @@ def run_gui(args) -> int:
         def shoot(*_):
             QtCore.QTimer.singleShot(300, lambda: _save_and_quit(win, out, app))
 
-        win.draft_finished.connect(shoot)
+        win.drafting.draft_ready.connect(shoot)
+        win.drafting.draft_failed.connect(shoot)
+        win.studies_ctl.study_failed.connect(shoot)
         QtCore.QTimer.singleShot(int(timeout_s * 1000), shoot)
     code = app.exec()
     return int(code)

@@ -40,7 +40,7 @@ def _user() -> str:
 
 
 @dataclass
-class Settings:
+class WorkstationSettings:
     backend_url: str = ""  # empty: start a local backend as a subprocess
     backend_token: str = ""  # for a remote backend; a local one gets a fresh token per launch
     backend_bundle: str = ""  # model bundle folder passed to a local backend (empty: its default)
@@ -68,7 +68,7 @@ class Settings:
         return config_dir() / "settings.json"
 
     @classmethod
-    def load(cls) -> Settings:
+    def load(cls) -> WorkstationSettings:
         """Read the settings file; unknown keys are ignored, a broken file gives the defaults."""
         p = cls.path()
         try:

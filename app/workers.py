@@ -15,9 +15,18 @@ import shiboken6
 from PySide6 import QtCore
 
 
+class Result:
+    """A job's return value, whatever its type, as one signal argument."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 class _Signals(QtCore.QObject):
-    done = QtCore.Signal(object)
-    failed = QtCore.Signal(object)
+    done = QtCore.Signal(Result)
+    failed = QtCore.Signal(BaseException)
 
 
 class _Task(QtCore.QRunnable):
@@ -34,7 +43,7 @@ class _Task(QtCore.QRunnable):
             exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
             self.signals.failed.emit(exc)
         else:
-            self.signals.done.emit(result)
+            self.signals.done.emit(Result(result))
 
 
 _live: set[_Signals] = set()
@@ -66,10 +75,10 @@ def submit(
     def alive() -> bool:
         return context is None or shiboken6.isValid(context)
 
-    def finish_ok(result: Any) -> None:
+    def finish_ok(result: Result) -> None:
         _live.discard(signals)
         if on_done is not None and alive():
-            on_done(result)
+            on_done(result.value)
 
     def finish_err(exc: BaseException) -> None:
         _live.discard(signals)

@@ -12,7 +12,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ml.types import Image, Scanpath
+from ml.types import Image, Scanpath, Vocabulary
+
+
+class GazeMode(Vocabulary):
+    """How a draft conditions on gaze: the four rows of the ablation table, in table order."""
+
+    IMAGE_ONLY = "image_only"  # no gaze tokens
+    REAL_GAZE = "real_gaze"  # the recorded scanpath
+    PREDICTED = "predicted"  # a scanpath sampled from the predictor (Gaze2Report's on-the-fly gaze)
+    NO_GNN = "no_gnn"  # fixation tokens without the graph network (predicted unless a scanpath is given)
+
+    @property
+    def label(self) -> str:
+        """The row's name in results tables."""
+        return _GAZE_MODE_LABELS[self]
+
+
+_GAZE_MODE_LABELS = {
+    GazeMode.IMAGE_ONLY: "Image only (no gaze tokens)",
+    GazeMode.REAL_GAZE: "Real gaze (recorded scanpath)",
+    GazeMode.PREDICTED: "Predicted gaze (Gaze2Report)",
+    GazeMode.NO_GNN: "Predicted gaze w/o GNN",
+}
 
 
 class StatusError(Exception):

@@ -141,7 +141,31 @@ class Fixation:
         return self.end - self.start
 
 
-class ScanpathSource(str, enum.Enum):
+class Vocabulary(str, enum.Enum):
+    """Base of the project's vocabularies: one str-valued ``Enum`` per set of words.
+
+    A member *is* its spelling (``GazeMode.PREDICTED == "predicted"``, hashes alike, prints as
+    ``predicted``), so JSON, SQLite and HTTP keep the words they always had. The constructor is the
+    parser at the edges: ``GazeMode(value)`` takes a member or its spelling and refuses anything
+    else with a one-line ``ValueError`` that lists the words it knows.
+    """
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def _missing_(cls, value: object) -> Vocabulary:
+        words = re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()
+        known = ", ".join(m.value for m in cls)
+        raise ValueError(f"Unknown {words} {value!r} (one of {known}).")
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        """The spellings, in definition order (for argparse ``choices`` and messages)."""
+        return tuple(m.value for m in cls)
+
+
+class ScanpathSource(Vocabulary):
     RECORDED = "recorded"  # a real reader (tracker or mouse session, REFLACX, EGD-CXR)
     SIMULATED = "simulated"  # a simulated cohort reader
     PREDICTED = "predicted"  # the scanpath predictor
@@ -181,6 +205,15 @@ class Scanpath:
         return cls(fixations, image_size, source, reader)
 
 
+class AnnotationShape(Vocabulary):
+    """How a finding is drawn on the image (``Finding.shape``, the store's ``annotations.shape``)."""
+
+    ELLIPSE = "ellipse"
+    BOX = "box"
+    POLYGON = "polygon"
+    POINT = "point"
+
+
 @dataclass
 class Finding:
     """A localised finding in image pixels: an ellipse or box given by its bounding box."""
@@ -190,7 +223,7 @@ class Finding:
     y0: float
     x1: float
     y1: float
-    shape: str = "ellipse"  # ellipse | box | polygon | point
+    shape: AnnotationShape | str = AnnotationShape.ELLIPSE
     certainty: int = 5  # REFLACX scale: 1 unlikely ... 5 consistent with
     points: list[tuple[float, float]] = field(default_factory=list)  # polygon vertices
 

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from app import theme
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.settings import WorkstationSettings
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["gaze2report"])
     theme.apply(app)
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         widget.grab().save(str(path))
         print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
-    settings = Settings(user_name="Dr. A. Reader", backend_bundle=args.bundle)
+    settings = WorkstationSettings(user_name="Dr. A. Reader", backend_bundle=args.bundle)
     if args.backend:
         settings.backend_url = args.backend
         settings.backend_token = os.environ.get("GAZE2REPORT_TOKEN", "")
@@ -117,15 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     win.open_default_case()
     result = wait_for(win.draft_finished, args.timeout, "the draft")[0]
     print(f"draft after {time.monotonic() - t0:.0f} s: {result if isinstance(result, str) else 'ok'}")
-    if not win.labels:
-        wait_for(win.labels_updated, 30, "the labeler")
+    if not win.reading.labels:
+        wait_for(win.review.labels_updated, 30, "the labeler")
     shot(win, "01_default_case_draft.png")
 
     # 2. real vs predicted gaze + attention
     win.overlays.set_visible("attention", True)
     win.overlays.set_visible("heatmap", True)  # the real gaze's fixation heat map
-    if win.labels:
-        first = next((k for k, v in win.labels.items() if v == 1), None)
+    if win.reading.labels:
+        first = next((k for k, v in win.reading.labels.items() if v == 1), None)
         if first:
             win.show_attention_for(first)
     shot(win, "02_gaze_attention.png")
@@ -144,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         (ed.impression.toPlainText() + " ").lstrip()
         + "Left upper lobe nodule and moderate right pleural effusion; CT recommended."
     )
-    win.save_report()
-    wait_for(win.report_saved, 20, "save")
-    win.sign_report()
-    wait_for(win.report_saved, 20, "sign")
+    win.review.save()
+    wait_for(win.review.report_saved, 20, "save")
+    win.review.sign()
+    wait_for(win.review.report_saved, 20, "sign")
     shot(win, "04_edit_sign.png")
     from app.report.versions import VersionsDialog
 
@@ -207,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 6. export the signed report as DICOM SR (validated by reading it back)
     export_dir = tmp / "export"
-    win.export_to("sr", str(export_dir / "default_case_report.dcm"))
-    kind, path = wait_for(win.export_done, 60, "the SR export")
+    win.exports.export("sr", str(export_dir / "default_case_report.dcm"))
+    kind, path = wait_for(win.exports.exported, 60, "the SR export")
     box = win.show_export_result(kind, path)
     pause(600)  # grab the window with the message box on top of it
     screen = app.primaryScreen()

@@ -1,4 +1,4 @@
-"""Annotation tools: draw ellipse / box / polygon / point findings on the image, edit, undo/redo.
+"""DrawnFinding tools: draw ellipse / box / polygon / point findings on the image, edit, undo/redo.
 
 Each annotation is an ``ml.types.Finding`` (image pixels) shown as a pyqtgraph ROI under the
 view's ``root`` (so rotate/flip keep it on the anatomy), movable and resizable. Every change goes
@@ -30,7 +30,7 @@ TOOLS = ("pointer", "ellipse", "box", "polygon", "point")
 
 
 @dataclasses.dataclass
-class Annotation:
+class DrawnFinding:
     finding: Finding
     sentence: str = ""
     db_id: int | None = None
@@ -85,7 +85,8 @@ class AnnotationController(QtCore.QObject):
     """Owns the annotations of the current study on one ImageView and their undo stack."""
 
     changed = QtCore.Signal()
-    selected = QtCore.Signal(object)  # Annotation | None
+    selected = QtCore.Signal(DrawnFinding)
+    deselected = QtCore.Signal()
 
     def __init__(self, view, store=None, reader: str = "", parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -93,8 +94,8 @@ class AnnotationController(QtCore.QObject):
         self.store = store  # app.storage.StoreWorker (None: not persisted)
         self.reader = reader
         self.study_id = ""
-        self.items: list[Annotation] = []
-        self.current: Annotation | None = None
+        self.items: list[DrawnFinding] = []
+        self.current: DrawnFinding | None = None
         self.undo = QtGui.QUndoStack(self)
         self.tool = "pointer"
         self.label = "Lung Opacity"
@@ -106,7 +107,7 @@ class AnnotationController(QtCore.QObject):
         view.vb.left_click_handler = self._on_click
 
     # ----------------------------------------------------------------- study
-    def load(self, study_id: str, annotations: list[Annotation]) -> None:
+    def load(self, study_id: str, annotations: list[DrawnFinding]) -> None:
         for a in self.items:
             self._detach(a)
         self.items, self.current = [], None
@@ -214,8 +215,8 @@ class AnnotationController(QtCore.QObject):
             self._preview = None
 
     # ----------------------------------------------------------------- commands
-    def add(self, finding: Finding, sentence: str = "") -> Annotation:
-        ann = Annotation(finding, sentence)
+    def add(self, finding: Finding, sentence: str = "") -> DrawnFinding:
+        ann = DrawnFinding(finding, sentence)
 
         def do():
             self._attach(ann)
@@ -230,7 +231,7 @@ class AnnotationController(QtCore.QObject):
         self.undo.push(_Cmd(f"add {finding.shape}", do, undo))
         return ann
 
-    def delete(self, ann: Annotation | None = None) -> None:
+    def delete(self, ann: DrawnFinding | None = None) -> None:
         ann = ann or self.current
         if ann is None or ann not in self.items:
             return
@@ -246,7 +247,7 @@ class AnnotationController(QtCore.QObject):
 
         self.undo.push(_Cmd("delete annotation", do, undo))
 
-    def modify(self, ann: Annotation, finding: Finding | None = None, sentence: str | None = None) -> None:
+    def modify(self, ann: DrawnFinding, finding: Finding | None = None, sentence: str | None = None) -> None:
         before = (ann.finding, ann.sentence)
         after = (finding or ann.finding, ann.sentence if sentence is None else sentence)
         if before == after:
@@ -262,7 +263,7 @@ class AnnotationController(QtCore.QObject):
 
         self.undo.push(_Cmd("edit annotation", lambda: apply(after), lambda: apply(before)))
 
-    def _remove(self, ann: Annotation) -> None:
+    def _remove(self, ann: DrawnFinding) -> None:
         self._detach(ann)
         if ann in self.items:
             self.items.remove(ann)
@@ -272,7 +273,7 @@ class AnnotationController(QtCore.QObject):
         self.changed.emit()
 
     # ----------------------------------------------------------------- ROIs
-    def _attach(self, ann: Annotation) -> None:
+    def _attach(self, ann: DrawnFinding) -> None:
         img = self.view.image
         r = max(min(img.width, img.height) / 120.0, 3.0) if img is not None else 5.0
         roi = roi_for(ann.finding, r)
@@ -287,7 +288,7 @@ class AnnotationController(QtCore.QObject):
         roi._caption = text  # type: ignore[attr-defined]
         ann.roi = roi
 
-    def _detach(self, ann: Annotation) -> None:
+    def _detach(self, ann: DrawnFinding) -> None:
         roi = ann.roi
         if roi is None:
             return
@@ -299,13 +300,13 @@ class AnnotationController(QtCore.QObject):
                 item.scene().removeItem(item)
         ann.roi = None
 
-    def _refresh_roi(self, ann: Annotation) -> None:
+    def _refresh_roi(self, ann: DrawnFinding) -> None:
         self._detach(ann)
         self._attach(ann)
         if ann is self.current:
             ann.roi.setPen(pg.mkPen(SELECTED, width=3))
 
-    def _roi_moved(self, ann: Annotation) -> None:
+    def _roi_moved(self, ann: DrawnFinding) -> None:
         if ann.roi is None:
             return
         new = finding_from_roi(ann.roi, ann.finding)
@@ -313,17 +314,20 @@ class AnnotationController(QtCore.QObject):
             self.modify(ann, new)
 
     @staticmethod
-    def _caption(ann: Annotation) -> str:
+    def _caption(ann: DrawnFinding) -> str:
         return f"{ann.finding.label} ({ann.finding.certainty})" + (" ⟷" if ann.sentence else "")
 
-    def select(self, ann: Annotation | None) -> None:
+    def select(self, ann: DrawnFinding | None) -> None:
         self.current = ann
         for a in self.items:
             if a.roi is not None:
                 a.roi.setPen(pg.mkPen(SELECTED if a is ann else COLOUR, width=3 if a is ann else 2))
-        self.selected.emit(ann)
+        if ann is None:
+            self.deselected.emit()
+        else:
+            self.selected.emit(ann)
 
-    def select_sentence(self, sentence: str) -> Annotation | None:
+    def select_sentence(self, sentence: str) -> DrawnFinding | None:
         """The report's caret entered ``sentence``: select the annotation linked to it."""
         for a in self.items:
             if a.sentence and a.sentence == sentence:
@@ -332,7 +336,7 @@ class AnnotationController(QtCore.QObject):
         return None
 
     # ----------------------------------------------------------------- persistence
-    def _persist_add(self, ann: Annotation) -> None:
+    def _persist_add(self, ann: DrawnFinding) -> None:
         if self.store is None or not self.study_id:
             return
         uid, reader, finding, sentence = self.study_id, self.reader, ann.finding, ann.sentence
@@ -342,7 +346,7 @@ class AnnotationController(QtCore.QObject):
 
         self.store.call(run)
 
-    def _persist_update(self, ann: Annotation) -> None:
+    def _persist_update(self, ann: DrawnFinding) -> None:
         if self.store is None:
             return
         finding, sentence = ann.finding, ann.sentence
@@ -353,7 +357,7 @@ class AnnotationController(QtCore.QObject):
 
         self.store.call(run)
 
-    def _persist_delete(self, ann: Annotation) -> None:
+    def _persist_delete(self, ann: DrawnFinding) -> None:
         if self.store is None:
             return
 
@@ -422,6 +426,7 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.link_btn.clicked.connect(self.link_current)
         ctl.changed.connect(self.refresh)
         ctl.selected.connect(self._on_selected)
+        ctl.deselected.connect(self.refresh)
 
     def set_tool(self, tool: str) -> None:
         self.ctl.set_tool(tool)

@@ -11,15 +11,15 @@ import base64
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6 import QtCore
 
-from ml.contracts import EncoderFinding
+from ml.contracts import DomainCheck, Draft, EncoderFinding
 from ml.types import Fixation, Image, Scanpath, ScanpathSource
 
 if TYPE_CHECKING:  # httpx (and the CLI it pulls in) is imported on first use, off the start-up path
@@ -99,45 +99,43 @@ def parse_scanpath(items: list[dict], image_size: tuple[int, int], source: str |
     return Scanpath(fixes, tuple(image_size), src)  # type: ignore[arg-type]
 
 
-@dataclass
-class DraftResult:
-    """A finished draft as the GUI keeps it."""
+def domain_check(body: dict[str, Any] | None) -> DomainCheck | None:
+    """The wire's ``domain`` object (``{"in_domain", "score", "threshold", "method"}``), or None."""
+    if not body:
+        return None
+    return DomainCheck(
+        bool(body["in_domain"]), float(body["score"]), float(body["threshold"]), str(body.get("method", ""))
+    )
 
-    text: str
-    scanpath: Scanpath | None
-    attention: list[float]
-    model: dict[str, Any]
-    untrained: bool
-    n_tokens: int = 0
-    elapsed_s: float = 0.0
-    findings: list[EncoderFinding] = field(default_factory=list)  # the image model's likely findings
-    redrafted: bool = False  # the text replaced the streamed first draft (the backend's redraft)
-    raw: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_response(cls, body: dict[str, Any]) -> DraftResult:
-        size = tuple(body.get("image_size") or (0, 0))
-        sp = body.get("scanpath") or []
-        return cls(
-            text=str(body.get("report", "")),
-            scanpath=parse_scanpath(sp, size, body.get("scanpath_source")) if sp else None,  # type: ignore[arg-type]
-            attention=[float(a) for a in body.get("attention") or []],
-            model=dict(body.get("model") or {}),
-            untrained=bool(body.get("untrained", False)),
-            n_tokens=int(body.get("n_tokens", 0) or 0),
-            elapsed_s=float(body.get("elapsed_s", 0.0) or 0.0),
-            findings=[
-                EncoderFinding(
-                    str(f.get("label", "")),
-                    float(f.get("probability", 0.0)),
-                    str(f.get("place", "")),
-                    bool(f.get("in_draft", False)),
-                )
-                for f in body.get("findings") or []
-            ],
-            redrafted=bool(body.get("redrafted", False)),
-            raw=body,
-        )
+def draft_from_response(body: dict[str, Any]) -> Draft:
+    """A finished draft (the ``/v1/reports`` answer or the stream's ``done`` event) as the contract's type.
+
+    The model info keeps the answer's ``untrained`` flag, so the badge and exports can say it.
+    """
+    size = tuple(body.get("image_size") or (0, 0))
+    sp = body.get("scanpath") or []
+    model = dict(body.get("model") or {})
+    if body.get("untrained"):
+        model["untrained"] = True
+    return Draft(
+        text=str(body.get("report", "")),
+        scanpath=parse_scanpath(sp, size, body.get("scanpath_source")) if sp else None,  # type: ignore[arg-type]
+        attention=[float(a) for a in body.get("attention") or []],
+        model=model,
+        n_tokens=int(body.get("n_tokens", 0) or 0),
+        findings=[
+            EncoderFinding(
+                str(f.get("label", "")),
+                float(f.get("probability", 0.0)),
+                str(f.get("place", "")),
+                bool(f.get("in_draft", False)),
+            )
+            for f in body.get("findings") or []
+        ],
+        redrafted=bool(body.get("redrafted", False)),
+        domain=domain_check(body.get("domain")),
+    )
 
 
 # ----------------------------------------------------------------------------- client
@@ -212,11 +210,11 @@ class BackendClient:
 
     def report(
         self, image: Image, scanpath: Scanpath | None = None, decoding: dict[str, Any] | None = None
-    ) -> DraftResult:
+    ) -> Draft:
         req: dict[str, Any] = {"image": image_payload(image), "gaze": gaze_payload(scanpath)}
         if decoding:
             req["decoding"] = decoding
-        return DraftResult.from_response(self._post("/v1/reports", req))
+        return draft_from_response(self._post("/v1/reports", req))
 
     def stream_report(
         self,
@@ -291,9 +289,10 @@ class ReportStream(QtCore.QObject):
     next token and frees its queue slot).
     """
 
-    scanpath = QtCore.Signal(object)  # Scanpath | None
+    scanpath = QtCore.Signal(Scanpath)  # the gaze the draft is conditioned on (before the tokens)
+    domain = QtCore.Signal(DomainCheck)  # whether the image is like the model's training images
     token = QtCore.Signal(str)
-    finished = QtCore.Signal(object)  # DraftResult
+    finished = QtCore.Signal(Draft, float)  # the draft, seconds from request to answer
     failed = QtCore.Signal(str)
 
     def __init__(
@@ -330,6 +329,7 @@ class ReportStream(QtCore.QObject):
         def keep(r: httpx.Response) -> None:
             self._response = r
 
+        started = time.monotonic()
         try:
             finished = False
             for event, data in self.client.stream_report(
@@ -337,14 +337,15 @@ class ReportStream(QtCore.QObject):
             ):
                 if event == "scanpath":
                     sp = data.get("scanpath") or []
-                    self.scanpath.emit(
-                        parse_scanpath(sp, self.image.size, data.get("scanpath_source")) if sp else None
-                    )
+                    if sp:
+                        self.scanpath.emit(parse_scanpath(sp, self.image.size, data.get("scanpath_source")))
+                elif event == "domain":
+                    self.domain.emit(domain_check(data))
                 elif event == "token":
                     self.token.emit(str(data.get("text", "")))
                 elif event == "done":
                     finished = True
-                    self.finished.emit(DraftResult.from_response(data))
+                    self.finished.emit(draft_from_response(data), time.monotonic() - started)
                 elif event == "error":
                     finished = True
                     self.failed.emit(f"generation failed: {data.get('detail', 'unknown error')}")

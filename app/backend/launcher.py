@@ -10,6 +10,7 @@ A configured URL is only polled (a reading-room GPU server, say).
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import secrets
 import socket
@@ -25,7 +26,15 @@ from app.backend.client import BackendClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-STARTING, LOADING, READY, ERROR, DEAD, STOPPED = "starting", "loading", "ready", "error", "dead", "stopped"
+
+class BackendState(str, enum.Enum):
+    STARTING = "starting"  # the local process is starting, or the remote URL not yet answered
+    LOADING = "loading"  # the backend answers and is loading the model
+    READY = "ready"
+    ERROR = "error"  # the backend answers but its model failed to load
+    DEAD = "dead"  # the process exited or the backend stopped answering
+    STOPPED = "stopped"  # we stopped it (the window is closing)
+
 
 
 def free_port() -> int:
@@ -51,8 +60,8 @@ def serve_command(port: int, bundle: str = "") -> list[str]:
 class BackendManager(QtCore.QObject):
     """Owns the backend connection: a local subprocess or a configured URL, plus health polling."""
 
-    state_changed = QtCore.Signal(str, str)  # state, human-readable message
-    health_changed = QtCore.Signal(object)  # the last /v1/health body (dict)
+    state_changed = QtCore.Signal(str, str)  # BackendState value, human-readable message
+    health_changed = QtCore.Signal(dict)  # the last /v1/health body
 
     def __init__(
         self,
@@ -69,7 +78,7 @@ class BackendManager(QtCore.QObject):
         self._command = command  # tests may pass their own fake backend
         self.url = url.rstrip("/")
         self.token = token
-        self.state = STOPPED
+        self.state: BackendState = BackendState.STOPPED
         self.message = ""
         self.health: dict[str, Any] = {}
         self.log: deque[str] = deque(maxlen=400)
@@ -86,7 +95,7 @@ class BackendManager(QtCore.QObject):
 
     def start(self) -> None:
         if self.remote:
-            self._set(STARTING, f"connecting to {self.url}")
+            self._set(BackendState.STARTING, f"connecting to {self.url}")
         else:
             self._spawn()
         self._timer.start()
@@ -103,7 +112,7 @@ class BackendManager(QtCore.QObject):
         """On exit: stop polling and end our subprocess (bounded wait, the window is closing anyway)."""
         self._timer.stop()
         self._kill()
-        self._set(STOPPED, "stopped")
+        self._set(BackendState.STOPPED, "stopped")
 
     def _spawn(self) -> None:
         port = free_port()
@@ -123,7 +132,7 @@ class BackendManager(QtCore.QObject):
         proc.errorOccurred.connect(self._on_error)
         self.process = proc
         self.log.append("$ " + " ".join(cmd))
-        self._set(STARTING, "starting the local backend…")
+        self._set(BackendState.STARTING, "starting the local backend…")
         proc.start(cmd[0], cmd[1:])
 
     def _kill(self) -> None:
@@ -154,17 +163,17 @@ class BackendManager(QtCore.QObject):
 
     def _on_finished(self, code: int, _status=None) -> None:
         tail = " | ".join(list(self.log)[-3:])
-        self._set(DEAD, f"the backend exited (code {code}). {tail}".strip())
+        self._set(BackendState.DEAD, f"the backend exited (code {code}). {tail}".strip())
 
     def _on_error(self, err) -> None:
         if err == QtCore.QProcess.ProcessError.FailedToStart:
-            self._set(DEAD, "the backend could not be started (python not found?)")
+            self._set(BackendState.DEAD, "the backend could not be started (python not found?)")
 
     # ----------------------------------------------------------------- health
     def _poll(self) -> None:
-        if self._polling or not self.url or self.state == STOPPED:
+        if self._polling or not self.url or self.state == BackendState.STOPPED:
             return
-        if not self.remote and self.state == DEAD:
+        if not self.remote and self.state == BackendState.DEAD:
             return
         self._polling = True
         client = self.client()
@@ -180,30 +189,30 @@ class BackendManager(QtCore.QObject):
         if body.get("ready"):
             name = model.get("name", "model")
             flag = " — UNTRAINED base LLM" if body.get("untrained") else ""
-            self._set(READY, f"{where} backend ready: {name} on {body.get('device', '?')}{flag}")
+            self._set(BackendState.READY, f"{where} backend ready: {name} on {body.get('device', '?')}{flag}")
         elif body.get("error"):
-            self._set(ERROR, f"the model failed to load: {body['error']}")
+            self._set(BackendState.ERROR, f"the model failed to load: {body['error']}")
         else:
-            self._set(LOADING, f"{where} backend up, loading the model…")
+            self._set(BackendState.LOADING, f"{where} backend up, loading the model…")
 
     def _on_health_error(self, exc: BaseException) -> None:
         self._polling = False
         self._failures += 1
-        if self.state == STOPPED:
+        if self.state == BackendState.STOPPED:
             return
         if self.remote:
-            if self._failures >= 3 or self.state in (READY, LOADING):
-                self._set(DEAD, f"backend unreachable at {self.url}")
-        elif self.state in (READY, LOADING) and self._failures >= 3:
-            self._set(DEAD, "the local backend stopped answering")
-        elif self.state == STARTING and self._failures > 180:
-            self._set(DEAD, "the local backend did not come up within 3 minutes")
+            if self._failures >= 3 or self.state in (BackendState.READY, BackendState.LOADING):
+                self._set(BackendState.DEAD, f"backend unreachable at {self.url}")
+        elif self.state in (BackendState.READY, BackendState.LOADING) and self._failures >= 3:
+            self._set(BackendState.DEAD, "the local backend stopped answering")
+        elif self.state == BackendState.STARTING and self._failures > 180:
+            self._set(BackendState.DEAD, "the local backend did not come up within 3 minutes")
 
-    def _set(self, state: str, message: str) -> None:
+    def _set(self, state: BackendState, message: str) -> None:
         if state == self.state and message == self.message:
             return
         self.state, self.message = state, message
-        self.state_changed.emit(state, message)
+        self.state_changed.emit(state.value, message)
 
 
 def env_token() -> str:

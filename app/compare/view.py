@@ -21,7 +21,7 @@ from app.viewer.overlays import (
     RECORDED_COLOUR,
     ScanpathLayer,
 )
-from ml.types import Scanpath
+from ml.types import Scanpath, ScanpathSource
 
 ROWS: list[tuple[str, str, str | None]] = [
     ("MultiMatch vector", "multimatch", "vector"),
@@ -58,9 +58,9 @@ def compare_case(predicted: Scanpath, real: list[Scanpath], image_size: tuple[in
 
 
 class CompareDialog(QtWidgets.QDialog):
-    computed = QtCore.Signal(object)  # the case's metrics dict
+    computed = QtCore.Signal(dict)  # the case's metrics
     unavailable = QtCore.Signal(str)  # why the case could not be compared
-    set_computed = QtCore.Signal(object)  # the set's averages
+    set_computed = QtCore.Signal(dict)  # the set's averages
 
     def __init__(self, window, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent or window)
@@ -138,7 +138,7 @@ class CompareDialog(QtWidgets.QDialog):
         self.real_layer.set_scanpaths(real[-1:])
         predicted = (
             win.draft.scanpath
-            if win.draft and win.draft.scanpath and win.draft.raw.get("scanpath_source") == "predicted"
+            if win.draft and win.draft.scanpath and win.draft.scanpath.source == ScanpathSource.PREDICTED
             else None
         )
         if predicted is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import theme
 from app.report.editor import ReportEditor
@@ -35,12 +35,17 @@ class FlowRow(QtWidgets.QWidget):
             self._layout.addWidget(w, i // per_row, i % per_row)
 
 
+def follow(button: QtWidgets.QAbstractButton, action: QtGui.QAction) -> None:
+    """The button triggers ``action`` and is enabled exactly when it is (one command, one state)."""
+    button.clicked.connect(action.trigger)
+    action.changed.connect(lambda: button.setEnabled(action.isEnabled()))
+    button.setEnabled(action.isEnabled())
+
+
 class ReportPanel(QtWidgets.QWidget):
-    generate_requested = QtCore.Signal(str)  # "predicted" | "recorded"
+    generate_requested = QtCore.Signal(str)  # GazeChoice value: "predicted" | "recorded"
     stop_requested = QtCore.Signal()
-    save_requested = QtCore.Signal()
-    sign_requested = QtCore.Signal()
-    export_requested = QtCore.Signal(str)  # txt | json | sr | pairs
+    export_requested = QtCore.Signal(str)  # an export kind (app.controllers.export.SUFFIX)
     versions_requested = QtCore.Signal()
     chip_clicked = QtCore.Signal(str)  # observation name
 
@@ -75,16 +80,15 @@ class ReportPanel(QtWidgets.QWidget):
         self.act_gen_pred.triggered.connect(lambda: self.generate_requested.emit("predicted"))
         self.act_gen_real.triggered.connect(lambda: self.generate_requested.emit("recorded"))
         self.generate_btn.setMenu(menu)
-        self.generate_btn.clicked.connect(lambda: self.generate_requested.emit("auto"))
         self.stop_btn = QtWidgets.QPushButton("Stop")
         self.stop_btn.clicked.connect(self.stop_requested)
         self.save_btn = QtWidgets.QPushButton("Save")
         self.save_btn.setToolTip("Keep this text as a new version (Ctrl+S)")
-        self.save_btn.clicked.connect(self.save_requested)
         self.sign_btn = QtWidgets.QPushButton("Sign")
         self.sign_btn.setObjectName("primary")
-        self.sign_btn.setToolTip("Sign and lock the report (Ctrl+Shift+S)")
-        self.sign_btn.clicked.connect(self.sign_requested)
+        self.sign_btn.setToolTip("Sign the report: it becomes final (Ctrl+Shift+S)")
+        self.amend_btn = QtWidgets.QPushButton("Addendum")
+        self.amend_btn.setToolTip("Correct the signed report with a signed addendum (Ctrl+Shift+A)")
         self.versions_btn = QtWidgets.QPushButton("Versions")
         self.versions_btn.setToolTip("Every version with who and when; diff draft vs final")
         self.versions_btn.clicked.connect(self.versions_requested)
@@ -113,6 +117,7 @@ class ReportPanel(QtWidgets.QWidget):
         row1.addWidget(self.export_btn)
         row2 = QtWidgets.QHBoxLayout()
         row2.addWidget(self.save_btn)
+        row2.addWidget(self.amend_btn)
         row2.addStretch(1)
         row2.addWidget(self.sign_btn)
 
@@ -128,20 +133,22 @@ class ReportPanel(QtWidgets.QWidget):
         layout.addWidget(self.chips)
         layout.addLayout(row2)
         self.set_busy(False)
+        self.amend_btn.hide()
         self.set_labels({})
+
+    def use_actions(self, generate: QtGui.QAction, save: QtGui.QAction, sign: QtGui.QAction, amend: QtGui.QAction) -> None:
+        """The buttons are the window's actions: same command, same enabled state as the shortcuts."""
+        for button, action in ((self.generate_btn, generate), (self.save_btn, save), (self.sign_btn, sign), (self.amend_btn, amend)):
+            follow(button, action)
 
     def set_busy(self, busy: bool) -> None:
         self.stop_btn.setVisible(busy)
-        self.generate_btn.setEnabled(not busy)
-        self.sign_btn.setEnabled(not busy and not self.editor.locked)
-        self.save_btn.setEnabled(not busy and not self.editor.locked)
 
-    def set_locked(self, locked: bool) -> None:
+    def set_locked(self, locked: bool, signed: bool = False, amending: bool = False) -> None:
+        """Read-only editor when the report may not be edited; the buttons say what signing means now."""
         self.editor.set_locked(locked)
-        self.sign_btn.setEnabled(not locked)
-        self.save_btn.setEnabled(not locked)
-        self.generate_btn.setEnabled(not locked)
-        self.sign_btn.setText("Signed" if locked else "Sign")
+        self.sign_btn.setText("Sign addendum" if amending else "Signed" if signed else "Sign")
+        self.amend_btn.setVisible(signed and not amending)
 
     def set_state(self, text: str) -> None:
         self.state.setText(text)

@@ -159,9 +159,8 @@ class PhysicalScaleBar(pg.ScaleBar):
 class ImageView(QtWidgets.QWidget):
     """The viewer widget: image, overlays, corner text, tools; emits viewport changes."""
 
-    viewport_changed = QtCore.Signal(object)  # ViewportState
-    hover = QtCore.Signal(float, float, object)  # x, y (image px), value or None
-    window_changed = QtCore.Signal(object)  # Window
+    viewport_changed = QtCore.Signal(ViewportState)
+    window_changed = QtCore.Signal(Window)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -259,6 +258,16 @@ class ImageView(QtWidgets.QWidget):
             out[name] = Window((lo + hi) / 2.0, hi - lo, name)
         return out
 
+    def preset_name(self) -> str:
+        """The name of the preset whose window is on screen ("" for a manual window or a VOI LUT)."""
+        if self.use_voi_lut:
+            return ""
+        for name, w in self.presets().items():
+            tol = 1e-6 * max(abs(w.width), 1.0)
+            if abs(w.center - self.window.center) <= tol and abs(w.width - self.window.width) <= tol:
+                return name
+        return ""
+
     def set_window(self, window: Window) -> None:
         self.use_voi_lut = False
         self.window = Window(float(window.center), max(float(window.width), 1e-6), window.name)
@@ -353,6 +362,7 @@ class ImageView(QtWidgets.QWidget):
         self._apply_levels()
         self.fit()
         self._emit_viewport("window")
+        self.window_changed.emit(self.window)
 
     def _apply_transform(self) -> None:
         if self.image is None:
@@ -448,7 +458,6 @@ class ImageView(QtWidgets.QWidget):
         value = self.pixel_value(p.x(), p.y())
         self._last_hover = (p.x(), p.y()) if value is not None else None
         self._update_corners()
-        self.hover.emit(p.x(), p.y(), value)
 
     def _update_corners(self) -> None:
         img = self.image

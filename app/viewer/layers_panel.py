@@ -25,7 +25,7 @@ from app.viewer.overlays import (
 DEFAULTS = {"recorded": True, "predicted": True, "attention": False, "heatmap": False, "findings": True}
 
 
-class Overlays(QtWidgets.QWidget):
+class LayersPanel(QtWidgets.QWidget):
     """Owns the layers of one view and the panel that controls them."""
 
     changed = QtCore.Signal()
@@ -116,19 +116,15 @@ class Overlays(QtWidgets.QWidget):
         if self.sliders[key].value() != int(value * 100):
             self.sliders[key].setValue(int(value * 100))
 
-    def shortcuts(self, owner: QtWidgets.QWidget) -> list[QtGui.QAction]:
-        acts = []
-        for key, layer in self.layers.items():
-            a = QtGui.QAction(f"Toggle {layer.name}", owner)
-            a.setShortcut(QtGui.QKeySequence(layer.key))
-            a.triggered.connect(lambda _=False, k=key: self.toggle(k))
-            owner.addAction(a)
-            acts.append(a)
-        a = QtGui.QAction("Play / pause the recorded scanpath", owner)
-        a.setShortcut(QtGui.QKeySequence("K"))
-        a.triggered.connect(self.toggle_play)
-        owner.addAction(a)
-        acts.append(a)
+    def shortcuts(self, owner: QtWidgets.QMainWindow, menu: QtWidgets.QMenu | None = None) -> list[QtGui.QAction]:
+        """One window action per layer toggle, and K for playback (in ``menu`` when given)."""
+        from app.actions import command
+
+        acts = [
+            command(owner, f"Toggle {layer.name}", lambda k=key: self.toggle(k), layer.key, menu=menu)
+            for key, layer in self.layers.items()
+        ]
+        acts.append(command(owner, "Play / pause the recorded scanpath", self.toggle_play, "K", menu=menu))
         return acts
 
     # ----------------------------------------------------------------- data

@@ -16,7 +16,7 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ml.contracts import Decoding
+    from ml.contracts import Decoding, GazeMode
 
     p = sub.add_parser(
         "eval", help="ablation table: NLG, clinical efficacy and scanpath metrics on a cohort split"
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/eval", help="output folder (default runs/eval)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images of the split")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    p.add_argument("--modes", default=",".join(("image_only", "real_gaze", "predicted", "no_gnn")),
+    p.add_argument("--modes", default=",".join(GazeMode.values()),
                    help="comma-separated gaze modes (rows) to run")  # fmt: skip
     p.add_argument("--max-new-tokens", type=int, default=120, help="report length cap per generation")
     p.add_argument("--num-beams", type=int, default=1)

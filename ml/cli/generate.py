@@ -12,11 +12,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ml.contracts import DomainCheck
 
-MODES = ("predicted", "real_gaze", "image_only", "no_gnn")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ml.contracts import Decoding
+    from ml.contracts import Decoding, GazeMode
 
     p = sub.add_parser(
         "generate",
@@ -32,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gaze", type=Path, default=None, help="fixations CSV (REFLACX/EGD-CXR or x,y,start,end)")
     p.add_argument(
         "--mode",
-        choices=MODES,
+        choices=GazeMode.values(),
         default=None,
         help="gaze mode (default: real_gaze with --gaze, else predicted)",
     )

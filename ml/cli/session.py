@@ -172,7 +172,7 @@ def import_session(
     from ml.gaze.io import read_fixations, read_gaze
     from ml.gaze.recorder import event_viewport, viewport_event
     from ml.gaze.sources.replay import load_gaze_csv
-    from ml.store import EventRecord, Store
+    from ml.store import EventRecord, SessionStatus, Store
     from ml.types import GazeSample
 
     p = Path(path)
@@ -238,7 +238,7 @@ def import_session(
             store.save_fixations(sid, fixations, method="imported")
         if meta.get("calibration"):
             store.set_calibration(sid, meta["calibration"])
-        store.finish_session(sid, "completed")
+        store.finish_session(sid, SessionStatus.COMPLETED)
     return sid
 
 
@@ -246,13 +246,15 @@ def import_session(
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ml.store.schema import SessionStatus
+
     p = sub.add_parser("session", help="list, export, import or recover recorded gaze sessions")
     p.add_argument("--db", type=Path, default=None, help="database file (default: the workstation's)")
     ss = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     q = ss.add_parser("list", help="list sessions")
     q.add_argument("--study", default=None, help="only this study uid")
-    q.add_argument("--status", default=None, choices=["recording", "completed", "interrupted", "failed"])
+    q.add_argument("--status", default=None, choices=SessionStatus.values())
     q.add_argument("--json", action="store_true", help="one JSON object per line")
 
     q = ss.add_parser("export", help="write a session as REFLACX gaze.csv + fixations.csv")

@@ -104,7 +104,7 @@ def _make_case(job: Job) -> dict[str, object]:
     )
     gt = out / "ground_truth" / job.case_id
     gt.mkdir(parents=True, exist_ok=True)
-    writer.write_ellipses(gt / "anomaly_location_ellipses.csv", rc.findings)
+    writer.write_truth_ellipses(gt / "anomaly_location_ellipses.csv", rc.findings)
     writer.write_masks(gt / "masks.npz", rc)
     rng = np.random.default_rng([job.seed, 2])
     all_findings = [writer.report_finding(tf) for tf in rc.findings]

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from ml.cohort import lesions as L
 from ml.cohort.ct import LOBES
-from ml.imaging.render import MU_WATER, Exposure, Geometry, Projector, Scene, SlabStack, expose, to_stored
+from ml.cohort.render import MU_WATER, CTProjector, Exposure, Geometry, Scene, SlabStack, expose, to_stored
 from ml.types import CHEXPERT_OBSERVATIONS
 
 N_SLABS = 24
@@ -290,7 +290,7 @@ class Renderer:
     def scene(self, g: Geometry) -> Scene:
         """Beam centred on the lungs, moved if needed so the field stays inside the CT's slices."""
         c, ant, post = self.scene_base
-        probe = Projector(g, Scene(tuple(c), ant, post), self.anat.phantom.spacing)
+        probe = CTProjector(g, Scene(tuple(c), ant, post), self.anat.phantom.spacing)
         m = float(probe.magnification(c[1]))
         half = g.rows * g.pixel_mm / 2 / m + abs(g.shift_mm[1]) / m + 3.0
         hi, lo = self.ct_top_mm - half, self.ct_bottom_mm + half
@@ -315,7 +315,7 @@ class Renderer:
                 delta = _mu(new[sub], spec.bone_gain) - _mu(old[sub], spec.bone_gain)
                 stack.add_box(delta, tuple(o + s.start for o, s in zip(lesion.origin, sub, strict=True)))
             lesions.append(lesion)
-        projector = Projector(g, self.scene(g), ph.spacing)
+        projector = CTProjector(g, self.scene(g), ph.spacing)
         line = projector.project(stack)
         # The beam's quanta are per area: a smaller render's coarser pixels each collect more of
         # them, so it is as noisy as the full-size film averaged down, not pitch-ratio times noisier.
@@ -324,7 +324,7 @@ class Renderer:
         pixels = to_stored(image, 12, spec.gamma)
         k = MASK_FACTOR if g.rows % MASK_FACTOR == 0 and g.cols % MASK_FACTOR == 0 else 1
         mg = replace(g, rows=g.rows // k, cols=g.cols // k, pixel_mm=g.pixel_mm * k)
-        mproj = Projector(mg, projector.scene, ph.spacing)  # same mm field, coarser pixels
+        mproj = CTProjector(mg, projector.scene, ph.spacing)  # same mm field, coarser pixels
         anatomy = {n: self._mask(mproj, s, g, smooth=False) for n, s in self.mask_stacks.items()}
         anatomy["lung_right"] = anatomy["RUL"] | anatomy["RML"] | anatomy["RLL"]
         anatomy["lung_left"] = anatomy["LUL"] | anatomy["LLL"]
@@ -377,7 +377,7 @@ class Renderer:
         before["hu"] = saved.original(box)
         return lesion
 
-    def _mask(self, proj: Projector, stack: SlabStack, g: Geometry, smooth: bool = True) -> np.ndarray:
+    def _mask(self, proj: CTProjector, stack: SlabStack, g: Geometry, smooth: bool = True) -> np.ndarray:
         """Projected mask: more than 1 mm of the structure along the ray.
 
         Computed on the coarse detector; ``smooth`` upsamples the path lengths bilinearly before the

@@ -70,7 +70,7 @@ def render_default_case(folder: Path, scale: float = 1.0) -> Path:
     report = reports.write_report([writer.report_finding(tf) for tf in rc.findings], 0, rng)
     (folder / "report.txt").write_text(report.text + "\n")
     writer.write_csv(folder / "findings.csv", writer.FINDING_COLUMNS, writer.finding_rows(rc))
-    writer.write_ellipses(folder / "anomaly_location_ellipses.csv", rc.findings)
+    writer.write_truth_ellipses(folder / "anomaly_location_ellipses.csv", rc.findings)
     display = readers.Display()
     truth = [(tf.mask, tf.center, tf.lesion.subtle) for tf in rc.findings]
     reading = readers.read_case(rng, readers.READERS[0], rc.anatomy, truth, rc.size, display)

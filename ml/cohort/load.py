@@ -49,7 +49,7 @@ def load_cohort(root: str | os.PathLike[str], per: str = "reading", split: str |
     root = Path(root)
     if per not in ("reading", "case"):
         raise CohortError(f"per must be 'reading' or 'case', got {per!r}")
-    if per == "reading":  # one loader for REFLACX-shaped folders: H1's, which knows the cohort's columns
+    if per == "reading":  # the one loader of REFLACX-shaped folders knows the cohort's columns
         from ml.datasets.reflacx import load_reflacx
 
         studies = [st for st in load_reflacx(root) if split is None or st.split == split]

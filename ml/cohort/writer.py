@@ -12,7 +12,8 @@ from ml.cohort.case import RenderedCase, TruthFinding
 from ml.cohort.lesions import REFLACX_NAMES
 from ml.cohort.readers import Display, Reading
 from ml.cohort.reports import ReportFinding
-from ml.types import CHEXPERT_OBSERVATIONS, Window
+from ml.datasets.reflacx import write_ellipses
+from ml.types import CHEXPERT_OBSERVATIONS, Finding, Window
 
 #: The REFLACX anomaly columns the ellipse files carry (the subset the cohort can produce).
 ELLIPSE_LABELS: tuple[str, ...] = tuple(dict.fromkeys(REFLACX_NAMES.values()))
@@ -67,16 +68,18 @@ def write_csv(path: Path, columns: tuple[str, ...] | list[str], rows: list[dict[
     return path
 
 
-def write_ellipses(path: Path, findings: list[TruthFinding], certainty: int = 5) -> Path:
-    """REFLACX ``anomaly_location_ellipses.csv``: one row per ellipse, label columns True/False."""
-    rows = []
-    for tf in findings:
-        name = REFLACX_NAMES[tf.spec.kind]
-        for e in tf.ellipses:
-            row: dict[str, object] = dict(xmin=e.x0, ymin=e.y0, xmax=e.x1, ymax=e.y1, certainty=certainty)
-            row.update({lab: lab == name for lab in ELLIPSE_LABELS})
-            rows.append(row)
-    return write_csv(path, ("xmin", "ymin", "xmax", "ymax", "certainty", *ELLIPSE_LABELS), rows)
+def write_truth_ellipses(path: Path, findings: list[TruthFinding], certainty: int = 5) -> Path:
+    """Findings' ellipses as REFLACX's ``anomaly_location_ellipses.csv`` (``ml.datasets.reflacx``'s
+    writer), with every label column REFLACX's cohort uses."""
+    return write_ellipses(
+        path,
+        [
+            Finding(REFLACX_NAMES[tf.spec.kind], e.x0, e.y0, e.x1, e.y1, certainty=certainty)
+            for tf in findings
+            for e in tf.ellipses
+        ],
+        ELLIPSE_LABELS,
+    )
 
 
 def write_images(rc: RenderedCase, dcm: Path, png: Path, pixel_spacing_mm: float) -> None:
@@ -140,7 +143,7 @@ def write_reading(
     track = GazeTrack(t=reading.t, x=reading.x, y=reading.y, pupil=reading.pupil)
     write_gaze(gaze_folder / "gaze.csv", track, display=state)
     (folder / "transcription.txt").write_text(report_text + "\n")
-    write_ellipses(folder / "anomaly_location_ellipses.csv", seen)
+    write_truth_ellipses(folder / "anomaly_location_ellipses.csv", seen)
     if words is not None:
         rows = [dict(word=w, timestamp_start_word=a, timestamp_end_word=b) for w, a, b in words]
         write_csv(

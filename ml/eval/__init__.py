@@ -5,7 +5,6 @@ generates the README's results section from a run's output.
 """
 
 from ml.eval.runner import (
-    MODES,
     Case,
     EvalConfig,
     EvalError,
@@ -17,7 +16,6 @@ from ml.eval.runner import (
 from ml.eval.table import readme_section, results_markdown
 
 __all__ = [
-    "MODES",
     "Case",
     "EvalConfig",
     "EvalError",

@@ -7,12 +7,13 @@ scanpath serves the scanpath metrics → the model drafts one report per gaze mo
 BLEU/METEOR/ROUGE-L/CIDEr (``ml.metrics.nlg``), CE (``ml.metrics.clinical`` on the rule labeler),
 and predicted-vs-recorded scanpath metrics with the inter-reader ceiling (``ml.metrics``).
 
-The model is any ``ReportModel`` whose ``generate`` accepts ``mode=`` (one of ``MODES``), as
+The model is any ``ReportModel`` whose ``generate`` accepts ``mode=`` (a ``GazeMode``), as
 ``ml.models.bundle.load_bundle`` returns; tests use a small fake.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import time
@@ -21,16 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml.contracts import Decoding, ReportModel
+from ml.contracts import Decoding, GazeMode, ReportModel
 from ml.types import Image, Scanpath, Study
-
-#: Ablation rows, in table order, with their labels.
-MODES: dict[str, str] = {
-    "image_only": "Image only (no gaze tokens)",
-    "real_gaze": "Real gaze (recorded scanpath)",
-    "predicted": "Predicted gaze (Gaze2Report)",
-    "no_gnn": "Predicted gaze w/o GNN",
-}
 
 
 class EvalError(RuntimeError):
@@ -56,7 +49,7 @@ class Case:
 class EvalConfig:
     split: str = "test"
     limit: int | None = None
-    modes: tuple[str, ...] = tuple(MODES)
+    modes: tuple[GazeMode | str, ...] = tuple(GazeMode)  # the ablation rows, in table order
     decoding: Decoding = field(default_factory=lambda: Decoding(max_new_tokens=120))
     meteor: bool = True
     seed: int = 0
@@ -162,9 +155,10 @@ def run_eval(
     from ml.metrics.nlg import compute_nlg
 
     config = config or EvalConfig()
-    unknown = [m for m in config.modes if m not in MODES]
+    unknown = [str(m) for m in config.modes if m not in GazeMode.values()]
     if unknown:
-        raise EvalError(f"unknown gaze mode(s) {', '.join(unknown)} (one of {', '.join(MODES)})")
+        raise EvalError(f"unknown gaze mode(s) {', '.join(unknown)} (one of {', '.join(GazeMode.values())})")
+    config = dataclasses.replace(config, modes=tuple(GazeMode(m) for m in config.modes))
     if not cases:
         raise EvalError("no cases to evaluate")
     if jobs < 1:
@@ -173,7 +167,7 @@ def run_eval(
         raise EvalError(_NO_MODES)
 
     warnings: list[str] = []
-    if "real_gaze" in config.modes:
+    if GazeMode.REAL_GAZE in config.modes:
         missing = [c.id for c in cases if c.primary_scanpath is None]
         if missing:
             warnings.append(
@@ -205,14 +199,14 @@ def run_eval(
         skipped.update(nlg.skipped)
         ce = clinical_efficacy(ref_labels, [labeler.label(t) for t in generated[mode]])
         rows[mode] = {
-            "label": MODES[mode],
+            "label": mode.label,
             "nlg": nlg.scores,
             "ce": ce.as_dict(),
             "ce_per_observation": {k: v.f1 for k, v in ce.per_observation.items()},
             "seconds_per_report": seconds[mode] / len(cases),
             "redrafted": sum(mode in c.get("redrafted", ()) for c in per_case),
         }
-        if mode in ("predicted", "no_gnn") and predicted_vs_readers:
+        if mode in (GazeMode.PREDICTED, GazeMode.NO_GNN) and predicted_vs_readers:
             rows[mode]["scanpath"] = _jsonable(metrics.mean_metrics(predicted_vs_readers))
     results = {
         "n_cases": len(cases),
@@ -285,7 +279,7 @@ def _draft(
         }
         drafts = {}
         for mode in config.modes:
-            scanpath = case.primary_scanpath if mode == "real_gaze" else None
+            scanpath = case.primary_scanpath if mode == GazeMode.REAL_GAZE else None
             t0 = time.perf_counter()
             draft = model.generate(image, scanpath=scanpath, decoding=config.decoding, mode=mode)  # type: ignore[call-arg]
             seconds[mode] += time.perf_counter() - t0
@@ -297,7 +291,9 @@ def _draft(
         # scanpath metrics: the predicted scanpath (the one the predicted row used) vs every reader
         t_sp = time.perf_counter()
         pred = (
-            drafts["predicted"].scanpath if "predicted" in drafts and drafts["predicted"].scanpath else None
+            drafts[GazeMode.PREDICTED].scanpath
+            if GazeMode.PREDICTED in drafts and drafts[GazeMode.PREDICTED].scanpath
+            else None
         )
         if pred is None:
             pred = model.predict_scanpaths(image, n=1, seed=config.seed)[0]

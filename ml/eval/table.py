@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ml.contracts import GazeMode
+
 NLG_COLUMNS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 CE_COLUMNS = (("CE-P", "CE-P"), ("CE-R", "CE-R"), ("CE-F1", "CE-F1"))
 MM_DIMS = ("vector", "direction", "length", "position", "duration")
@@ -21,7 +23,6 @@ SCANPATH_COLUMNS = (
     ("kl", "KL", False),
     ("iou", "IoU", True),
 )
-ROW_ORDER = ("image_only", "real_gaze", "predicted", "no_gnn")
 
 #: Published reference points (other data sets, other models) quoted for context only.
 REFERENCE_POINTS = {
@@ -54,7 +55,8 @@ def main_table(results: dict[str, Any]) -> list[str]:
     head = ["Model", *NLG_COLUMNS, *(h for _, h in CE_COLUMNS), "MultiMatch", "ScanMatch", "CC", "IoU"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     rows = results.get("rows", {})
-    for mode in [m for m in ROW_ORDER if m in rows] + [m for m in rows if m not in ROW_ORDER]:
+    order = GazeMode.values()
+    for mode in [m for m in order if m in rows] + [m for m in rows if m not in order]:
         row = rows[mode]
         sp = row.get("scanpath")
         cells = [row.get("label", mode)]

@@ -371,9 +371,11 @@ def normalise(text: str) -> str:
     return re.sub(r"[ \t]+", " ", text)
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split normalised text into sentences (periods, line breaks and numbered list items)."""
-    return [s.strip(" ,") for s in _SENTENCE.split(text) if s and s.strip(" ,.")]
+def labeler_sentences(text: str) -> list[str]:
+    """The sentences the labeler reads in ``text``, each a scope for negation and uncertainty:
+    the text normalised (``normalise``), then split at periods, line breaks and numbered list items.
+    (The report editor's sentences are the reader's, split on punctuation only.)"""
+    return [s.strip(" ,") for s in _SENTENCE.split(normalise(text)) if s and s.strip(" ,.")]
 
 
 def _words(span: str) -> int:
@@ -504,7 +506,7 @@ class Labeler:
 
     def mentions(self, text: str) -> list[Mention]:
         out: list[Mention] = []
-        for index, sentence in enumerate(split_sentences(normalise(text))):
+        for index, sentence in enumerate(labeler_sentences(text)):
             out.extend(self._sentence_mentions(index, sentence))
         return out
 

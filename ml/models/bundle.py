@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ml.contracts import StatusError
-from ml.models.config import GAZE_MODES, ModelConfig, model_config_from_dict
+from ml.contracts import GazeMode, StatusError
+from ml.models.config import ModelConfig, model_config_from_dict
 
 BUNDLE_FORMAT = 1
 MODULES: tuple[str, ...] = ("encoder", "scanpath", "gnn", "projector")
@@ -160,7 +160,7 @@ def save_bundle(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "base_model": base,
         "config": asdict(cfg),
-        "gaze_modes": list(GAZE_MODES),
+        "gaze_modes": list(GazeMode.values()),
         "metrics": metrics or {},
         "training": training or {},
         "files": files,
@@ -198,14 +198,14 @@ def build_model(cfg: ModelConfig, llm_name: str | None = None, device: str = "cp
 def load_bundle(
     path: str | Path | None = None,
     device: str = "cpu",
-    mode: str | None = None,
+    mode: GazeMode | str | None = None,
     llm_path: str | None = None,
     verify: bool = True,
 ):
     """Load a bundle as a ``ReportModel`` (a ``Gaze2ReportDrafter``).
 
     ``path=None`` loads the demo bundle; ``device`` is cpu, cuda or auto; ``mode`` fixes the gaze
-    mode (``GAZE_MODES``; None = real gaze when a scanpath is given, else predicted);
+    mode (a ``GazeMode``; None = real gaze when a scanpath is given, else predicted);
     ``llm_path`` overrides where the base model is found (its hash must still match).
     """
     from peft import PeftModel

@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
-#: How a report model conditions on gaze (the four rows of the ablation table).
-GAZE_MODES: tuple[str, ...] = ("predicted", "real_gaze", "image_only", "no_gnn")
+from ml.contracts import GazeMode
 
 
 class ConfigError(ValueError):
@@ -112,7 +111,7 @@ class ModelConfig:
     gnn: GNNConfig = field(default_factory=GNNConfig)
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
-    gaze_mode: str = "predicted"  # default inference mode, one of GAZE_MODES
+    gaze_mode: str = GazeMode.PREDICTED.value  # default inference mode (a ``GazeMode`` spelling)
 
 
 @dataclass
@@ -214,10 +213,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 
 def _validate(obj: Any) -> None:
-    if isinstance(obj, ModelConfig) and obj.gaze_mode not in GAZE_MODES:
-        raise ConfigError(f"model.gaze_mode must be one of {', '.join(GAZE_MODES)}, got '{obj.gaze_mode}'")
+    if isinstance(obj, ModelConfig) and obj.gaze_mode not in GazeMode.values():
+        raise ConfigError(f"model.gaze_mode must be one of {', '.join(GazeMode.values())}, got '{obj.gaze_mode}'")
     if isinstance(obj, TrainConfig):
-        bad = set(obj.gaze_mix) - set(GAZE_MODES)
+        bad = set(obj.gaze_mix) - set(GazeMode.values())
         if bad:
             raise ConfigError(f"train.gaze_mix has unknown modes: {', '.join(sorted(bad))}")
         if sum(obj.gaze_mix.values()) <= 0:

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.contracts import Decoding, Draft, EncoderFinding, GazeGraph, StatusError
-from ml.models.config import GAZE_MODES, ModelConfig
+from ml.contracts import Decoding, Draft, EncoderFinding, GazeGraph, GazeMode, StatusError
+from ml.models.config import ModelConfig
 from ml.models.encoder import VisionEncoder
 from ml.models.gnn import GazeGNN, GNNOutput, to_batch
 from ml.models.graph import build_graph
@@ -77,6 +77,14 @@ class GazeModeError(StatusError, ValueError):
     """A gaze mode was unknown or needs a scanpath that was not given."""
 
     status, code = 422, "bad_gaze"
+
+
+def gaze_mode(value: GazeMode | str) -> GazeMode:
+    """``value`` as a ``GazeMode``; an unknown spelling is a ``GazeModeError``."""
+    try:
+        return GazeMode(value)
+    except ValueError as exc:
+        raise GazeModeError(str(exc)) from None
 
 
 #: The encoder probability at which the diagnosis prompt names a finding ("Likely findings: ...").
@@ -234,13 +242,11 @@ class Gaze2Report(nn.Module):
         features: torch.Tensor,
         tables: Sequence[torch.Tensor | None],
         image_sizes: Sequence[tuple[int, int]],
-        modes: Sequence[str],
+        modes: Sequence[GazeMode | str],
         px_per_deg: Sequence[float | None] | None = None,
     ) -> tuple[list[torch.Tensor], GNNOutput | None, list]:
         """Per image: the prompt embeddings (T_i, D); also the GNN output and the gaze rows' graphs."""
-        for m in modes:
-            if m not in GAZE_MODES:
-                raise GazeModeError(f"unknown gaze mode '{m}' (one of {', '.join(GAZE_MODES)})")
+        modes = [gaze_mode(m) for m in modes]
         dtype = self.llm.get_input_embeddings().weight.dtype
         probs = None
         if self.cfg.projector.label_token or self.cfg.llm.findings_prompt:
@@ -253,7 +259,7 @@ class Gaze2Report(nn.Module):
                 torch.cat([visual[i], self._embed(self.findings_ids(probs[i], loc[i]))])
                 for i in range(len(visual))
             ]
-        gaze_rows = [i for i, m in enumerate(modes) if m != "image_only"]
+        gaze_rows = [i for i, m in enumerate(modes) if m != GazeMode.IMAGE_ONLY]
         gnn_out, graphs = None, []
         per_row: dict[int, torch.Tensor] = {}
         if gaze_rows:
@@ -265,7 +271,7 @@ class Gaze2Report(nn.Module):
                 features[gaze_rows],
                 [tables[i] for i in gaze_rows],
                 [image_sizes[i] for i in gaze_rows],
-                [modes[i] != "no_gnn" for i in gaze_rows],
+                [modes[i] != GazeMode.NO_GNN for i in gaze_rows],
                 ppd,
             )
             nodes = self.projector.gaze(gnn_out.nodes).to(dtype)
@@ -288,7 +294,7 @@ class Gaze2Report(nn.Module):
         images: torch.Tensor | None,
         tables: Sequence[torch.Tensor | None],
         image_sizes: Sequence[tuple[int, int]],
-        modes: Sequence[str],
+        modes: Sequence[GazeMode | str],
         reports: Sequence[list[int]],
         px_per_deg: Sequence[float | None] | None = None,
         features: torch.Tensor | None = None,
@@ -465,20 +471,19 @@ def attach_lora(llm: nn.Module, cfg: ModelConfig) -> nn.Module:
 class Gaze2ReportDrafter:
     """``ReportModel`` over a ``Gaze2Report`` module: ``ml.types`` in, ``Draft``/``Scanpath`` out.
 
-    ``mode`` is the default gaze mode (one of ``GAZE_MODES``); ``generate`` also takes ``mode=``
+    ``mode`` is the default gaze mode (a ``GazeMode`` or its spelling); ``generate`` also takes ``mode=``
     per call. With ``mode=None`` a given scanpath means ``real_gaze`` and none means ``predicted``.
     """
 
-    def __init__(self, net: Gaze2Report, identity: dict[str, Any], mode: str | None = None):
-        if mode is not None and mode not in GAZE_MODES:
-            raise GazeModeError(f"unknown gaze mode '{mode}' (one of {', '.join(GAZE_MODES)})")
+    def __init__(self, net: Gaze2Report, identity: dict[str, Any], mode: GazeMode | str | None = None):
         self.net = net.eval()
         self.identity = dict(identity)
-        self.mode = mode
+        self.mode = None if mode is None else gaze_mode(mode)
         self._lock = threading.RLock()  # one forward/generation at a time per model instance
 
     def info(self) -> dict[str, Any]:
-        return {**self.identity, "gaze_mode": self.mode or "auto", "gaze_modes": list(GAZE_MODES)}
+        mode = self.mode.value if self.mode else "auto"
+        return {**self.identity, "gaze_mode": mode, "gaze_modes": list(GazeMode.values())}
 
     def _features(self, image: Image) -> torch.Tensor:
         x = preprocess(image, self.net.cfg.encoder.image_size).to(self.net.device)
@@ -512,17 +517,19 @@ class Gaze2ReportDrafter:
         return [self._to_scanpath(p, image) for p in self.net.predict_tables(feats, n=n, seed=seed)[0]]
 
     @torch.no_grad()
-    def gaze_graph(self, image: Image, scanpath: Scanpath, mode: str = "predicted") -> GazeGraph:
+    def gaze_graph(
+        self, image: Image, scanpath: Scanpath, mode: GazeMode | str = GazeMode.PREDICTED
+    ) -> GazeGraph:
         with self._lock:
             return self._gaze_graph(image, scanpath, mode)
 
-    def _gaze_graph(self, image: Image, scanpath: Scanpath, mode: str) -> GazeGraph:
+    def _gaze_graph(self, image: Image, scanpath: Scanpath, mode: GazeMode | str) -> GazeGraph:
         if not scanpath.fixations:
             raise GazeModeError("the scanpath has no fixations")
         feats = self._features(image)
         table = _table(scanpath)
         out, gs = self.net.graphs(
-            feats, [table], [image.size], [mode != "no_gnn"], [px_per_deg_of(image.metadata)]
+            feats, [table], [image.size], [gaze_mode(mode) != GazeMode.NO_GNN], [px_per_deg_of(image.metadata)]
         )
         g = gs[0]
         sp = _kept(scanpath, g.kept)
@@ -542,24 +549,22 @@ class Gaze2ReportDrafter:
         decoding: Decoding | None = None,
         on_token: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
-        mode: str | None = None,
+        mode: GazeMode | str | None = None,
     ) -> Draft:
         with self._lock:
             return self._generate(image, scanpath, decoding or Decoding(), on_token, should_stop, mode)
 
     def _generate(self, image, scanpath, decoding, on_token, should_stop, mode) -> Draft:  # noqa: ANN001
-        mode = mode or self.mode or ("real_gaze" if scanpath is not None else "predicted")
-        if mode not in GAZE_MODES:
-            raise GazeModeError(f"unknown gaze mode '{mode}' (one of {', '.join(GAZE_MODES)})")
-        if mode == "real_gaze" and (scanpath is None or not scanpath.fixations):
+        mode = gaze_mode(mode or self.mode or (GazeMode.REAL_GAZE if scanpath is not None else GazeMode.PREDICTED))
+        if mode == GazeMode.REAL_GAZE and (scanpath is None or not scanpath.fixations):
             raise GazeModeError("gaze mode 'real_gaze' needs a recorded scanpath with fixations")
         feats = self._features(image)
         used: Scanpath | None = None
         table = None
-        if mode == "predicted" or (mode == "no_gnn" and (scanpath is None or not scanpath.fixations)):
+        if mode == GazeMode.PREDICTED or (mode == GazeMode.NO_GNN and (scanpath is None or not scanpath.fixations)):
             xyd = self.net.predict_tables(feats, n=1, seed=decoding.seed)[0][0]
             used = self._to_scanpath(xyd, image)
-        elif mode in ("real_gaze", "no_gnn"):
+        elif mode in (GazeMode.REAL_GAZE, GazeMode.NO_GNN):
             used = scanpath
         if used is not None:
             table = _table(used)
@@ -586,7 +591,7 @@ class Gaze2ReportDrafter:
             text=text,
             scanpath=used,
             attention=attention,
-            model={**self.info(), "gaze_mode": mode},
+            model={**self.info(), "gaze_mode": mode.value},
             n_tokens=len(ids),
             redrafted=redrafted,
         )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ml.contracts import EncoderFinding
-from ml.metrics.labeler import POSITIVE, UNCERTAIN, Labeler, normalise, split_sentences
+from ml.metrics.labeler import POSITIVE, UNCERTAIN, Labeler, labeler_sentences
 
 #: Sampling temperature of the redrafts: varied enough to word a finding differently, cool enough
 #: to keep the report's form.
@@ -54,7 +54,7 @@ def agreement(text: str, likely: Sequence[EncoderFinding]) -> Agreement:
     as present names only the other side (a draft that says "right" and then "left" contradicts
     itself).
     """
-    sentences = split_sentences(normalise(text))
+    sentences = labeler_sentences(text)
     positive: dict[str, list[str]] = {}
     uncertain: set[str] = set()
     for m in _LABELER.mentions(text):

@@ -1,8 +1,9 @@
 """The project database (SQLite, WAL): studies, readers, gaze sessions and their samples,
-viewport events and fixations, report versions and annotations. Torch-free and Qt-free."""
+viewport events and fixations, report versions and annotations; and what of it a model can learn
+from (``harvest``). Torch-free and Qt-free."""
 
 from ml.store.db import (
-    Annotation,
+    AnnotationRecord,
     EventRecord,
     ReaderRecord,
     ReportVersion,
@@ -16,23 +17,45 @@ from ml.store.db import (
     describe_sqlite_error,
     transaction,
 )
-from ml.store.schema import REPORT_ORIGINS, SCHEMA_VERSION, SESSION_STATUSES
+from ml.store.harvest import (
+    Harvest,
+    HarvestedSession,
+    HarvestedStudy,
+    SessionLeftOut,
+    StudyLeftOut,
+    file_sha256,
+    harvest,
+    harvest_store,
+    validation_accuracy,
+)
+from ml.store.schema import SCHEMA_VERSION, AnnotationShape, ReportOrigin, SessionStatus, StoreErrorKind
 
 __all__ = [
-    "Annotation",
-    "EventRecord",
-    "REPORT_ORIGINS",
-    "ReaderRecord",
-    "ReportVersion",
     "SCHEMA_VERSION",
-    "SESSION_STATUSES",
+    "AnnotationRecord",
+    "AnnotationShape",
+    "EventRecord",
+    "Harvest",
+    "HarvestedSession",
+    "HarvestedStudy",
+    "ReaderRecord",
+    "ReportOrigin",
+    "ReportVersion",
     "SampleBlock",
     "SessionRecord",
+    "SessionLeftOut",
+    "SessionStatus",
     "Store",
     "StoreError",
+    "StoreErrorKind",
+    "StudyLeftOut",
     "StudyRecord",
     "connect",
     "default_db_path",
     "describe_sqlite_error",
+    "file_sha256",
+    "harvest",
+    "harvest_store",
     "transaction",
+    "validation_accuracy",
 ]

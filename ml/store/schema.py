@@ -3,26 +3,112 @@
 Why SQLite: one file the radiologist's machine already knows how to back up, atomic commits, and
 in WAL mode a reader (the GUI) never blocks the writer (the gaze recorder). Samples and viewport
 events are keyed by (session, seq) WITHOUT ROWID so a session's rows sit together on disk and read
-back in order. Report versions are append-only (triggers refuse UPDATE and DELETE) so the audit
-trail of who drafted, edited and signed what cannot be rewritten by the application.
+back in order.
+
+Report versions are the audit trail, and its rules live in the database so that they hold for any
+client that opens the file, whatever its pragmas (SQLite's defaults included): a version is never
+changed (UPDATE), removed (DELETE) or replaced (INSERT OR REPLACE, REPLACE INTO, an upsert: REPLACE
+deletes the old row without firing DELETE triggers unless ``recursive_triggers`` is on, so a BEFORE
+INSERT trigger refuses any insert whose id or (study, version) already exists), and signed is final:
+once a study has a signed version, every later version is an addendum that amends the latest
+signed or addendum version. Out of reach of any schema: a client that drops the triggers or the
+table (DROP TRIGGER, DROP TABLE, writable_schema) or edits the file's bytes; the backup is the
+defence there.
+
+``MIGRATIONS[n]`` upgrades a database of schema ``n`` to ``n + 1`` in place, keeping its data.
 """
 
 from __future__ import annotations
 
-#: Bumped when the DDL changes; ``db.Store`` refuses a database newer than it understands.
-SCHEMA_VERSION = 1
+from ml.types import AnnotationShape, Vocabulary
 
-#: ``sessions.status``: recording (a writer owns it), completed (clean stop), interrupted
-#: (the writer died: found and closed on the next start), failed (the writer hit an error).
-SESSION_STATUSES: tuple[str, ...] = ("recording", "completed", "interrupted", "failed")
+__all__ = ["DDL", "MIGRATIONS", "SCHEMA_VERSION", "AnnotationShape", "ReportOrigin", "SessionStatus", "StoreErrorKind"]
 
-#: ``report_versions.origin``: a model draft, a human edit, a signed (final) report.
-REPORT_ORIGINS: tuple[str, ...] = ("model", "human", "signed")
+#: Bumped when the DDL changes (with a step in ``MIGRATIONS``); ``Store`` refuses a newer database.
+SCHEMA_VERSION = 2
 
-#: ``annotations.shape``.
-ANNOTATION_SHAPES: tuple[str, ...] = ("ellipse", "box", "polygon", "point")
 
-DDL = """
+class SessionStatus(Vocabulary):
+    """``sessions.status``: how a gaze recording stands or ended."""
+
+    RECORDING = "recording"  # a writer owns it
+    COMPLETED = "completed"  # clean stop
+    INTERRUPTED = "interrupted"  # the writer died: found and closed on the next start
+    FAILED = "failed"  # the writer hit an error
+
+
+class ReportOrigin(Vocabulary):
+    """``report_versions.origin``: who or what wrote a version of a report."""
+
+    MODEL = "model"  # a model draft (names its bundle)
+    HUMAN = "human"  # a reader's edit
+    SIGNED = "signed"  # the final report, signed by its reader
+    ADDENDUM = "addendum"  # a signed correction of a signed report (amends it)
+
+
+class StoreErrorKind(Vocabulary):
+    """``StoreError.kind``: what went wrong, for callers that react to it (not only show it)."""
+
+    FULL = "full"  # the disk is full
+    READONLY = "readonly"  # the file or its folder cannot be written
+    LOCKED = "locked"  # another program holds the lock
+    CORRUPT = "corrupt"  # damaged, or not a database
+    MISSING = "missing"  # no such database, study, reader, session or annotation
+    INVALID = "invalid"  # a value the rules refuse, or a database this version cannot use
+    SIGNED = "signed"  # the study's report is signed: only an addendum may follow
+    ERROR = "error"  # any other database failure
+
+#: ``report_versions`` (schema 2), formatted with the table's name (a migration builds it aside).
+REPORT_VERSIONS = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id              INTEGER PRIMARY KEY,
+    study_id        INTEGER NOT NULL REFERENCES studies(id),
+    version         INTEGER NOT NULL,         -- 1, 2, ... per study
+    text            TEXT NOT NULL,
+    origin          TEXT NOT NULL CHECK (origin IN ('model', 'human', 'signed', 'addendum')),
+    author          TEXT NOT NULL DEFAULT '', -- reader name or model bundle name
+    created_at      TEXT NOT NULL,
+    bundle_id       TEXT NOT NULL DEFAULT '', -- model drafts: which bundle wrote it
+    scanpath_source TEXT NOT NULL DEFAULT '', -- model drafts: recorded | simulated | predicted
+    parent_id       INTEGER REFERENCES report_versions(id),
+    ai_context      TEXT,                     -- JSON: what restores a model draft's AI context
+    amends          INTEGER REFERENCES report_versions(id)  -- addenda: the version they correct
+                    CONSTRAINT only_an_addendum_amends CHECK ((origin = 'addendum') = (amends IS NOT NULL)),
+    image_sha256    TEXT NOT NULL DEFAULT ''  -- the image file's hash, recorded at signing
+                    CONSTRAINT image_sha256_is_hex CHECK (image_sha256 = '' OR (length(image_sha256) = 64
+                                                    AND image_sha256 NOT GLOB '*[^0-9a-f]*')),
+    UNIQUE (study_id, version)
+);
+"""
+
+#: The audit trail's rules (see the module docstring); each refusal names the rule it enforces.
+REPORT_VERSION_RULES = """
+CREATE TRIGGER IF NOT EXISTS report_versions_no_update BEFORE UPDATE ON report_versions
+BEGIN SELECT RAISE(ABORT, 'report versions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS report_versions_no_delete BEFORE DELETE ON report_versions
+BEGIN SELECT RAISE(ABORT, 'report versions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS report_versions_no_replace BEFORE INSERT ON report_versions
+WHEN EXISTS (SELECT 1 FROM report_versions
+             WHERE id = NEW.id OR (study_id = NEW.study_id AND version = NEW.version))
+BEGIN SELECT RAISE(ABORT, 'report versions are append-only: a version is never replaced'); END;
+CREATE TRIGGER IF NOT EXISTS report_versions_signed_is_final BEFORE INSERT ON report_versions
+WHEN EXISTS (SELECT 1 FROM report_versions
+             WHERE study_id = NEW.study_id AND origin IN ('signed', 'addendum'))
+     AND (NEW.origin <> 'addendum'
+          OR NEW.amends IS NOT (SELECT id FROM report_versions
+                                WHERE study_id = NEW.study_id AND origin IN ('signed', 'addendum')
+                                ORDER BY version DESC LIMIT 1))
+BEGIN SELECT RAISE(ABORT, 'a signed report is final: only an addendum to its latest signed version may follow');
+END;
+CREATE TRIGGER IF NOT EXISTS report_versions_addendum_amends_signed BEFORE INSERT ON report_versions
+WHEN NEW.origin = 'addendum' AND NOT EXISTS (
+    SELECT 1 FROM report_versions WHERE study_id = NEW.study_id AND origin IN ('signed', 'addendum'))
+BEGIN SELECT RAISE(ABORT, 'an addendum amends a signed report, and this study has none'); END;
+"""
+
+#: The whole schema, for a new database.
+DDL = (
+    """
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -102,24 +188,10 @@ CREATE TABLE IF NOT EXISTS fixations (
     PRIMARY KEY (session_id, method, idx)
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS report_versions (
-    id              INTEGER PRIMARY KEY,
-    study_id        INTEGER NOT NULL REFERENCES studies(id),
-    version         INTEGER NOT NULL,         -- 1, 2, ... per study
-    text            TEXT NOT NULL,
-    origin          TEXT NOT NULL CHECK (origin IN ('model', 'human', 'signed')),
-    author          TEXT NOT NULL DEFAULT '', -- reader name or model bundle name
-    created_at      TEXT NOT NULL,
-    bundle_id       TEXT NOT NULL DEFAULT '', -- model drafts: which bundle wrote it
-    scanpath_source TEXT NOT NULL DEFAULT '', -- model drafts: recorded | simulated | predicted
-    parent_id       INTEGER REFERENCES report_versions(id),
-    UNIQUE (study_id, version)
-);
-CREATE TRIGGER IF NOT EXISTS report_versions_no_update BEFORE UPDATE ON report_versions
-BEGIN SELECT RAISE(ABORT, 'report versions are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS report_versions_no_delete BEFORE DELETE ON report_versions
-BEGIN SELECT RAISE(ABORT, 'report versions are append-only'); END;
-
+"""
+    + REPORT_VERSIONS.format(table="report_versions")
+    + REPORT_VERSION_RULES
+    + """
 CREATE TABLE IF NOT EXISTS annotations (
     id         INTEGER PRIMARY KEY,
     study_id   INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
@@ -135,3 +207,23 @@ CREATE TABLE IF NOT EXISTS annotations (
 );
 CREATE INDEX IF NOT EXISTS annotations_study ON annotations(study_id);
 """
+)
+
+#: Schema 1 → 2: ``report_versions`` gains ``ai_context``, ``amends``, ``image_sha256`` and the
+#: ``addendum`` origin (a CHECK constraint, so the table is rebuilt: SQLite's documented 12 steps,
+#: run by ``Store`` with foreign keys off) and the rules that make it unreplaceable and signed final.
+_V1_TO_V2 = (
+    REPORT_VERSIONS.format(table="report_versions_v2")
+    + """
+INSERT INTO report_versions_v2(id, study_id, version, text, origin, author, created_at, bundle_id,
+                               scanpath_source, parent_id)
+SELECT id, study_id, version, text, origin, author, created_at, bundle_id, scanpath_source, parent_id
+FROM report_versions;
+DROP TABLE report_versions;
+ALTER TABLE report_versions_v2 RENAME TO report_versions;
+"""
+    + REPORT_VERSION_RULES
+)
+
+#: ``MIGRATIONS[n]``: the SQL script that takes schema ``n`` to ``n + 1``.
+MIGRATIONS: dict[int, str] = {1: _V1_TO_V2}

@@ -61,3 +61,18 @@ def watchdog(qtbot):
     wd.start()
     yield wd
     wd.stop()
+
+
+@pytest.fixture(autouse=True)
+def confirmations(monkeypatch):
+    """Questions the window asks (signing): answered Yes and recorded; a test may answer otherwise."""
+    from PySide6 import QtWidgets
+
+    asked: list[str] = []
+
+    def question(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return QtWidgets.QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", question)
+    return asked

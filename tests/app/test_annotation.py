@@ -13,7 +13,7 @@ from tests.app.test_thin_path import make_window
 @pytest.fixture
 def win(qtbot, fake_backend, png_path):
     w = make_window(qtbot, fake_backend, auto_draft=False)
-    with qtbot.waitSignal(w.study_loaded, timeout=10000):
+    with qtbot.waitSignal(w.studies_ctl.study_loaded, timeout=10000):
         w.open_paths([str(png_path)])
     return w
 
@@ -81,7 +81,7 @@ def test_annotation_sentence_link_both_ways(win, qtbot):
 def test_reopen_loads_annotations(win, qtbot):
     win.annotations.add(Finding("Edema", 20, 20, 90, 90, "box", 4))
     qtbot.waitUntil(lambda: len(stored(win)) == 1, timeout=5000)
-    with qtbot.waitSignal(win.study_loaded, timeout=5000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=5000):
         win.open_study(win.studies[0])
     qtbot.waitUntil(lambda: len(win.annotations.items) == 1, timeout=5000)
     assert win.annotations.items[0].finding.label == "Edema"
@@ -93,13 +93,13 @@ def test_export_reflacx_ellipses_and_tid1500(win, qtbot, tmp_path):
 
     win.annotations.add(Finding("Cardiomegaly", 80, 120, 180, 200, "ellipse", 5))
     win.annotations.add(Finding("Pneumothorax", 10, 10, 60, 40, "box", 3))
-    with qtbot.waitSignal(win.export_done, timeout=10000) as b1:
-        win.export_to("ellipses", str(tmp_path / "anomaly_location_ellipses.csv"))
+    with qtbot.waitSignal(win.exports.exported, timeout=10000) as b1:
+        win.exports.export("ellipses", str(tmp_path / "anomaly_location_ellipses.csv"))
     assert b1.args[0] == "ellipses"
     back = read_ellipses(tmp_path / "anomaly_location_ellipses.csv")
     assert [(f.label, f.certainty) for f in back] == [("Cardiomegaly", 5), ("Pneumothorax", 3)]
-    with qtbot.waitSignal(win.export_done, timeout=20000) as b2:
-        win.export_to("sr-annotations", str(tmp_path / "ann.dcm"))
+    with qtbot.waitSignal(win.exports.exported, timeout=20000) as b2:
+        win.exports.export("sr-annotations", str(tmp_path / "ann.dcm"))
     assert b2.args[0] == "sr-annotations", b2.args
     sr = read_back(tmp_path / "ann.dcm")
     assert sr["graphic_types"] == ["ELLIPSE", "POLYLINE"] and sr["labels"] == ["Cardiomegaly", "Pneumothorax"]

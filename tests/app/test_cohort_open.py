@@ -40,7 +40,7 @@ def test_open_cohort_folder_and_replay_a_reader(qtbot, fake_backend, tmp_path):
     )
     assert r.returncode == 0, r.stderr[-1500:]
     win = make_window(qtbot, fake_backend, auto_draft=False)
-    with qtbot.waitSignal(win.study_loaded, timeout=20000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=20000):
         win.open_paths([str(out)])
     assert win.worklist.list.count() == 2
     assert "dataset gaze ×1" in win.worklist.list.item(0).text()

@@ -10,7 +10,7 @@ from tests.app.test_thin_path import make_window
 
 def test_compare_case_and_set(qtbot, fake_backend, png_path):
     win = make_window(qtbot, fake_backend)
-    with qtbot.waitSignal(win.draft_finished, timeout=15000):
+    with qtbot.waitSignal(win.drafting.draft_ready, timeout=15000):
         win.open_paths([str(png_path)])
     real = Scanpath.from_array(
         [[70, 100, 0.3], [110, 110, 0.25], [150, 120, 0.3], [180, 150, 0.2]],

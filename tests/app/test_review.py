@@ -14,9 +14,9 @@ from tests.app.test_thin_path import make_window
 @pytest.fixture
 def drafted(qtbot, fake_backend, png_path):
     win = make_window(qtbot, fake_backend)
-    with qtbot.waitSignal(win.draft_finished, timeout=15000):
+    with qtbot.waitSignal(win.drafting.draft_ready, timeout=15000):
         win.open_paths([str(png_path)])
-    qtbot.waitUntil(lambda: bool(win.labels), timeout=10000)
+    qtbot.waitUntil(lambda: bool(win.reading.labels), timeout=10000)
     return win
 
 
@@ -29,7 +29,7 @@ def test_draft_is_stored_as_model_version_and_labeled(drafted, qtbot):
     vs = versions(win)
     assert [v.origin for v in vs] == ["model"]
     assert vs[0].bundle_id.startswith("fake-bundle") and vs[0].scanpath_source == "predicted"
-    assert win.labels["Cardiomegaly"] == 1 and win.labels["Pneumothorax"] == 0
+    assert win.reading.labels["Cardiomegaly"] == 1 and win.reading.labels["Pneumothorax"] == 0
     chip_names = [w.text() for w in win.report.chips.widgets]
     assert "Cardiomegaly" in chip_names and "Pneumothorax" in chip_names
     qtbot.waitUntil(lambda: "draft ready" in win.worklist.list.item(0).text(), timeout=5000)
@@ -48,7 +48,7 @@ def test_the_image_models_findings_show_beside_the_draft_and_those_left_out_are_
 def test_a_redraft_replaces_the_streamed_first_draft_and_says_so(qtbot, fake_backend, png_path):
     fake_backend.redraft = "FINDINGS: Mild cardiomegaly. A left upper lobe nodule.\n\nIMPRESSION: Nodule."
     win = make_window(qtbot, fake_backend)
-    with qtbot.waitSignal(win.draft_finished, timeout=15000):
+    with qtbot.waitSignal(win.drafting.draft_ready, timeout=15000):
         win.open_paths([str(png_path)])
     assert win.draft.redrafted
     assert win.report.editor.findings.toPlainText() == "Mild cardiomegaly. A left upper lobe nodule."
@@ -59,19 +59,19 @@ def test_a_redraft_replaces_the_streamed_first_draft_and_says_so(qtbot, fake_bac
 def test_edit_save_sign_locks_and_keeps_every_version(drafted, qtbot):
     win = drafted
     win.report.editor.impression.setPlainText("Mild cardiomegaly. Small right effusion.")
-    assert win.dirty
-    with qtbot.waitSignal(win.report_saved, timeout=5000):
-        win.save_report()
-    with qtbot.waitSignal(win.report_saved, timeout=5000):
-        win.sign_report()
-    assert win.signed and win.report.editor.impression.isReadOnly()
+    assert win.reading.dirty
+    with qtbot.waitSignal(win.review.report_saved, timeout=5000):
+        win.review.save()
+    with qtbot.waitSignal(win.review.report_saved, timeout=5000):
+        win.review.sign()
+    assert win.reading.signed and win.report.editor.impression.isReadOnly()
     assert not win.report.sign_btn.isEnabled()
     vs = versions(win)
     assert [v.origin for v in vs] == ["model", "human", "signed"]
     assert vs[-1].author == win.settings.user_name
     assert "Mild cardiomegaly" in vs[-1].text
     win.report.editor.impression.setPlainText("changed after signing")  # read-only in the UI; API ignores too
-    win.save_report()
+    win.review.save()
     assert len(versions(win)) == 3
     pair = draft_final_pair(win.current.id, vs)
     assert pair["signed"] and pair["edited"] and pair["scanpath_source"] == "predicted"
@@ -80,23 +80,23 @@ def test_edit_save_sign_locks_and_keeps_every_version(drafted, qtbot):
 
 def test_reopening_a_signed_study_shows_it_locked_without_redrafting(drafted, qtbot, fake_backend, png_path):
     win = drafted
-    with qtbot.waitSignal(win.report_saved, timeout=5000):
-        win.sign_report()
+    with qtbot.waitSignal(win.review.report_saved, timeout=5000):
+        win.review.sign()
     n_requests = len(fake_backend.requests)
-    with qtbot.waitSignal(win.study_loaded, timeout=5000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=5000):
         win.open_study(win.studies[0])
-    qtbot.waitUntil(lambda: win.signed, timeout=5000)
+    qtbot.waitUntil(lambda: win.reading.signed, timeout=5000)
     assert win.report.editor.findings.isReadOnly()
     assert len(fake_backend.requests) == n_requests
 
 
 def test_exports_text_json_pairs_and_sr(drafted, qtbot, tmp_path):
     win = drafted
-    with qtbot.waitSignal(win.report_saved, timeout=5000):
-        win.sign_report()
+    with qtbot.waitSignal(win.review.report_saved, timeout=5000):
+        win.review.sign()
     for kind, name in (("txt", "r.txt"), ("json", "r.json"), ("pairs", "p.jsonl"), ("sr", "r.dcm")):
-        with qtbot.waitSignal(win.export_done, timeout=20000) as blocker:
-            win.export_to(kind, str(tmp_path / name))
+        with qtbot.waitSignal(win.exports.exported, timeout=20000) as blocker:
+            win.exports.export(kind, str(tmp_path / name))
         assert blocker.args[0] == kind, blocker.args
     assert "IMPRESSION: Cardiomegaly" in (tmp_path / "r.txt").read_text()
     data = json.loads((tmp_path / "r.json").read_text())
@@ -120,13 +120,13 @@ def test_diff_marks_insertions_and_deletions():
 
 def test_worklist_next_previous(qtbot, fake_backend, png_path, dicom_path):
     win = make_window(qtbot, fake_backend, auto_draft=False)
-    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.open_paths([str(png_path), str(dicom_path)])
     assert win.current.id == "case1"
-    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.next_study()
     assert win.current.id == "case2" and win.worklist.list.currentRow() == 1
-    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.prev_study()
     assert win.current.id == "case1"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.components.reading import GazeChoice
 from app.session.controller import IDLE, RECORDING
 from ml.store import Store
 from tests.app.test_thin_path import make_window
@@ -15,7 +16,7 @@ from tests.app.test_thin_path import make_window
 def opened(qtbot, fake_backend, png_path):
     win = make_window(qtbot, fake_backend, auto_draft=False)
     win.resize(1200, 800)
-    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.open_paths([str(png_path)])
     return win
 
@@ -75,12 +76,12 @@ def test_mouse_session_validates_records_and_saves_fixations(opened, qtbot, watc
     assert win.overlays.layers["recorded"].scanpath is scanpath  # the new session is the primary path
     assert not watchdog.our_stalls(), watchdog.report()
     # reopening the study reads the session back from the database
-    win.session_paths.clear()
-    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+    win.studies_ctl.session_paths.clear()
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.open_study(win.studies[0])
-    qtbot.waitUntil(lambda: len(win.session_paths.get(win.current.id, [])) == 1, timeout=5000)
-    assert len(win.session_paths[win.current.id][0]) == len(scanpath)
-    assert win.gaze_for("auto") is win.session_paths[win.current.id][0]
+    qtbot.waitUntil(lambda: len(win.studies_ctl.session_paths.get(win.current.id, [])) == 1, timeout=5000)
+    assert len(win.studies_ctl.session_paths[win.current.id][0]) == len(scanpath)
+    assert win.studies_ctl.gaze_for(GazeChoice.AUTO) is win.studies_ctl.session_paths[win.current.id][0]
     qtbot.waitUntil(lambda: "1 gaze session" in win.worklist.list.item(0).text(), timeout=5000)
 
 

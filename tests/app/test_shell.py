@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from app.backend.client import BackendClient, BackendError, iter_sse
-from app.backend.launcher import DEAD, READY, BackendManager
-from app.settings import Settings
+from app.backend.launcher import BackendManager, BackendState
+from app.settings import WorkstationSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +34,7 @@ def test_local_backend_subprocess_token_death_and_restart(qtbot):
     states = []
     mgr.state_changed.connect(lambda s, m: states.append(s))
     mgr.start()
-    qtbot.waitUntil(lambda: mgr.state == READY, timeout=20000)
+    qtbot.waitUntil(lambda: mgr.state == BackendState.READY, timeout=20000)
     token1 = mgr.token
     assert len(token1) >= 32
     assert BackendClient(mgr.url, token1).model()["name"] == "fake-bundle"  # the subprocess got our token
@@ -42,10 +42,10 @@ def test_local_backend_subprocess_token_death_and_restart(qtbot):
         BackendClient(mgr.url, "wrong").model()
     assert exc.value.status == 401
     mgr.process.kill()
-    qtbot.waitUntil(lambda: mgr.state == DEAD, timeout=10000)
+    qtbot.waitUntil(lambda: mgr.state == BackendState.DEAD, timeout=10000)
     assert "exited" in mgr.message
     mgr.restart()
-    qtbot.waitUntil(lambda: mgr.state == READY, timeout=20000)
+    qtbot.waitUntil(lambda: mgr.state == BackendState.READY, timeout=20000)
     assert mgr.token != token1  # a fresh token per launch
     assert not any("GAZE2REPORT_TOKEN=" in line for line in mgr.log)
     mgr.stop()
@@ -68,11 +68,11 @@ def test_sse_parser_handles_comments_multiline_and_partial():
 
 
 def test_settings_round_trip_and_broken_file(tmp_path):
-    s = Settings(backend_url="http://gpu:8765", user_name="Dr A", viewing_distance_mm=700.0)
+    s = WorkstationSettings(backend_url="http://gpu:8765", user_name="Dr A", viewing_distance_mm=700.0)
     s.save()
-    assert Settings.load() == s
-    Settings.path().write_text("{not json")
-    assert Settings.load() == Settings()
+    assert WorkstationSettings.load() == s
+    WorkstationSettings.path().write_text("{not json")
+    assert WorkstationSettings.load() == WorkstationSettings()
 
 
 def test_settings_dialog_and_shortcuts(qtbot, fake_backend):
@@ -88,8 +88,8 @@ def test_settings_dialog_and_shortcuts(qtbot, fake_backend):
     new = dlg.values()
     assert new.user_name == "Dr B" and new.viewing_distance_mm == 600.0 and new.live_gaze_cursor
     win.apply_settings(new)
-    qtbot.waitUntil(lambda: Settings.path().exists(), timeout=5000)
-    assert Settings.load().user_name == "Dr B"
+    qtbot.waitUntil(lambda: WorkstationSettings.path().exists(), timeout=5000)
+    assert WorkstationSettings.load().user_name == "Dr B"
     rows = dict((t, k) for k, t in shortcut_rows(win))
     assert (
         rows["Invert"] == "I"

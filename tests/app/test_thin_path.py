@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from app.backend.launcher import READY, BackendManager
+from app.backend.launcher import BackendManager, BackendState
 from app.main_window import MainWindow
 from app.report.editor import parse_report
-from app.settings import Settings
+from app.settings import WorkstationSettings
 from tests.app.fake_backend import REPORT
 
 
 def make_window(qtbot, fake_backend, **kw) -> MainWindow:
-    settings = Settings(backend_url=fake_backend.url, backend_token=fake_backend.token)
+    settings = WorkstationSettings(backend_url=fake_backend.url, backend_token=fake_backend.token)
     backend = BackendManager(fake_backend.url, fake_backend.token, poll_ms=200)
     win = MainWindow(settings, backend=backend, **kw)
     qtbot.addWidget(win)
     win.show()
     win.start_backend()
-    qtbot.waitUntil(lambda: backend.state == READY, timeout=5000)
+    qtbot.waitUntil(lambda: backend.state == BackendState.READY, timeout=5000)
     return win
 
 
@@ -26,12 +26,11 @@ def test_open_png_streams_draft_into_editor(qtbot, fake_backend, png_path, watch
     win = make_window(qtbot, fake_backend)
     watchdog.reset()  # building the window is start-up; loading and generation are what must not stall
     tokens: list[str] = []
-    with qtbot.waitSignal(win.draft_finished, timeout=15000) as blocker:
+    with qtbot.waitSignal(win.drafting.draft_ready, timeout=15000) as blocker:
         win.open_paths([str(png_path)])
-        qtbot.waitUntil(lambda: win.stream is not None, timeout=5000)
-        win.stream.token.connect(tokens.append)
-    result = blocker.args[0]
-    assert not isinstance(result, str), result
+        qtbot.waitUntil(lambda: win.drafting.stream is not None, timeout=5000)
+        win.drafting.stream.token.connect(tokens.append)
+    assert blocker.args[0].text.startswith("FINDINGS:")
     expected = parse_report(REPORT)
     assert expected.impression.startswith("Cardiomegaly")
     assert win.report.editor.report() == expected
@@ -46,21 +45,21 @@ def test_open_png_streams_draft_into_editor(qtbot, fake_backend, png_path, watch
 def test_generation_error_is_shown_not_raised(qtbot, fake_backend, png_path):
     fake_backend.fail_generation = True
     win = make_window(qtbot, fake_backend)
-    with qtbot.waitSignal(win.draft_finished, timeout=15000) as blocker:
+    with qtbot.waitSignal(win.drafting.draft_failed, timeout=15000) as blocker:
         win.open_paths([str(png_path)])
-    assert isinstance(blocker.args[0], str)
+    assert "model exploded" in blocker.args[0]
     assert "model exploded" in win.report.state.text()
     assert not win.report.editor.streaming
 
 
 def test_wrong_token_reports_401(qtbot, fake_backend, png_path):
-    settings = Settings(backend_url=fake_backend.url, backend_token="wrong")
+    settings = WorkstationSettings(backend_url=fake_backend.url, backend_token="wrong")
     backend = BackendManager(fake_backend.url, "wrong", poll_ms=200)
     win = MainWindow(settings, backend=backend)
     qtbot.addWidget(win)
     win.start_backend()
-    qtbot.waitUntil(lambda: backend.state == READY, timeout=5000)  # health needs no token
-    with qtbot.waitSignal(win.draft_finished, timeout=15000) as blocker:
+    qtbot.waitUntil(lambda: backend.state == BackendState.READY, timeout=5000)  # health needs no token
+    with qtbot.waitSignal(win.drafting.draft_failed, timeout=15000) as blocker:
         win.open_paths([str(png_path)])
     assert "401" in blocker.args[0]
 
@@ -72,13 +71,13 @@ def test_dead_backend_shows_banner_and_recovers(qtbot, fake_backend, png_path):
     assert "unreachable" in win.banner.label.text()
     fake_backend.dead = False
     win.banner.button.click()
-    qtbot.waitUntil(lambda: win.backend.state == READY and not win.banner.isVisible(), timeout=10000)
+    qtbot.waitUntil(lambda: win.backend.state == BackendState.READY and not win.banner.isVisible(), timeout=10000)
 
 
 @pytest.mark.parametrize("kind", ["dicom"])
 def test_open_dicom_keeps_raw_pixels_and_window(qtbot, fake_backend, dicom_path, kind):
     win = make_window(qtbot, fake_backend, auto_draft=False)
-    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.open_paths([str(dicom_path)])
     v = win.view
     assert v.image.pixels.dtype.kind in "ui"

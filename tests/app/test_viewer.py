@@ -7,7 +7,7 @@ import pytest
 from PySide6 import QtCore
 
 from app.viewer.image_view import ImageView, prepare_display
-from app.viewer.layers_panel import Overlays
+from app.viewer.layers_panel import LayersPanel
 from app.viewer.overlays import density_map
 from ml.types import Finding, Image, Scanpath, ScanpathSource, Window
 from tests.app.conftest import chest_like
@@ -103,7 +103,7 @@ def test_pixel_readout(view):
 
 
 def test_overlays_toggle_and_timeline(view, qtbot):
-    ov = Overlays(view)
+    ov = LayersPanel(view)
     qtbot.addWidget(ov)
     sp = Scanpath.from_array(
         [[50, 60, 0.3], [200, 100, 0.2], [300, 250, 0.5]], (400, 300), ScanpathSource.RECORDED
@@ -138,7 +138,7 @@ def test_sample_predicted_scanpaths_and_folder_discovery(qtbot, fake_backend, pn
     studies = discover([tmp_path])  # a folder with a PNG and a DICOM (and nothing dataset-shaped)
     assert sorted(s.id for s in studies) == ["case1", "case2"]
     win = make_window(qtbot, fake_backend, auto_draft=False)
-    with qtbot.waitSignal(win.study_loaded, timeout=10000):
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.open_paths([str(png_path)])
     with qtbot.waitSignal(win.predictions_ready, timeout=10000) as blocker:
         win.overlays.sample_btn.click()

@@ -105,7 +105,7 @@ def test_detected_finding_gets_dwell_and_missed_subtle_one_does_not():
 
 
 def test_fixation_detection_recovers_the_simulated_fixations():
-    """H3's I-VT on the raw samples finds about as many fixations as were simulated."""
+    """ml.gaze's I-VT on the raw samples finds about as many fixations as were simulated."""
     from ml.gaze.fixations import fixations_from_gaze_track
     from ml.gaze.io import GazeTrack
 

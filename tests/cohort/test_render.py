@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.imaging.render import (
+from ml.cohort.render import (
     MU_WATER,
+    CTProjector,
     Exposure,
     Geometry,
-    Projector,
     Scene,
     SlabStack,
     expose,
@@ -61,7 +61,7 @@ def test_slab_sums_conserve_the_line_integral():
 )
 def test_point_lands_where_to_pixels_says(view, pose):
     g = Geometry(view=view, sid_mm=1000.0, rows=96, cols=96, pixel_mm=1.0, **pose)
-    proj = Projector(g, _scene(), SPACING)
+    proj = CTProjector(g, _scene(), SPACING)
     for ijk in [(20, 10, 12), (55, 45, 30), (40, 30, 20)]:
         image = proj.project(_stack(_point_volume(*ijk)), order=1)
         r, c = np.unravel_index(np.argmax(image), image.shape)
@@ -71,7 +71,7 @@ def test_point_lands_where_to_pixels_says(view, pose):
 
 def test_image_orientation_patient_right_on_viewer_left_and_head_up():
     g = Geometry(rows=96, cols=96, pixel_mm=1.0)
-    proj = Projector(g, _scene(), SPACING)
+    proj = CTProjector(g, _scene(), SPACING)
     right_low = proj.to_pixels(np.array([[5.0, 30.0, 10.0]]))[0]  # small x = patient's right, low z
     left_high = proj.to_pixels(np.array([[75.0, 30.0, 70.0]]))[0]
     assert right_low[0] < left_high[0]  # patient's right is on the image's left
@@ -79,8 +79,8 @@ def test_image_orientation_patient_right_on_viewer_left_and_head_up():
 
 
 def test_magnification_grows_away_from_the_detector_and_ap_enlarges_anterior_structures():
-    pa = Projector(Geometry(view="PA", sid_mm=1000.0), _scene(), SPACING)
-    ap = Projector(Geometry(view="AP", sid_mm=1000.0), _scene(), SPACING)
+    pa = CTProjector(Geometry(view="PA", sid_mm=1000.0), _scene(), SPACING)
+    ap = CTProjector(Geometry(view="AP", sid_mm=1000.0), _scene(), SPACING)
     anterior, posterior = 55.0, 5.0
     assert pa.magnification(anterior) < pa.magnification(posterior)  # PA: detector in front
     assert ap.magnification(anterior) > ap.magnification(posterior)  # AP: detector behind
@@ -108,4 +108,4 @@ def test_expose_is_deterministic_for_a_generator_seed():
 
 def test_bad_view_is_rejected():
     with pytest.raises(ValueError, match="PA or AP"):
-        Projector(Geometry(view="LL"), _scene(), SPACING)
+        CTProjector(Geometry(view="LL"), _scene(), SPACING)

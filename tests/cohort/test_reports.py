@@ -84,7 +84,7 @@ def test_negatives_never_contradict_findings():
 
 
 def test_the_project_labeler_reads_back_the_ground_truth():
-    """H5's CheXpert-style labeler on our reports recovers each injected finding and nothing else."""
+    """The CheXpert-style rule labeler (ml.metrics.labeler) on our reports recovers each injected finding and nothing else."""
     from ml.metrics.labeler import label_report
 
     rng = np.random.default_rng(11)

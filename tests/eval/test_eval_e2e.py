@@ -1,4 +1,4 @@
-"""``main.py eval`` end to end: a tiny random bundle (H6's test LLM) on a REFLACX-layout folder."""
+"""``main.py eval`` end to end: a tiny random bundle (the tiny test LLM of ml.models.llm) on a REFLACX-layout folder."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from ml.contracts import Draft, GazeGraph
-from ml.eval.runner import MODES, Case, EvalConfig, EvalError, cases_from_studies, run_eval, write_outputs
+from ml.contracts import Draft, GazeGraph, GazeMode
+from ml.eval.runner import Case, EvalConfig, EvalError, cases_from_studies, run_eval, write_outputs
 from ml.eval.table import readme_section, results_markdown
 from ml.types import Image, Report, Scanpath, ScanpathSource, Study
 
@@ -81,14 +81,14 @@ def results():
 
 def test_every_mode_runs_on_every_case(results):
     calls = results.pop("_model_calls")
-    assert len(calls) == 3 * len(MODES)
+    assert len(calls) == 3 * len(GazeMode)
     assert {(m, has) for _, m, has in calls} == {
         ("image_only", False),
         ("real_gaze", True),
         ("predicted", False),
         ("no_gnn", False),
     }
-    assert list(results["rows"]) == list(MODES)
+    assert list(results["rows"]) == list(GazeMode.values())
     assert results["n_cases"] == 3 and results["n_readers"] == [2]
 
 
@@ -111,7 +111,7 @@ def test_redrafts_are_counted_per_row_and_named_in_the_notes(results):
     with_effusion = sum("effusion" in r for r in REPORTS.values())
     assert 0 < with_effusion < len(REPORTS)
     assert {m: r["redrafted"] for m, r in results["rows"].items()} == {
-        m: with_effusion if m == "predicted" else 0 for m in MODES
+        m: with_effusion if m == "predicted" else 0 for m in GazeMode.values()
     }
     assert [c["redrafted"] for c in results["cases"]] == [
         ["predicted"] if "effusion" in r else [] for r in REPORTS.values()
@@ -139,7 +139,7 @@ def test_outputs_tables_and_figures(results, tmp_path):
     assert data["rows"]["real_gaze"]["ce"]["CE-F1"] == pytest.approx(1.0)
     assert "_examples" not in data
     md = paths["md"].read_text()
-    for label in MODES.values():
+    for label in [m.label for m in GazeMode]:
         assert label in md
     assert "Inter-reader agreement (ceiling)" in md and "fake-cohort" in md
     pngs = sorted(tmp_path.glob("example_*.png"))

@@ -1,8 +1,9 @@
-"""Domain types: report sections, scanpath arrays, display windows."""
+"""Domain types: report sections, scanpath arrays, display windows, vocabularies."""
 
 import numpy as np
+import pytest
 
-from ml.types import CHEXPERT_OBSERVATIONS, Image, Report, Scanpath, ScanpathSource, Window
+from ml.types import CHEXPERT_OBSERVATIONS, AnnotationShape, Image, Report, Scanpath, ScanpathSource, Window
 
 
 def test_report_round_trips_through_text():
@@ -29,3 +30,28 @@ def test_display_applies_window_then_monochrome1_inversion():
 
 def test_fourteen_chexpert_observations():
     assert len(CHEXPERT_OBSERVATIONS) == 14 and len(set(CHEXPERT_OBSERVATIONS)) == 14
+
+
+def test_a_vocabulary_member_is_its_spelling_in_json_sqlite_and_dict_lookups():
+    import json
+    import sqlite3
+
+    from ml.contracts import GazeMode
+
+    mode = GazeMode("no_gnn")
+    assert mode is GazeMode.NO_GNN and GazeMode(mode) is mode
+    assert mode == "no_gnn" and str(mode) == "no_gnn" and f"{mode}" == "no_gnn"
+    assert {"no_gnn": 1}[mode] == 1
+    assert json.dumps({mode: mode}) == '{"no_gnn": "no_gnn"}'
+    assert sqlite3.connect(":memory:").execute("SELECT ?", (mode,)).fetchone() == ("no_gnn",)
+
+
+def test_an_unknown_spelling_is_refused_with_the_words_the_vocabulary_knows():
+    from ml.contracts import GazeMode
+
+    with pytest.raises(ValueError, match=r"Unknown gaze mode 'telepathy' \(one of image_only, real_gaze, predicted"):
+        GazeMode("telepathy")
+    with pytest.raises(ValueError, match="Unknown annotation shape 'circle'"):
+        AnnotationShape("circle")
+    assert GazeMode.values() == ("image_only", "real_gaze", "predicted", "no_gnn")
+    assert [m.label for m in GazeMode][0] == "Image only (no gaze tokens)"

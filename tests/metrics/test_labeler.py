@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml.metrics.labeler import Labeler, label_report, label_reports, split_sentences
+from ml.metrics.labeler import Labeler, label_report, label_reports, labeler_sentences
 from ml.metrics.mesh_map import labels_from_mesh, observations_for_term
 from ml.types import CHEXPERT_OBSERVATIONS
 
@@ -111,7 +111,7 @@ def test_mentions_carry_offsets_and_sentences():
 
 
 def test_sentence_split_handles_numbered_impressions():
-    assert split_sentences("1. cardiomegaly 2. small effusion") == ["cardiomegaly", "small effusion"]
+    assert labeler_sentences("1. Cardiomegaly 2. small effusion") == ["cardiomegaly", "small effusion"]
 
 
 def test_label_reports_batch_matches_single():

@@ -8,7 +8,17 @@ import threading
 
 import pytest
 
-from ml.store import SCHEMA_VERSION, EventRecord, Store, StoreError, default_db_path
+from ml.store import (
+    SCHEMA_VERSION,
+    AnnotationShape,
+    EventRecord,
+    ReportOrigin,
+    SessionStatus,
+    Store,
+    StoreError,
+    StoreErrorKind,
+    default_db_path,
+)
 from ml.types import Finding, Fixation, GazeSample, Report
 
 
@@ -159,7 +169,7 @@ def test_read_only_store_gives_clear_errors(tmp_path):
         assert ro.studies() == []
         with pytest.raises(StoreError, match="read-only") as err:
             ro.add_study("x")
-        assert err.value.kind == "readonly"
+        assert err.value.kind is StoreErrorKind.READONLY
 
 
 def test_reader_sees_writer_commits_while_it_writes(tmp_path):
@@ -185,3 +195,18 @@ def test_reader_sees_writer_commits_while_it_writes(tmp_path):
 def test_default_db_path_honours_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("GAZE2REPORT_DATA_DIR", str(tmp_path))
     assert default_db_path() == tmp_path / "gaze2report.sqlite"
+
+
+def test_records_carry_their_vocabulary_members_and_edges_take_either_spelling(store):
+    v = store.add_report_version("case-1", "x", ReportOrigin.HUMAN, "dr-a")
+    assert v.origin is ReportOrigin.HUMAN
+    assert store.conn.execute("SELECT origin FROM report_versions").fetchone() == ("human",)
+    sid = store.create_session("case-1", "dr-a")
+    store.finish_session(sid, "failed", error="boom")
+    assert store.session(sid).status is SessionStatus.FAILED
+    assert [s.id for s in store.sessions(status=SessionStatus.FAILED)] == [sid]
+    store.add_annotation("case-1", Finding("Edema", 0, 0, 1, 1, shape="box"))
+    assert store.annotations("case-1")[0].finding.shape is AnnotationShape.BOX
+    with pytest.raises(StoreError, match="Unknown report origin 'robot'") as err:
+        store.add_report_version("case-1", "x", "robot")
+    assert err.value.kind is StoreErrorKind.INVALID

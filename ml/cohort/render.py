@@ -122,7 +122,7 @@ class Scene:
     posterior_mm: float
 
 
-class Projector:
+class CTProjector:
     """Projects slab stacks onto the detector of one :class:`Geometry`, and maps points there."""
 
     def __init__(self, geometry: Geometry, scene: Scene, spacing: tuple[float, float, float]) -> None:

@@ -1,0 +1,110 @@
+"""The workstation's commands: one ``QAction`` each, shared by the menus, the toolbar, the buttons and the key.
+
+A shortcut therefore does exactly what its menu item does, and a command that may not run now is
+disabled everywhere at once. Slots are called without ``triggered``'s checked flag, so a command
+never receives a stray ``False`` as its first argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.components.reading import GazeChoice
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+
+def command(
+    window: QtWidgets.QMainWindow,
+    text: str,
+    slot: Callable[[], object],
+    shortcut: str | list[str] | None = None,
+    tip: str = "",
+    menu: QtWidgets.QMenu | None = None,
+) -> QtGui.QAction:
+    """A window-wide action for ``slot`` (called with no arguments), in ``menu`` when given."""
+    action = QtGui.QAction(text, window)
+    keys = [shortcut] if isinstance(shortcut, str) else list(shortcut or [])
+    if keys:
+        action.setShortcuts([QtGui.QKeySequence(k) for k in keys])
+        action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+    action.setToolTip(f"{tip or text} ({keys[0]})" if keys else tip or text)
+    action.triggered.connect(lambda _checked=False: slot())
+    window.addAction(action)
+    if menu is not None:
+        menu.addAction(action)
+    return action
+
+
+def build_actions(win: MainWindow) -> None:
+    """Create the window's menus, toolbar and actions (``win.act_*``)."""
+    v, bar, menus = win.view, win.toolbar, win.menuBar()
+    file_menu, view_menu = menus.addMenu("&File"), menus.addMenu("&View")
+    report_menu, gaze_menu = menus.addMenu("&Report"), menus.addMenu("&Gaze")
+    annotate_menu, help_menu = menus.addMenu("&Annotate"), menus.addMenu("&Help")
+
+    def act(text, slot, shortcut=None, tip="", menu=None, toolbar=False):
+        action = command(win, text, slot, shortcut, tip, menu)
+        if toolbar:
+            bar.addAction(action)
+        return action
+
+    win.act_open = act("Open…", win.open_dialog, "Ctrl+O", "Open DICOM/PNG files or a folder", file_menu, True)
+    win.act_next = act("Next study", win.next_study, "PgDown", menu=file_menu)
+    win.act_prev = act("Previous study", win.prev_study, "PgUp", menu=file_menu)
+    file_menu.addSeparator()
+    win.act_settings = act("Settings…", win.show_settings, "Ctrl+,", "Backend, reader, data directory, screen geometry", file_menu)
+    bar.addSeparator()
+    win.act_fit = act("Fit", v.fit, "F", "Fit the image to the window", view_menu, True)
+    win.act_zoom_in = act("Zoom in", lambda: v.zoom_by(1.25), ["+", "="], menu=view_menu)
+    win.act_zoom_out = act("Zoom out", lambda: v.zoom_by(0.8), "-", menu=view_menu)
+    win.act_invert = act("Invert", v.toggle_invert, "I", "Invert the grey scale", view_menu, True)
+    win.act_rotate = act("Rotate", lambda: v.rotate(90), "R", "Rotate 90° clockwise", view_menu, True)
+    win.act_flip_h = act("Flip H", lambda: v.flip(True), "H", "Flip horizontally", view_menu, True)
+    win.act_flip_v = act("Flip V", lambda: v.flip(False), "V", "Flip vertically", view_menu, True)
+    win.act_reset = act("Reset", v.reset, "Space", "Reset window, orientation and zoom", view_menu, True)
+    win.act_auto = act("Auto W/L", v.auto_window, "A", "Automatic window/level", view_menu, True)
+    bar.addWidget(win.preset_box)
+    bar.addSeparator()
+
+    win.act_generate = act("Draft", lambda: win.drafting.generate(GazeChoice.AUTO), "G",
+                           "Generate a draft: with the recorded gaze when there is one, else predicted gaze", report_menu)
+    win.act_save = act("Save report", win.review.save, "Ctrl+S", "Keep this text as a new version", report_menu)
+    win.act_sign = act("Sign report", win.review.sign, "Ctrl+Shift+S", "Sign the report: it becomes final", report_menu)
+    win.act_amend = act("Write an addendum", win.review.amend, "Ctrl+Shift+A",
+                        "Correct the signed report with a signed addendum", report_menu)
+    win.act_versions = act("Versions…", win.review.show_versions, None, "Every version with who and when", report_menu)
+
+    rmenu = QtWidgets.QMenu(win.record_btn)
+    for kind, label in (
+        ("mouse", "Mouse (gaze follows the cursor)"),
+        ("tobii", "Tobii eye tracker"),
+        ("replay", "Replay the recorded reading"),
+    ):
+        rmenu.addAction(label).triggered.connect(lambda _=False, k=kind: win.session.begin(k))
+    win.record_btn.setMenu(rmenu)
+    win.act_record = act("Record gaze", lambda: win.session.begin(win.settings.gaze_source), "Ctrl+R",
+                         "Record a gaze session: validate, then record until Stop", gaze_menu)
+    win.record_btn.clicked.connect(win.act_record.trigger)
+    bar.addWidget(win.record_btn)
+    win.act_stop_recording = act("Stop recording", lambda: win.session.stop(), "Ctrl+E", menu=gaze_menu)
+    win.act_compare = act("Compare", win.show_compare, "C", "Real vs predicted gaze with the metrics", gaze_menu, True)
+
+    ap, ac = win.annotation_panel, win.annotations
+    for tool, key in (("pointer", "Esc"), ("ellipse", "E"), ("box", "B"), ("polygon", "P"), ("point", "T")):
+        act(f"Annotation tool: {tool}", lambda t=tool: (ap.set_tool(t), win.annotation_dock.raise_()), key,
+            menu=annotate_menu)
+    act("Finish polygon", ac.finish_polygon, "Return", menu=annotate_menu)
+    act("Delete annotation", lambda: ac.delete(), "Delete", menu=annotate_menu)
+    act("Undo", ac.undo.undo, "Ctrl+Z", menu=annotate_menu)
+    act("Redo", ac.undo.redo, "Ctrl+Shift+Z", menu=annotate_menu)
+
+    spacer = QtWidgets.QWidget()
+    spacer.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Preferred)
+    bar.addWidget(spacer)
+    bar.addAction(win.act_settings)
+    win.act_help = act("Shortcuts", win.show_shortcuts, "F1", "Keyboard shortcuts", help_menu, True)
