@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def _register_gui(sub) -> None:
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     _register_gui(sub)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["gui", *argv]  # `main.py --backend URL` and `main.py --screenshot F` open the GUI
+    elif argv[0] not in sub.choices and Path(argv[0]).exists():
+        argv = ["gui", *argv]  # `main.py FILE...` opens the files in the workstation
     return run(parser, argv)
 
 

@@ -107,6 +107,40 @@ class SettingsDialog(QtWidgets.QDialog):
         )
 
 
+class ReaderDialog(QtWidgets.QDialog):
+    """Asked before the first signature: who signs (the login name is not a reader's name)."""
+
+    def __init__(self, settings: WorkstationSettings, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Who is reading?")
+        self.settings = settings
+        self.name = QtWidgets.QLineEdit(settings.user_name if settings.reader_confirmed else "")
+        self.name.setPlaceholderText("e.g. Dr Ada Reader")
+        self.ident = QtWidgets.QLineEdit(settings.reader_id)
+        self.ident.setPlaceholderText("e.g. staff number (optional)")
+        note = QtWidgets.QLabel("Reports and DICOM SR exports are signed with this name.")
+        note.setWordWrap(True)
+        buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QtWidgets.QFormLayout(self)
+        form.addRow(note)
+        form.addRow("Reader's name", self.name)
+        form.addRow("Identifier", self.ident)
+        form.addRow(buttons)
+
+    def values(self) -> WorkstationSettings | None:
+        """The settings with the reader named, or None when no name was given."""
+        name = self.name.text().strip()
+        if not name:
+            return None
+        return dataclasses.replace(
+            self.settings, user_name=name, reader_id=self.ident.text().strip(), reader_confirmed=True
+        )
+
+
 def shortcut_rows(window: QtWidgets.QWidget) -> list[tuple[str, str]]:
     """(keys, what) for every action with a shortcut on the window, sorted by description."""
     rows = []

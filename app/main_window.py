@@ -95,7 +95,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(central)
         self.report = ReportPanel()
         self.worklist = WorklistPanel()
-        self.overlays = LayersPanel(self.view)
+        self.overlays = LayersPanel(self.view, self.settings.layers)
         from app.annotation.tools import AnnotationController, AnnotationPanel
 
         self.annotations = AnnotationController(self.view, self.store, self.settings.user_name, parent=self)
@@ -130,6 +130,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.reading, self.backend, self.report, self.store, self.studies_ctl.gaze_for, parent=self
         )
         self.review = ReviewController(self.reading, self.report, self.store, author, parent=self)
+        self.review.named = self.ensure_reader
         self.exports = ExportController(self.reading, self.report, self.annotations, self.store, author, parent=self)
         from app.session.controller import GazeSessionController
 
@@ -154,6 +155,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.use_actions(self.act_generate, self.act_save, self.act_sign, self.act_amend)
         self._connect()
         self._sync()
+        self._show_signer()
 
     def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
         dock = QtWidgets.QDockWidget(title, self)
@@ -174,6 +176,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preset_box.activated.connect(lambda i: self.view.apply_preset(self.preset_box.itemText(i)))
         self.view.window_changed.connect(self._show_preset)
         s.studies_added.connect(lambda _new: self.worklist.set_studies(s.studies))
+        s.chosen.connect(self.open_study)
+        r.study_changed.connect(lambda study: self.worklist.select(s.studies.index(study)))
         s.statuses.connect(self._on_statuses)
         s.image_ready.connect(self._on_image)
         s.study_loaded.connect(self._on_study_loaded)
@@ -198,6 +202,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.editor.edited.connect(self._on_edited)
         self.report.editor.sentence_clicked.connect(self._on_sentence)
         self.overlays.sample_btn.clicked.connect(lambda: self.sample_predictions(3))
+        self.overlays.changed.connect(self._keep_layers)
         self.annotations.selected.connect(self._on_annotation_selected)
 
     # ------------------------------------------------------------------ state → views
@@ -226,13 +231,14 @@ class MainWindow(QtWidgets.QMainWindow):
         """The draft's AI context on every view: badge, the image model's findings, gaze and attention."""
         self.overlays.set_predicted([])
         self.overlays.set_attention(None, [])
+        self.report.set_domain(draft.domain if draft else None)
         if draft is None:
             self.report.set_model_badge(None)
             self.report.set_suspected([])
             return
         source = draft.scanpath.source.value if draft.scanpath is not None else None
         self.report.set_model_badge(draft.model, bool(draft.model.get("untrained")), source)
-        self.report.set_suspected(draft.findings)
+        self.report.set_suspected(draft.findings, unreliable=draft.domain is not None and not draft.domain.in_domain)
         if draft.scanpath is not None and len(draft.scanpath):
             if source == "predicted":
                 self.overlays.set_predicted([draft.scanpath])
@@ -287,6 +293,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.reading.study is not None:
             self.studies_ctl.refresh_status(self.reading.study.id)
         self.say("")
+
+    def _show_signer(self) -> None:
+        s = self.settings
+        who = f"{s.user_name}{f' ({s.reader_id})' if s.reader_id else ''}" if s.reader_confirmed else "asked at signing"
+        self.report.set_signer(f"Signs as: {who}")
 
     def _set_backend_indicator(self, colour: str, text: str) -> None:
         self.backend_dot.setPixmap(theme.dot(colour, 11))
@@ -345,8 +356,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.editor.clear()
         self.report.set_labels({})
         self.report.set_state(f"{study.id}: loading the image…")
-        if study in self.studies_ctl.studies:
-            self.worklist.select(self.studies_ctl.studies.index(study))
         self.studies_ctl.open_study(study)
 
     def next_study(self) -> None:
@@ -392,7 +401,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.say(f"{observation}: the draft's most attended fixations are #{', #'.join(str(i + 1) for i in top)}")
 
     def export_dialog(self, kind: str) -> None:
-        if self.reading.study is None:
+        if self.reading.study is None or (kind.startswith("sr") and not self.ensure_reader()):
             return
         default = str(Path.home() / self.exports.default_name(kind))
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export", default)
@@ -414,7 +423,29 @@ class MainWindow(QtWidgets.QMainWindow):
         """Keep and save new settings; the reader name and gaze options apply at once."""
         self.settings = new
         self.annotations.reader = new.user_name
+        self._show_signer()
         workers.submit(new.save, None, lambda exc: self.say(workers.error_text(exc)), context=self)
+
+    def ensure_reader(self) -> bool:
+        """Before the first signature the reader names themselves; False if they decline."""
+        if self.settings.reader_confirmed:
+            return True
+        from app.dialogs import ReaderDialog
+
+        dlg = ReaderDialog(self.settings, self)
+        named = dlg.values() if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted else None
+        if named is None:
+            self.report.set_state("Not signed: the reader's name is needed to sign")
+            return False
+        self.apply_settings(named)
+        return True
+
+    def _keep_layers(self) -> None:
+        """The reader's overlay choice persists (the settings file, written off the GUI thread)."""
+        layers = self.overlays.visibility()
+        if layers != self.settings.layers:
+            self.settings.layers = layers
+            workers.submit(self.settings.save, None, lambda exc: self.say(workers.error_text(exc)), context=self)
 
     def show_shortcuts(self):
         from app.dialogs import ShortcutsDialog

@@ -45,6 +45,8 @@ class WorkstationSettings:
     backend_token: str = ""  # for a remote backend; a local one gets a fresh token per launch
     backend_bundle: str = ""  # model bundle folder passed to a local backend (empty: its default)
     user_name: str = dataclasses.field(default_factory=_user)
+    reader_id: str = ""  # the reader's identifier (e.g. staff number), shown with the name
+    reader_confirmed: bool = False  # the reader has named themselves (asked before the first signature)
     data_dir: str = ""  # empty: the platform user data directory
     # Screen geometry for gaze: what turns screen pixels into degrees of visual angle.
     screen_width_px: int = 1920
@@ -54,6 +56,7 @@ class WorkstationSettings:
     viewing_distance_mm: float = 650.0
     live_gaze_cursor: bool = False  # off by default: seeing one's own gaze biases the reading
     gaze_source: str = "mouse"  # mouse | tobii | replay
+    layers: dict[str, bool] = dataclasses.field(default_factory=dict)  # overlay visibility the reader chose
 
     @property
     def data_path(self) -> Path:

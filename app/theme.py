@@ -21,6 +21,7 @@ QToolBar {{ background: {PANEL}; border: 0; border-bottom: 1px solid #0c0d0f; sp
 QToolBar QToolButton {{ background: transparent; border: 1px solid transparent; border-radius: 4px; padding: 4px 7px; }}
 QToolBar QToolButton:hover {{ background: {PANEL_2}; border-color: #3a404a; }}
 QToolBar QToolButton:checked {{ background: #24344d; border-color: {ACCENT}; color: #ffffff; }}
+QToolButton#toolButton:checked {{ background: {ACCENT}; border: 1px solid {ACCENT}; border-radius: 4px; color: #ffffff; font-weight: bold; }}
 QDockWidget {{ titlebar-close-icon: none; color: {MUTED}; }}
 QDockWidget::title {{ background: {PANEL}; padding: 5px 8px; text-transform: uppercase; }}
 QPlainTextEdit, QTextEdit, QLineEdit, QListWidget, QTreeWidget, QTableWidget, QSpinBox, QDoubleSpinBox, QComboBox {{
@@ -43,6 +44,7 @@ QLabel#panelTitle {{ font-size: 12pt; font-weight: bold; color: #ffffff; }}
 QLabel#muted {{ color: {MUTED}; }}
 QFrame#banner {{ background: #5a1f22; border-bottom: 1px solid {BAD}; }}
 QFrame#banner QLabel {{ background: transparent; color: #ffe9e9; font-weight: bold; }}
+QLabel#domainBanner {{ background: #5a1f22; border: 2px solid {BAD}; border-radius: 4px; color: #ffe9e9; font-weight: bold; padding: 8px; }}
 QFrame#recording {{ background: #8b0000; }}
 QFrame#recording QLabel {{ background: transparent; color: white; font-weight: bold; font-size: 11pt; }}
 QStatusBar {{ background: {PANEL}; color: {MUTED}; border-top: 1px solid #0c0d0f; }}

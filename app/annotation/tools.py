@@ -52,6 +52,14 @@ def finding_from_roi(roi: pg.ROI, base: Finding) -> Finding:
     return dataclasses.replace(base, x0=x0, y0=y0, x1=x0 + float(size.x()), y1=y0 + float(size.y()))
 
 
+def size_mm(f: Finding, spacing: tuple[float, float] | None) -> str:
+    """' 24 × 18 mm' (width × height) for a drawn region when the pixel spacing is known, else ''."""
+    if spacing is None or f.shape == "point":
+        return ""
+    row_mm, col_mm = spacing
+    return f" {abs(f.x1 - f.x0) * col_mm:.0f} × {abs(f.y1 - f.y0) * row_mm:.0f} mm"
+
+
 def roi_for(f: Finding, point_radius: float) -> pg.ROI:
     pen = pg.mkPen(COLOUR, width=2)
     hover = pg.mkPen(SELECTED, width=2)
@@ -107,6 +115,11 @@ class AnnotationController(QtCore.QObject):
         view.vb.left_click_handler = self._on_click
 
     # ----------------------------------------------------------------- study
+    def spacing(self) -> tuple[float, float] | None:
+        """The open image's (row, column) pixel spacing in mm, when it has one."""
+        image = self.view.image
+        return tuple(image.spacing) if image is not None and image.spacing else None  # type: ignore[return-value]
+
     def load(self, study_id: str, annotations: list[DrawnFinding]) -> None:
         for a in self.items:
             self._detach(a)
@@ -386,6 +399,7 @@ class AnnotationPanel(QtWidgets.QWidget):
             ("point", "Point", "T"),
         ):
             b = QtWidgets.QToolButton()
+            b.setObjectName("toolButton")  # the active tool is highlighted (theme)
             b.setText(text)
             b.setCheckable(True)
             b.setToolTip(f"{text} ({key})")
@@ -399,6 +413,8 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.label.addItems(list(CHEXPERT_OBSERVATIONS[1:]))
         self.label.setCurrentText(ctl.label)
         self.label.setToolTip("Observation (a CheXpert name or any free label)")
+        self.label.lineEdit().installEventFilter(self)
+        self.label.installEventFilter(self)
         self.certainty = QtWidgets.QComboBox()
         self.certainty.addItems([CERTAINTY[i] for i in range(1, 6)])
         self.certainty.setCurrentIndex(ctl.certainty - 1)
@@ -428,6 +444,20 @@ class AnnotationPanel(QtWidgets.QWidget):
         ctl.selected.connect(self._on_selected)
         ctl.deselected.connect(self.refresh)
 
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt naming
+        """The label box opens its list on a click anywhere, and leaves Ctrl+Z / Ctrl+Shift+Z to
+        the annotations' undo stack instead of undoing its own typing."""
+        if obj is self.label or obj is self.label.lineEdit():
+            if ev.type() == QtCore.QEvent.Type.MouseButtonPress and obj is not self.label:
+                self.label.showPopup()
+                return True
+            if ev.type() == QtCore.QEvent.Type.ShortcutOverride and (
+                ev.matches(QtGui.QKeySequence.StandardKey.Undo) or ev.matches(QtGui.QKeySequence.StandardKey.Redo)
+            ):
+                ev.ignore()
+                return True
+        return super().eventFilter(obj, ev)
+
     def set_tool(self, tool: str) -> None:
         self.ctl.set_tool(tool)
         self.tool_buttons[tool].setChecked(True)
@@ -438,7 +468,8 @@ class AnnotationPanel(QtWidgets.QWidget):
         for a in self.ctl.items:
             f = a.finding
             link = f"\n   ⟷ “{a.sentence[:48]}…”" if a.sentence else ""
-            self.list.addItem(f"{f.shape}: {f.label} · {CERTAINTY.get(f.certainty, f.certainty)}{link}")
+            size = size_mm(f, self.ctl.spacing())
+            self.list.addItem(f"{f.shape}: {f.label}{size} · {CERTAINTY.get(f.certainty, f.certainty)}{link}")
         if self.ctl.current in self.ctl.items:
             self.list.setCurrentRow(self.ctl.items.index(self.ctl.current))
         self.list.blockSignals(False)

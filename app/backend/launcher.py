@@ -10,7 +10,6 @@ A configured URL is only polled (a reading-room GPU server, say).
 from __future__ import annotations
 
 import contextlib
-import enum
 import os
 import secrets
 import socket
@@ -23,11 +22,12 @@ from PySide6 import QtCore
 
 from app import workers
 from app.backend.client import BackendClient
+from ml.types import Vocabulary
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class BackendState(str, enum.Enum):
+class BackendState(Vocabulary):
     STARTING = "starting"  # the local process is starting, or the remote URL not yet answered
     LOADING = "loading"  # the backend answers and is loading the model
     READY = "ready"

@@ -11,27 +11,28 @@ Views subscribe to the ``Event``s; controllers turn a ``VersionRequest`` into a 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.components.ai_context import draft_context, draft_from_context
 from app.components.events import Event
-from ml.contracts import DomainCheck, Draft
-from ml.types import Image, Study
+from ml.contracts import DomainCheck, Draft, GazeMode
+from ml.store import ReportOrigin
+from ml.types import Image, Study, Vocabulary
 
-SIGNED_ORIGINS = ("signed", "addendum")
+SIGNED_ORIGINS = (ReportOrigin.SIGNED, ReportOrigin.ADDENDUM)
+READER_ORIGINS = (ReportOrigin.HUMAN, ReportOrigin.SIGNED, ReportOrigin.ADDENDUM)
 
 
-class ImageStatus(str, enum.Enum):
+class ImageStatus(Vocabulary):
     NONE = "none"  # no study open
     LOADING = "loading"
     LOADED = "loaded"
     FAILED = "failed"
 
 
-class ReportState(str, enum.Enum):
+class ReportState(Vocabulary):
     """A study's report as the worklist shows it."""
 
     NEW = "new"
@@ -41,12 +42,18 @@ class ReportState(str, enum.Enum):
     AMENDED = "amended"  # signed, then corrected by a signed addendum
 
 
-class GazeChoice(str, enum.Enum):
-    """Which gaze a draft is conditioned on, as the reader asks for it."""
+class GazeChoice(Vocabulary):
+    """Which gaze a draft is conditioned on, as the reader asks for it (the Draft menu)."""
 
-    AUTO = "auto"  # this workstation's recorded gaze when there is some, else predicted
+    AUTO = "auto"  # the recorded gaze when there is some, else predicted
     RECORDED = "recorded"
     PREDICTED = "predicted"
+
+    def mode(self, has_recorded: bool) -> GazeMode:
+        """The shared gaze mode this choice drafts in, given whether recorded gaze is at hand."""
+        if self is GazeChoice.PREDICTED or (self is GazeChoice.AUTO and not has_recorded):
+            return GazeMode.PREDICTED
+        return GazeMode.REAL_GAZE
 
 
 class ReadingError(RuntimeError):
@@ -58,11 +65,11 @@ def report_state(versions: Sequence[Any]) -> ReportState:
     if not versions:
         return ReportState.NEW
     return {
-        "model": ReportState.DRAFT_READY,
-        "human": ReportState.EDITED,
-        "signed": ReportState.SIGNED,
-        "addendum": ReportState.AMENDED,
-    }.get(str(versions[-1].origin), ReportState.NEW)
+        ReportOrigin.MODEL: ReportState.DRAFT_READY,
+        ReportOrigin.HUMAN: ReportState.EDITED,
+        ReportOrigin.SIGNED: ReportState.SIGNED,
+        ReportOrigin.ADDENDUM: ReportState.AMENDED,
+    }[ReportOrigin(versions[-1].origin)]
 
 
 @dataclass
@@ -71,7 +78,7 @@ class VersionRequest:
 
     study: str
     text: str
-    origin: str
+    origin: ReportOrigin
     author: str
     bundle_id: str = ""
     scanpath_source: str = ""
@@ -88,6 +95,9 @@ class VersionRequest:
             self.author,
             bundle_id=self.bundle_id,
             scanpath_source=self.scanpath_source,
+            ai_context=self.ai_context,
+            amends=self.amends,
+            image_sha256=self.image_sha256,
         )
 
 
@@ -122,7 +132,7 @@ class ReadingSession:
     @property
     def signed(self) -> bool:
         """The report is final: its latest version is signed (or a signed addendum)."""
-        return self.latest is not None and str(self.latest.origin) in SIGNED_ORIGINS
+        return self.latest is not None and ReportOrigin(self.latest.origin) in SIGNED_ORIGINS
 
     @property
     def state(self) -> ReportState:
@@ -185,7 +195,7 @@ class ReadingSession:
         self.draft = None
         for v in reversed(self.versions):
             context = getattr(v, "ai_context", None)
-            if str(v.origin) == "model" and context:
+            if v.origin == ReportOrigin.MODEL and context:
                 self.draft = draft_from_context(v.text, context)
                 break
         self.versions_changed.emit(self.versions)
@@ -210,7 +220,7 @@ class ReadingSession:
         return VersionRequest(
             self.study.id,
             text,
-            "model",
+            ReportOrigin.MODEL,
             bundle,
             bundle_id=bundle,
             scanpath_source=source,
@@ -234,23 +244,24 @@ class ReadingSession:
             self.amending = self.dirty = False
             self.state_changed.emit()
 
-    def request(self, text: str, origin: str, author: str) -> VersionRequest:
+    def request(self, text: str, origin: ReportOrigin | str, author: str) -> VersionRequest:
         """A reader's version (``human`` save, ``signed``, or ``addendum``), checked against the rules."""
+        origin = ReportOrigin(origin)
         self._check_open("be saved or signed")
         assert self.study is not None
-        if origin == "human" and self.signed:
+        if origin not in READER_ORIGINS:
+            raise ReadingError(f"A reader stores human, signed or addendum versions, not {origin}.")
+        if origin == ReportOrigin.HUMAN and self.signed:
             raise ReadingError("A signed report is final: correct it with a signed addendum.")
-        if origin == "signed" and self.signed:
+        if origin == ReportOrigin.SIGNED and self.signed:
             raise ReadingError("The report is already signed: correct it with a signed addendum.")
-        if origin == "addendum" and not self.signed:
+        if origin == ReportOrigin.ADDENDUM and not self.signed:
             raise ReadingError("An addendum amends a signed report; this report is not signed yet.")
-        if origin not in ("human", "signed", "addendum"):
-            raise ReadingError(f"A reader stores human, signed or addendum versions, not {origin!r}.")
-        if origin != "human" and not text.strip():
+        if origin != ReportOrigin.HUMAN and not text.strip():
             raise ReadingError("An empty report cannot be signed.")
-        if not author.strip() and origin != "human":
+        if origin != ReportOrigin.HUMAN and not author.strip():
             raise ReadingError("A report is signed by a named reader: set the reader's name in Settings.")
-        amends = self.latest.id if origin == "addendum" and self.latest is not None else None
+        amends = self.latest.id if origin == ReportOrigin.ADDENDUM and self.latest is not None else None
         return VersionRequest(self.study.id, text, origin, author, amends=amends, image_sha256=self.image_sha256)
 
     def version_stored(self, study_id: str, version: Any) -> None:

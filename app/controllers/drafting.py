@@ -71,10 +71,11 @@ class DraftController(QtCore.QObject):
         self.stream.token.connect(self.panel.editor.append_token)
         self.stream.finished.connect(self._done)
         self.stream.failed.connect(self._failed)
+        self.stream.domain.connect(self.panel.set_domain)  # known before the first token
         self.panel.editor.begin_stream()
         self.panel.set_busy(True)
         self.busy_changed.emit(True)
-        self.panel.set_state("Drafting…" + (" (recorded gaze)" if gaze is not None else ""))
+        self.panel.set_state(f"Drafting · {choice.mode(gaze is not None).label}…")
         self.stream.start()
 
     def stop(self, quiet: bool = False) -> None:

@@ -51,8 +51,13 @@ class ExportController(QtCore.QObject):
         if study is None or image is None:
             self.failed.emit(kind, "no loaded study to export")
             return
-        author, signed, labels = self.author(), s.signed, dict(s.labels)
+        author, labels = self.author(), dict(s.labels)
         model = s.draft.model if s.draft else None
+        domain = s.domain
+        # the SR is verified only when it carries the signed text itself (not an addendum being written)
+        signed = s.signed and not s.amending and not s.dirty
+        version_id = s.latest.id if signed else None
+        amends_id = getattr(s.latest, "amends", None) if signed else None
         ok, fail = self._callbacks(kind)
         if kind == "txt":
             workers.submit(lambda: export.export_text(path, report, f"Study: {study.id}"), ok, fail, context=self)
@@ -72,7 +77,9 @@ class ExportController(QtCore.QObject):
             def write_sr():
                 from app.report.sr import read_back, report_sr
 
-                out = report_sr(image, report, path, author, signed, model)
+                out = report_sr(
+                    image, report, path, author, signed, model, version_id=version_id, amends_id=amends_id, domain=domain
+                )
                 back = read_back(out)
                 if back["texts"].get("Finding", "") != (report.findings or "(none)"):
                     raise RuntimeError("the written SR does not read back with the report text")

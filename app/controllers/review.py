@@ -14,7 +14,7 @@ from app import workers
 from app.components.reading import ReadingError, ReadingSession, VersionRequest
 from app.report.panel import ReportPanel
 from app.storage import StoreWorker
-from ml.store import ReportVersion
+from ml.store import ReportOrigin, ReportVersion
 
 
 def ask_confirmation(parent: QtWidgets.QWidget | None, title: str, text: str) -> bool:
@@ -46,18 +46,19 @@ class ReviewController(QtCore.QObject):
         self.session, self.panel, self.store, self.author = session, panel, store, author
         self.window = parent
         self.confirm: Callable[[str, str], bool] = lambda title, text: ask_confirmation(self.window, title, text)
+        self.named: Callable[[], bool] = lambda: True  # the window asks the reader's name on first use
 
     # ----------------------------------------------------------------- commands
     def save(self) -> None:
-        self._store("human")
+        self._store(ReportOrigin.HUMAN)
 
     def sign(self) -> None:
         """Sign (or sign the addendum being written) once the reader confirms, naming them."""
-        origin = "addendum" if self.session.amending else "signed"
-        if not self._check(origin):
+        origin = ReportOrigin.ADDENDUM if self.session.amending else ReportOrigin.SIGNED
+        if not self._check(origin) or not self.named():
             return
         study = self.session.study.id if self.session.study else ""
-        what = "the addendum to the report" if origin == "addendum" else "the report"
+        what = "the addendum to the report" if origin == ReportOrigin.ADDENDUM else "the report"
         text = (
             f"Sign {what} of {study} as {self.author()}?\n\n"
             "A signed report is final: later corrections are signed addenda."
@@ -81,7 +82,7 @@ class ReviewController(QtCore.QObject):
         if self.session.dirty and self.session.can_save and not self.panel.editor.streaming:
             self.save()
 
-    def _check(self, origin: str) -> VersionRequest | None:
+    def _check(self, origin: ReportOrigin) -> VersionRequest | None:
         if self.panel.editor.streaming:
             self._refuse("Wait for the draft to finish (or stop it) before saving or signing.")
             return None
@@ -91,7 +92,7 @@ class ReviewController(QtCore.QObject):
             self._refuse(str(exc))
             return None
 
-    def _store(self, origin: str) -> None:
+    def _store(self, origin: ReportOrigin) -> None:
         request = self._check(origin)
         if request is None:
             return
@@ -100,7 +101,11 @@ class ReviewController(QtCore.QObject):
         def done(version: ReportVersion) -> None:
             self.session.version_stored(study, version)
             if self.session.study is not None and self.session.study.id == study:
-                label = {"human": "Saved", "signed": "Signed", "addendum": "Addendum signed"}[origin]
+                label = {
+                    ReportOrigin.HUMAN: "Saved",
+                    ReportOrigin.SIGNED: "Signed",
+                    ReportOrigin.ADDENDUM: "Addendum signed",
+                }[origin]
                 self.panel.set_state(f"{label} by {request.author} · v{version.version}")
                 self.update_labels()
             self.report_saved.emit(version)

@@ -16,6 +16,7 @@ from app.components.reading import GazeChoice, ReadingSession
 from app.storage import StoreWorker
 from app.viewer.image_view import DisplayData, prepare_display
 from app.worklist.panel import study_status
+from ml.store import SessionStatus
 from ml.types import Image, Scanpath, ScanpathSource, Study
 
 
@@ -33,6 +34,7 @@ def load_study_image(path: str) -> tuple[Image, DisplayData, str]:
 
 class StudyController(QtCore.QObject):
     studies_added = QtCore.Signal(list)  # the Study records added to the worklist
+    chosen = QtCore.Signal(Study)  # the study to open after opening files
     statuses = QtCore.Signal(dict)  # study id -> StudyStatus
     image_ready = QtCore.Signal(Image, DisplayData)  # the open study's image and its display data
     study_loaded = QtCore.Signal(str)  # study id: its image and its stored versions are in
@@ -63,7 +65,7 @@ class StudyController(QtCore.QObject):
         )
 
     def add_studies(self, studies: list[Study]) -> None:
-        """Add studies to the worklist (those already there are kept, not doubled) and open the first."""
+        """Add studies to the worklist (those already there are kept, not doubled); the first is ``chosen``."""
         if not studies:
             self.message.emit("No radiographs found there")
             return
@@ -83,7 +85,7 @@ class StudyController(QtCore.QObject):
                 return out
 
             self.store.call(register, self.statuses.emit, self._store_error)
-        self.open_study(known.get(studies[0].id, studies[0]))
+        self.chosen.emit(known.get(studies[0].id, studies[0]))
 
     def refresh_status(self, uid: str) -> None:
         self.store.call(lambda store: {uid: study_status(store, uid)}, self.statuses.emit, self._store_error)
@@ -167,7 +169,7 @@ class StudyController(QtCore.QObject):
 
         def run(store):
             out = []
-            for sess in store.sessions(study.id, status="completed"):
+            for sess in store.sessions(study.id, status=SessionStatus.COMPLETED):
                 fx = store.fixations(sess.id, "ivt")
                 if fx:
                     out.append(Scanpath(fx, size, ScanpathSource.RECORDED, sess.reader))

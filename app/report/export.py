@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ml.store import ReportOrigin
 from ml.types import Report
+
+SIGNED = (ReportOrigin.SIGNED, ReportOrigin.ADDENDUM)  # a signed report, or its signed correction
 
 
 def export_text(path: str | Path, report: Report, header: str = "") -> Path:
@@ -68,8 +71,8 @@ def export_json(path: str | Path, data: dict[str, Any]) -> Path:
 
 def draft_final_pair(study_uid: str, versions: Sequence[Any]) -> dict[str, Any] | None:
     """The first model draft and the final text of one study (None when either is missing)."""
-    drafts = [v for v in versions if v.origin == "model"]
-    finals = [v for v in versions if v.origin == "signed"] or [v for v in versions if v.origin == "human"]
+    drafts = [v for v in versions if v.origin == ReportOrigin.MODEL]
+    finals = [v for v in versions if v.origin in SIGNED] or [v for v in versions if v.origin == ReportOrigin.HUMAN]
     if not drafts or not finals:
         return None
     d, f = drafts[0], finals[-1]
@@ -77,7 +80,7 @@ def draft_final_pair(study_uid: str, versions: Sequence[Any]) -> dict[str, Any] 
         "study": study_uid,
         "draft": d.text,
         "final": f.text,
-        "signed": f.origin == "signed",
+        "signed": f.origin in SIGNED,
         "author": f.author,
         "final_at": f.created_at,
         "bundle_id": d.bundle_id,

@@ -6,7 +6,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import theme
 from app.report.editor import ReportEditor
-from ml.contracts import EncoderFinding
+from app.report.sr import domain_text
+from ml.contracts import DomainCheck, EncoderFinding
+
+OUT_OF_DOMAIN = "⚠ This image is unlike the model's training images: the draft is unreliable."
 
 #: Labeler value -> (text, colour) for the finding chips.
 CHIP_STYLE = {
@@ -59,6 +62,10 @@ class ReportPanel(QtWidgets.QWidget):
         self.badge = QtWidgets.QLabel("")
         self.badge.setWordWrap(True)
         self.badge.setObjectName("muted")
+        self.domain_banner = QtWidgets.QLabel(OUT_OF_DOMAIN)
+        self.domain_banner.setObjectName("domainBanner")
+        self.domain_banner.setWordWrap(True)
+        self.domain_banner.hide()
         self.suspected = QtWidgets.QLabel("")
         self.suspected.setWordWrap(True)
         self.suspected.setObjectName("muted")
@@ -87,6 +94,8 @@ class ReportPanel(QtWidgets.QWidget):
         self.sign_btn = QtWidgets.QPushButton("Sign")
         self.sign_btn.setObjectName("primary")
         self.sign_btn.setToolTip("Sign the report: it becomes final (Ctrl+Shift+S)")
+        self.signer = QtWidgets.QLabel("")
+        self.signer.setObjectName("muted")
         self.amend_btn = QtWidgets.QPushButton("Addendum")
         self.amend_btn.setToolTip("Correct the signed report with a signed addendum (Ctrl+Shift+A)")
         self.versions_btn = QtWidgets.QPushButton("Versions")
@@ -119,6 +128,7 @@ class ReportPanel(QtWidgets.QWidget):
         row2.addWidget(self.save_btn)
         row2.addWidget(self.amend_btn)
         row2.addStretch(1)
+        row2.addWidget(self.signer)
         row2.addWidget(self.sign_btn)
 
         layout = QtWidgets.QVBoxLayout(self)
@@ -126,6 +136,7 @@ class ReportPanel(QtWidgets.QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.state)
         layout.addWidget(self.badge)
+        layout.addWidget(self.domain_banner)
         layout.addLayout(row1)
         layout.addWidget(self.editor, 1)
         layout.addWidget(self.suspected)
@@ -150,6 +161,9 @@ class ReportPanel(QtWidgets.QWidget):
         self.sign_btn.setText("Sign addendum" if amending else "Signed" if signed else "Sign")
         self.amend_btn.setVisible(signed and not amending)
 
+    def set_signer(self, text: str) -> None:
+        self.signer.setText(text)
+
     def set_state(self, text: str) -> None:
         self.state.setText(text)
 
@@ -170,19 +184,31 @@ class ReportPanel(QtWidgets.QWidget):
             text += f"<br><span style='color:{theme.WARN}'>⚠ untrained base LLM — not a clinical draft</span>"
         self.badge.setText(text)
 
-    def set_suspected(self, findings: list[EncoderFinding]) -> None:
+    def set_domain(self, domain: DomainCheck | None) -> None:
+        """The unmistakable banner over the report when the image is out of the model's domain."""
+        out = domain is not None and not domain.in_domain
+        if out:
+            self.domain_banner.setToolTip(domain_text(domain))
+        self.domain_banner.setVisible(out)
+
+    def set_suspected(self, findings: list[EncoderFinding], unreliable: bool = False) -> None:
         """What the image model found likely, each not in the draft flagged: a small report model
-        can leave out a finding it was told of, and the reader should see that before signing."""
+        can leave out a finding it was told of, and the reader should see that before signing.
+        On an out-of-domain image they are greyed: the image model's probabilities mean little there."""
         if not findings:
             self.suspected.setText("")
             return
         parts = []
         for f in findings:
             text = f"{f.label.lower()}{f' ({f.place})' if f.place else ''} {f.probability:.0%}"
-            if not f.in_draft:
+            if unreliable:
+                text = f"<span style='color:{theme.MUTED}'>{text}</span>"
+            elif not f.in_draft:
                 text = f"<span style='color:{theme.WARN}'>⚠ {text} — not in the draft</span>"
             parts.append(text)
-        self.suspected.setText("Image model: " + " · ".join(parts))
+        title = "Image model (unreliable on this image): " if unreliable else "Image model: "
+        self.suspected.setText(title + " · ".join(parts))
+        self.suspected.setProperty("unreliable", unreliable)
 
     def set_labels(self, labels: dict[str, int | None]) -> None:
         """Chips for the observations the labeler found (positive / uncertain / negative)."""

@@ -18,14 +18,24 @@ from typing import Any
 
 import numpy as np
 
+from ml.contracts import DomainCheck
 from ml.types import Finding, Image, Report
 
 CERTAINTY_TEXT = {1: "Unlikely", 2: "Less likely", 3: "Possibly", 4: "Suggestive of", 5: "Consistent with"}
 PRIVATE_SCHEME = "99G2R"
 
 
+def stable_uid(*parts: object) -> str:
+    """A UID derived from ``parts``: the same report version gets the same SR instance UID on every
+    export, so an addendum's SR can name the signed SR it amends."""
+    from pydicom.uid import generate_uid
+
+    return str(generate_uid(entropy_srcs=[str(p) for p in parts]))
+
+
 def evidence_dataset(image: Image, out_dir: Path):
-    """The evidence image as a pydicom Dataset: the DICOM itself, or a DX written from the pixels."""
+    """The evidence image as a pydicom Dataset: the DICOM itself, or a DX written from the pixels
+    (with a study UID derived from the file, so every export of one study names the same study)."""
     import pydicom
 
     src = Path(image.source) if image.source else None
@@ -43,7 +53,15 @@ def evidence_dataset(image: Image, out_dir: Path):
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(image.source).stem if image.source else "image")
     path = out_dir / f"{stem}_image.dcm"
     spacing = tuple(image.spacing) if image.spacing else (0.2, 0.2)
-    write_dx(px, path, spacing_mm=spacing, patient_id=stem[:60], patient_name=f"{stem[:60]}^")
+    write_dx(
+        px,
+        path,
+        spacing_mm=spacing,
+        patient_id=stem[:60],
+        patient_name=f"{stem[:60]}^",
+        study_uid=stable_uid("study", image.source or stem),
+        series_uid=stable_uid("series", image.source or stem),
+    )
     return pydicom.dcmread(path, stop_before_pixels=True), path
 
 
@@ -65,14 +83,14 @@ def _label_code(label: str):
     return _concept(code, label[:64], PRIVATE_SCHEME)
 
 
-def _common(ds, author: str, series_number: int) -> dict[str, Any]:
+def _common(ds, author: str, series_number: int, sop_instance_uid: str | None = None) -> dict[str, Any]:
     from highdicom import UID
 
     return dict(
         evidence=[ds],
-        series_instance_uid=UID(),
+        series_instance_uid=stable_uid(ds.StudyInstanceUID, "series", series_number),
         series_number=series_number,
-        sop_instance_uid=UID(),
+        sop_instance_uid=sop_instance_uid or UID(),
         instance_number=1,
         manufacturer="Gaze2Report",
     )
@@ -85,8 +103,18 @@ def report_sr(
     author: str = "",
     signed: bool = False,
     model: dict | None = None,
+    *,
+    version_id: int | None = None,
+    amends_id: int | None = None,
+    domain: DomainCheck | None = None,
 ) -> Path:
-    """Write the report as a Comprehensive SR (generic content items) next to its evidence."""
+    """Write the report as a Comprehensive SR (generic content items) next to its evidence.
+
+    ``version_id``: the stored report version written (its SR instance UID derives from it);
+    ``amends_id``: for a signed addendum, the version it amends, whose SR is then referenced in
+    PredecessorDocumentsSequence (same study, same series), as DICOM expects of an amendment;
+    ``domain``: the draft's domain check, recorded as a content item.
+    """
     from highdicom.sr import (
         ComprehensiveSR,
         ContainerContentItem,
@@ -126,6 +154,14 @@ def report_sr(
         children.append(
             TextContentItem(name=_concept("121106", "Comment"), value=note, relationship_type=contains)
         )
+    if domain is not None:
+        children.append(
+            TextContentItem(
+                name=_concept("G2RDOMAIN", "Image domain check", PRIVATE_SCHEME),
+                value=domain_text(domain),
+                relationship_type=contains,
+            )
+        )
     children.append(
         ImageContentItem(
             name=_concept("121112", "Source of Measurement"),
@@ -136,6 +172,22 @@ def report_sr(
     )
     root = ContainerContentItem(name=_concept("18748-4", "Diagnostic imaging report", "LN"), template_id=None)
     root.ContentSequence = children
+    series_number = 901
+
+    def instance_uid(version: int | None) -> str | None:
+        return None if version is None else stable_uid(ds.StudyInstanceUID, "report", version)
+
+    previous = None
+    if amends_id is not None:
+        from pydicom import Dataset
+        from pydicom.uid import ComprehensiveSRStorage
+
+        amended = Dataset()
+        amended.SOPClassUID = ComprehensiveSRStorage
+        amended.SOPInstanceUID = instance_uid(amends_id)
+        amended.StudyInstanceUID = ds.StudyInstanceUID
+        amended.SeriesInstanceUID = stable_uid(ds.StudyInstanceUID, "series", series_number)
+        previous = [amended]
     sr = ComprehensiveSR(
         content=root,
         is_complete=True,
@@ -144,7 +196,8 @@ def report_sr(
         verifying_observer_name=_person_name(author) if signed and author else None,
         verifying_organization="Gaze2Report workstation" if signed and author else None,
         series_description="Gaze2Report report",
-        **_common(ds, author, 901),
+        previous_versions=previous,
+        **_common(ds, author, series_number, instance_uid(version_id)),
     )
     sr.save_as(out)
     return out
@@ -234,6 +287,12 @@ def _graphic(f: Finding) -> tuple[str, np.ndarray]:
     return "ELLIPSE", np.array([[cx, y0], [cx, y1], [x0, cy], [x1, cy]], dtype=float)
 
 
+def domain_text(domain: DomainCheck) -> str:
+    """The domain check in words, for the SR and the reader."""
+    verdict = "in domain" if domain.in_domain else "OUT OF DOMAIN: the draft is unreliable"
+    return f"{verdict} (score {domain.score:.3g}, threshold {domain.threshold:.3g}, {domain.method})"
+
+
 def _person_name(name: str) -> str:
     """A DICOM PN from a user name ('Jane Doe' -> 'Doe^Jane')."""
     parts = name.strip().split()
@@ -267,6 +326,14 @@ def read_back(path: str | Path) -> dict[str, Any]:
     walk(ds.ContentSequence)
     return {
         "sop_class_uid": str(ds.SOPClassUID),
+        "sop_instance_uid": str(ds.SOPInstanceUID),
+        "study_uid": str(ds.StudyInstanceUID),
+        "predecessors": [
+            ref.ReferencedSOPInstanceUID
+            for study in ds.get("PredecessorDocumentsSequence", [])
+            for series in study.ReferencedSeriesSequence
+            for ref in series.ReferencedSOPSequence
+        ],
         "modality": ds.Modality,
         "completion": ds.CompletionFlag,
         "verification": ds.VerificationFlag,

@@ -10,6 +10,14 @@ from collections.abc import Sequence
 from PySide6 import QtWidgets
 
 from app import theme
+from ml.store import ReportOrigin
+
+ORIGIN_TEXT = {
+    ReportOrigin.MODEL: "model draft",
+    ReportOrigin.HUMAN: "edit",
+    ReportOrigin.SIGNED: "signed",
+    ReportOrigin.ADDENDUM: "signed addendum",
+}
 
 
 def diff_html(a: str, b: str) -> str:
@@ -43,8 +51,11 @@ class VersionsDialog(QtWidgets.QDialog):
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         for r, v in enumerate(self.versions):
-            origin = {"model": "model draft", "human": "edit", "signed": "signed"}.get(v.origin, v.origin)
-            if v.origin == "model" and v.scanpath_source:
+            origin = ORIGIN_TEXT[ReportOrigin(v.origin)]
+            if v.origin == ReportOrigin.ADDENDUM and getattr(v, "amends", None) is not None:
+                amended = next((o.version for o in self.versions if o.id == v.amends), "?")
+                origin += f" (amends v{amended})"
+            if v.origin == ReportOrigin.MODEL and v.scanpath_source:
                 origin += f" ({v.scanpath_source} gaze)"
             for c, text in enumerate([str(v.version), origin, v.author, v.created_at.replace("T", " ")[:19]]):
                 self.table.setItem(r, c, QtWidgets.QTableWidgetItem(text))
@@ -56,7 +67,7 @@ class VersionsDialog(QtWidgets.QDialog):
             label = f"v{v.version} {v.origin}"
             self.a.addItem(label)
             self.b.addItem(label)
-        drafts = [i for i, v in enumerate(self.versions) if v.origin == "model"]
+        drafts = [i for i, v in enumerate(self.versions) if v.origin == ReportOrigin.MODEL]
         self.a.setCurrentIndex(drafts[0] if drafts else 0)
         self.b.setCurrentIndex(max(len(self.versions) - 1, 0))
         self.a.currentIndexChanged.connect(self._update)

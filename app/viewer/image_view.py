@@ -36,6 +36,15 @@ PERCENTILE_PRESETS: dict[str, tuple[float, float]] = {
 }
 
 
+AUTO_PRESET = next(iter(PERCENTILE_PRESETS))
+
+
+def usable_window(window: Window, auto: Window) -> bool:
+    """A file's window is usable when it is not much wider than the field's own range and centred
+    inside it (CR plates often carry a window over the whole detector range: a grey, flat image)."""
+    return window.width <= 3.0 * auto.width and auto.low <= window.center <= auto.high
+
+
 @dataclass
 class DisplayData:
     """What the worker prepares for the view: the array to upload plus statistics for presets.
@@ -64,18 +73,38 @@ def build_pyramid(arr: np.ndarray, min_side: int = 256) -> list[np.ndarray]:
     return levels
 
 
+def collimated_field(sample: np.ndarray) -> np.ndarray:
+    """The sample without the collimator's flat borders: edge rows and columns whose spread is
+    under 2 % of the image's, and pixels at the extreme values (shutters, padding, burnt-out air).
+
+    A CR plate outside the collimated field reads near-constant values, so percentiles over the
+    whole plate give a window dominated by the border; the field's pixels give a usable one.
+    """
+    finite = np.isfinite(sample)
+    if not finite.any():
+        return np.zeros(1)
+    lo, hi = np.nanmin(sample), np.nanmax(sample)
+    flat = 0.02 * max(float(hi - lo), 1e-9)
+    rows = np.nanstd(sample, axis=1) >= flat
+    cols = np.nanstd(sample, axis=0) >= flat
+    if rows.any() and cols.any():
+        r = np.flatnonzero(rows)
+        c = np.flatnonzero(cols)
+        sample = sample[r[0] : r[-1] + 1, c[0] : c[-1] + 1]
+    values = sample[np.isfinite(sample)]
+    inner = values[(values > lo) & (values < hi)]
+    return inner if inner.size >= 0.05 * values.size else values
+
+
 def prepare_display(image: Image) -> DisplayData:
-    """Run on a worker thread: one copy at most, plus percentiles from a subsample."""
+    """Run on a worker thread: one copy at most, plus percentiles of the collimated field."""
     px = image.pixels
     if px.ndim != 2:
         raise ValueError(f"expected a 2-D radiograph, got shape {px.shape}")
     step = max(1, max(px.shape) // 768)
-    sample = np.asarray(px[::step, ::step], dtype=np.float64)
-    finite = sample[np.isfinite(sample)]
-    if finite.size == 0:
-        finite = np.zeros(1)
+    field_px = collimated_field(np.asarray(px[::step, ::step], dtype=np.float64))
     qs = sorted({q for pair in PERCENTILE_PRESETS.values() for q in pair} | {0.0, 100.0})
-    vals = np.percentile(finite, qs)
+    vals = np.percentile(field_px, qs)
     pct = {float(q): float(v) for q, v in zip(qs, vals, strict=True)}
     vmin, vmax = float(np.nanmin(px)), float(np.nanmax(px))
     offset = 0.0
@@ -167,6 +196,7 @@ class ImageView(QtWidgets.QWidget):
         self.graphics = pg.GraphicsView(background=(0, 0, 0))
         self.graphics.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.vb = ViewerViewBox()
+        self.vb.state["wheelScaleFactor"] = -1.0 / 24.0  # about 10 % per wheel notch
         self.graphics.setCentralItem(self.vb)
         self.root = pg.ItemGroup()
         self.vb.addItem(self.root)
@@ -222,15 +252,15 @@ class ImageView(QtWidgets.QWidget):
         self._level = -1
         self._show_level(0)
         self.rotation, self.flip_h, self.flip_v = 0, False, False
-        self.invert = bool(image.invert)
-        self.use_voi_lut = image.voi_lut is not None and not image.windows
-        self.window = image.default_window() if not image.windows else image.windows[0]
+        self._initial_window()
         if self.scale_bar is not None:
             self.vb.scene().removeItem(self.scale_bar) if self.scale_bar.scene() else None
             self.scale_bar = None
         if image.spacing:
             self.scale_bar = PhysicalScaleBar(float(image.spacing[1]))
             self.scale_bar.setParentItem(self.vb)
+            # bottom centre: the corners hold the window/zoom and the pixel readout
+            self.scale_bar.anchor(itemPos=(0.5, 1), parentPos=(0.5, 1), offset=(0, -14))
         self._apply_transform()
         self._apply_levels()
         self.fit()
@@ -244,6 +274,16 @@ class ImageView(QtWidgets.QWidget):
         self._update_corners()
 
     # ---------------------------------------------------------------- window / level
+    def _initial_window(self) -> None:
+        """The file's presentation (VOI LUT, or its first window when usable), else Auto; no inversion
+        beyond what the photometric interpretation asks."""
+        assert self.image is not None and self.display is not None
+        image = self.image
+        self.invert = bool(image.invert)
+        self.use_voi_lut = image.voi_lut is not None and not image.windows
+        auto = self.presets()[AUTO_PRESET]
+        self.window = image.windows[0] if image.windows and usable_window(image.windows[0], auto) else auto
+
     def presets(self) -> dict[str, Window]:
         """DICOM windows of the file first, then percentile radiograph presets."""
         out: dict[str, Window] = {}
@@ -281,7 +321,7 @@ class ImageView(QtWidgets.QWidget):
             self.set_window(preset)
 
     def auto_window(self) -> None:
-        self.apply_preset(next(iter(PERCENTILE_PRESETS)))
+        self.apply_preset(AUTO_PRESET)
 
     def set_invert(self, on: bool) -> None:
         self.invert = bool(on)
@@ -355,9 +395,7 @@ class ImageView(QtWidgets.QWidget):
         if self.image is None:
             return
         self.rotation, self.flip_h, self.flip_v = 0, False, False
-        self.invert = bool(self.image.invert)
-        self.use_voi_lut = self.image.voi_lut is not None and not self.image.windows
-        self.window = self.image.windows[0] if self.image.windows else self.image.default_window()
+        self._initial_window()
         self._apply_transform()
         self._apply_levels()
         self.fit()
@@ -477,8 +515,8 @@ class ImageView(QtWidgets.QWidget):
         self._corner["tl"].setText("\n".join(t for t in tl if t))
         wl = "VOI LUT" if self.use_voi_lut else f"W {self.window.width:.0f}  L {self.window.center:.0f}"
         extras = []
-        if self.invert:
-            extras.append("inverted")
+        if self.image is not None and self.invert != bool(self.image.invert):
+            extras.append("inverted")  # against the file's presentation, i.e. what the reader sees
         if self.rotation:
             extras.append(f"rot {self.rotation}°")
         if self.flip_h:
@@ -512,8 +550,6 @@ class ImageView(QtWidgets.QWidget):
             lab.adjustSize()
             x = m if name[1] == "l" else w - lab.width() - m
             y = m if name[0] == "t" else h - lab.height() - m
-            if name == "br" and self.scale_bar is not None:
-                y -= 44
             lab.move(x, y)
             lab.raise_()
         self._placeholder.setGeometry(0, 0, w, h)

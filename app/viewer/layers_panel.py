@@ -21,8 +21,9 @@ from app.viewer.overlays import (
     legend_html,
 )
 
-#: key -> default visibility
-DEFAULTS = {"recorded": True, "predicted": True, "attention": False, "heatmap": False, "findings": True}
+#: key -> default visibility: a calm first look (the predicted path and the findings, not every
+#: reader's numbered fixations); the reader's own choice then persists in the settings
+DEFAULTS = {"recorded": False, "predicted": True, "attention": False, "heatmap": False, "findings": True}
 
 
 class LayersPanel(QtWidgets.QWidget):
@@ -30,9 +31,12 @@ class LayersPanel(QtWidgets.QWidget):
 
     changed = QtCore.Signal()
 
-    def __init__(self, view: ImageView, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self, view: ImageView, visible: dict[str, bool] | None = None, parent: QtWidgets.QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.view = view
+        shown = {**DEFAULTS, **{k: bool(v) for k, v in (visible or {}).items() if k in DEFAULTS}}
         self.layers: dict[str, Layer] = {
             "recorded": ScanpathLayer("Recorded gaze (colour = time)", RECORDED_COLOUR, RECORDED_CMAP, "1"),
             "predicted": ScanpathLayer("Predicted gaze", PREDICTED_COLOUR, PREDICTED_CMAP, "2"),
@@ -44,7 +48,7 @@ class LayersPanel(QtWidgets.QWidget):
         for key, layer in self.layers.items():
             layer.setParentItem(view.root)
             layer.setZValue(z[key])
-            layer.setVisible(DEFAULTS[key])
+            layer.setVisible(shown[key])
         self.layers["predicted"].setOpacity(0.85)
         self.layers["heatmap"].setOpacity(0.8)
 
@@ -107,6 +111,9 @@ class LayersPanel(QtWidgets.QWidget):
             self.checks[key].setChecked(on)
         self._update_legend()
         self.changed.emit()
+
+    def visibility(self) -> dict[str, bool]:
+        return {key: layer.isVisible() for key, layer in self.layers.items()}
 
     def toggle(self, key: str) -> None:
         self.set_visible(key, not self.layers[key].isVisible())

@@ -12,21 +12,29 @@ from dataclasses import dataclass
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import theme
-from ml.types import Study
+from app.components.reading import ReportState, report_state
+from ml.store import ReportOrigin, SessionStatus
+from ml.types import ScanpathSource, Study
 
-REPORT_STATES = ("new", "draft ready", "edited", "signed")
-_COLOURS = {"new": theme.MUTED, "draft ready": theme.ACCENT, "edited": theme.WARN, "signed": theme.OK}
+_COLOURS = {
+    ReportState.NEW: theme.MUTED,
+    ReportState.DRAFT_READY: theme.ACCENT,
+    ReportState.EDITED: theme.WARN,
+    ReportState.SIGNED: theme.OK,
+    ReportState.AMENDED: theme.OK,
+}
 
 
 @dataclass
 class StudyStatus:
-    report: str = "new"  # new | draft ready | edited | signed
+    report: ReportState = ReportState.NEW
     sessions: int = 0  # recorded gaze sessions in the database
     prediction: bool = False  # a model draft conditioned on predicted gaze exists
     dataset_gaze: int = 0  # scanpaths that came with the data (REFLACX / cohort readers)
+    out_of_domain: bool = False  # the latest model draft's domain check flagged the image
 
     def badges(self) -> str:
-        out = [self.report]
+        out = [self.report.value] + (["⚠ out of domain"] if self.out_of_domain else [])
         if self.sessions:
             out.append(f"{self.sessions} gaze session{'s' if self.sessions > 1 else ''}")
         if self.dataset_gaze:
@@ -44,12 +52,16 @@ def study_status(store, uid: str) -> StudyStatus:
         versions = store.report_versions(uid)
     except StoreError:
         return StudyStatus()
-    st = StudyStatus()
+    st = StudyStatus(report=report_state(versions))
+    drafts = [v for v in versions if v.origin == ReportOrigin.MODEL and v.ai_context]
+    if drafts:
+        domain = drafts[-1].ai_context.get("domain")
+        st.out_of_domain = bool(domain) and not domain["in_domain"]
     if versions:
-        origin = versions[-1].origin
-        st.report = {"model": "draft ready", "human": "edited", "signed": "signed"}.get(origin, "new")
-        st.prediction = any(v.origin == "model" and v.scanpath_source == "predicted" for v in versions)
-    st.sessions = len([s for s in store.sessions(uid) if s.status == "completed"])
+        st.prediction = any(
+            v.origin == ReportOrigin.MODEL and v.scanpath_source == ScanpathSource.PREDICTED for v in versions
+        )
+    st.sessions = len(store.sessions(uid, status=SessionStatus.COMPLETED))
     return st
 
 

@@ -28,6 +28,7 @@ class FakeBackend:
         self.ready = ready
         self.report = report
         self.redraft: str | None = None  # set: stream ``report``, then finish with this redraft
+        self.domain: dict | None = None  # set: the domain check, as an early event and in the answer
         self.requests: list[dict] = []
         self.fail_generation = False
         self.dead = False
@@ -122,6 +123,8 @@ class FakeBackend:
 
                     try:
                         ev("scanpath", {"scanpath": sp, "scanpath_source": src})
+                        if outer.domain is not None:
+                            ev("domain", outer.domain)
                         self.wfile.write(b": keep-alive\n\n")
                         words = outer.report.split(" ")
                         for i, w in enumerate(words):
@@ -200,6 +203,7 @@ class FakeBackend:
             "untrained": False,
             "image_size": list(self.image_size),
             "elapsed_s": 0.1,
+            **({"domain": self.domain} if self.domain is not None else {}),
         }
 
     def __enter__(self) -> FakeBackend:

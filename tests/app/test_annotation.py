@@ -103,3 +103,34 @@ def test_export_reflacx_ellipses_and_tid1500(win, qtbot, tmp_path):
     assert b2.args[0] == "sr-annotations", b2.args
     sr = read_back(tmp_path / "ann.dcm")
     assert sr["graphic_types"] == ["ELLIPSE", "POLYLINE"] and sr["labels"] == ["Cardiomegaly", "Pneumothorax"]
+
+
+def test_the_active_tool_is_highlighted_and_a_region_shows_its_size_in_mm(qtbot, fake_backend, dicom_path):
+    from app import theme
+
+    w = make_window(qtbot, fake_backend, auto_draft=False)
+    with qtbot.waitSignal(w.studies_ctl.study_loaded, timeout=10000):
+        w.open_paths([str(dicom_path)])  # 0.5 mm pixels
+    panel = w.annotation_panel
+    panel.set_tool("ellipse")
+    assert panel.tool_buttons["ellipse"].isChecked() and not panel.tool_buttons["pointer"].isChecked()
+    assert panel.tool_buttons["ellipse"].objectName() == "toolButton"
+    assert "QToolButton#toolButton:checked" in theme.STYLE
+    w.annotations.add(Finding("Lung Lesion", 100, 100, 140, 120, "ellipse", 4))
+    assert "20 × 10 mm" in panel.list.item(0).text()
+
+
+def test_the_label_box_opens_on_a_click_and_leaves_undo_to_the_annotations(win, qtbot):
+    from PySide6 import QtCore
+
+    ctl, panel = win.annotations, win.annotation_panel
+    ctl.add(Finding("Cardiomegaly", 80, 120, 180, 200, "ellipse", 5))
+    edit = panel.label.lineEdit()
+    win.activateWindow()
+    qtbot.mouseClick(edit, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.label.view().isVisible(), timeout=2000)
+    panel.label.hidePopup()
+    edit.setFocus()
+    qtbot.waitUntil(edit.hasFocus, timeout=2000)
+    qtbot.keyClick(edit, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert ctl.items == []  # Ctrl+Z undid the drawing, not the label box's typing

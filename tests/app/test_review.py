@@ -138,3 +138,38 @@ def test_parse_report_accepts_what_models_write():
     r = parse_report("Findings:\nSmall effusion.\n\nImpressions:\nEffusion.")
     assert (r.findings, r.impression) == ("Small effusion.", "Effusion.")
     assert parse_report("There are no findings: clear lungs.").impression == ""
+
+
+@pytest.mark.parametrize("fixture", ["png_path", "dicom_path"])
+def test_the_sr_of_an_addendum_names_the_signed_sr_it_amends(fixture, request, tmp_path):
+    from app.report.sr import read_back, report_sr
+    from ml.contracts import DomainCheck
+    from ml.imaging import load_image
+    from ml.types import Report
+
+    image = load_image(request.getfixturevalue(fixture))
+    signed = read_back(
+        report_sr(image, Report("Heart enlarged.", "Cardiomegaly."), tmp_path / "v3.dcm", "Dr A", True, version_id=3)
+    )
+    again = read_back(
+        report_sr(image, Report("Heart enlarged.", "Cardiomegaly."), tmp_path / "v3b.dcm", "Dr A", True, version_id=3)
+    )
+    assert again["sop_instance_uid"] == signed["sop_instance_uid"]  # one version, one SR instance
+    addendum = read_back(
+        report_sr(
+            image,
+            Report("Heart enlarged. Small right effusion.", "Cardiomegaly, effusion."),
+            tmp_path / "v4.dcm",
+            "Dr A",
+            True,
+            version_id=4,
+            amends_id=3,
+            domain=DomainCheck(False, 3.1, 2.0, "mahalanobis"),
+        )
+    )
+    assert addendum["predecessors"] == [signed["sop_instance_uid"]]
+    assert addendum["study_uid"] == signed["study_uid"] and addendum["sop_instance_uid"] != signed["sop_instance_uid"]
+    assert (addendum["completion"], addendum["verification"]) == ("COMPLETE", "VERIFIED")
+    assert addendum["texts"]["Finding"] == "Heart enlarged. Small right effusion."
+    assert addendum["texts"]["Image domain check"].startswith("OUT OF DOMAIN")
+    assert signed["predecessors"] == []

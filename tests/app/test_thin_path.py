@@ -12,7 +12,9 @@ from tests.app.fake_backend import REPORT
 
 
 def make_window(qtbot, fake_backend, **kw) -> MainWindow:
-    settings = WorkstationSettings(backend_url=fake_backend.url, backend_token=fake_backend.token)
+    settings = WorkstationSettings(
+        backend_url=fake_backend.url, backend_token=fake_backend.token, user_name="Dr Test", reader_confirmed=True
+    )
     backend = BackendManager(fake_backend.url, fake_backend.token, poll_ms=200)
     win = MainWindow(settings, backend=backend, **kw)
     qtbot.addWidget(win)

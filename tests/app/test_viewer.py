@@ -103,7 +103,7 @@ def test_pixel_readout(view):
 
 
 def test_overlays_toggle_and_timeline(view, qtbot):
-    ov = LayersPanel(view)
+    ov = LayersPanel(view, {"recorded": True})
     qtbot.addWidget(ov)
     sp = Scanpath.from_array(
         [[50, 60, 0.3], [200, 100, 0.2], [300, 250, 0.5]], (400, 300), ScanpathSource.RECORDED
@@ -176,3 +176,30 @@ def test_pyramid_levels_follow_the_zoom(qtbot):
     v.zoom_by(8.0)
     qtbot.waitUntil(lambda: v._level == 0, timeout=2000)
     assert v.image_item.image.shape == (2048, 2048)
+
+
+def test_wheel_notches_zoom_in_fine_steps(view, qtbot):
+    from PySide6 import QtGui
+
+    vp = view.graphics.viewport()
+    centre = QtCore.QPointF(vp.width() / 2, vp.height() / 2)
+    start = view.zoom()
+    for _ in range(5):
+        ev = QtGui.QWheelEvent(
+            centre, vp.mapToGlobal(centre), QtCore.QPoint(0, 0), QtCore.QPoint(0, 120),
+            QtCore.Qt.MouseButton.NoButton, QtCore.Qt.KeyboardModifier.NoModifier,
+            QtCore.Qt.ScrollPhase.NoScrollPhase, False,
+        )
+        QtCore.QCoreApplication.sendEvent(vp, ev)
+    ratio = view.zoom() / start
+    assert 1.3 < ratio < 2.0  # five notches: about +10 % each, not 74 % → 326 %
+
+
+def test_the_pixel_readout_does_not_overlap_the_scale_bar(view, qtbot):
+    view._last_hover = (10.0, 10.0)
+    view._update_corners()
+    bar = view.scale_bar.mapRectToScene(view.scale_bar.boundingRect())
+    bar_px = view.graphics.mapFromScene(bar).boundingRect()
+    readout = view._corner["br"].geometry()
+    assert view._corner["br"].text() and not bar_px.intersects(readout)
+    assert not bar_px.intersects(view._corner["bl"].geometry())
