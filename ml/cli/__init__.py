@@ -19,6 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "eval",
     "encoder-check",
+    "domain-fit",
     "cohort",
     "compare",
     "label",

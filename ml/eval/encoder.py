@@ -21,7 +21,7 @@ def check_encoder(
     progress: bool = True,
 ) -> dict[str, Any]:
     """``encoder_check`` of the bundle's encoder on a cohort's ``split`` ("all" = every study)."""
-    from ml.models.bundle import load_encoder
+    from ml.models.bundle import load_encoder, read_domain
     from ml.train.data import DataError, load_studies, prepare
     from ml.train.stages import encoder_check
 
@@ -30,22 +30,30 @@ def check_encoder(
     if not studies:
         raise DataError(f"no studies in split '{split}' of {cohort}")
     data = prepare(studies, encoder.cfg.image_size, encoder.grid_size(), progress=progress)
-    check = encoder_check(encoder, data, list(range(len(data))), encoder.pixel_std.device)
+    _, calibration = read_domain(bundle)
+    check = encoder_check(encoder, data, list(range(len(data))), encoder.pixel_std.device, calibration=calibration)
     return {"cohort": str(cohort), "split": split, **check}
 
 
 def format_check(check: dict[str, Any]) -> str:
     """A plain-text table: one row per finding, sorted by AUC."""
     rows = sorted(check["auc"], key=lambda n: check["auc"][n])
+    after = check.get("ece_calibrated")
     lines = [
         f"encoder check: {check['images']} images ({check['split']}) of {check['cohort']}; "
         f"mean AUC {check['auc_mean']:.3f}",
-        f"{'finding':<28} {'positives':>9} {'AUC':>6} {'sensitivity':>11} {'false pos.':>10}",
+        f"{'finding':<28} {'positives':>9} {'AUC':>6} {'sensitivity':>11} {'false pos.':>10} {'ECE':>6}"
+        + (f" {'ECE calibrated':>14}" if after is not None else ""),
     ]
     for n in rows:
         lines.append(
             f"{n:<28} {check['positives'][n]:>9} {check['auc'][n]:>6.3f} "
-            f"{check['sensitivity'][n]:>11.2f} {check['false_positive_rate'][n]:>10.2f}"
+            f"{check['sensitivity'][n]:>11.2f} {check['false_positive_rate'][n]:>10.2f} {check['ece'][n]:>6.3f}"
+            + (f" {after[n]:>14.3f}" if after is not None else "")
         )
-    lines.append("(sensitivity and false positives at the probability the prompt names a finding)")
+    lines.append("(sensitivity and false positives at the probability the prompt names a finding;")
+    lines.append(
+        " ECE: expected calibration error of the raw probabilities"
+        + (", and of the bundle's calibrated ones)" if after is not None else "; the bundle has no calibration)")
+    )
     return "\n".join(lines)
