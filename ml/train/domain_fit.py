@@ -6,7 +6,10 @@ on an existing bundle with a freshly rendered cohort: the same code either way. 
 held-out in-domain images (at most ``max_flagged`` of them above it), and scored on outliers:
 synthetic ones made from held-out renders (pure noise, flat grey, inverted, a 2x centre crop) and,
 where they are in the asset cache, real radiographs (``ml.assets.dev_radiographs``). The method
-that catches the most outliers at its threshold (mean over the groups; then mean AUROC) is kept.
+that catches the most outliers at its threshold (mean over the groups; then mean AUROC; then the
+widest margin) is kept. A group's margin is how far its least unusual image lies beyond the
+threshold, in units of the threshold's distance from the median held-out score: scale-free, so the
+methods compare, and what tells two methods apart that both catch every outlier.
 The calibration's temperatures are fitted on the held-out images, its prevalences on the training
 images (``ml.models.calibration``).
 """
@@ -109,12 +112,14 @@ def compare_methods(
         inside = gate.scores(*heldout)
         gate.threshold = threshold_for(inside, max_flagged)
         groups = {}
+        spread = max(gate.threshold - float(inside.median()), 1e-9)
         for name, (f, lg) in outliers.items():
             out = gate.scores(f, lg)
             groups[name] = {
                 "n": len(out),
                 "auroc": round(_auroc(inside, out), 4),
                 "tpr": round(float((out > gate.threshold).float().mean()), 4),
+                "margin": round((float(out.min()) - gate.threshold) / spread, 3),
             }
         results[method.value] = {
             "threshold": round(gate.threshold, 4),
@@ -122,9 +127,12 @@ def compare_methods(
             "groups": groups,
             "mean_tpr": round(sum(g["tpr"] for g in groups.values()) / max(len(groups), 1), 4),
             "mean_auroc": round(sum(g["auroc"] for g in groups.values()) / max(len(groups), 1), 4),
+            "min_margin": min((g["margin"] for g in groups.values()), default=0.0),
         }
         gates[method.value] = gate
-    chosen = max(gates, key=lambda m: (results[m]["mean_tpr"], results[m]["mean_auroc"]))
+    chosen = max(
+        gates, key=lambda m: (results[m]["mean_tpr"], results[m]["mean_auroc"], results[m]["min_margin"])
+    )
     return gates[chosen], {"chosen": chosen, "methods": results}
 
 
@@ -174,12 +182,16 @@ def format_comparison(report: dict[str, Any]) -> str:
         f"{fitted['heldout_images']} held-out images (at most {report['max_flagged']:.0%} flagged); kept: {comp['chosen']}",
         f"{'method':<12} {'threshold':>10} {'held-out flagged':>16} "
         + " ".join(f"{g[:16]:>16}" for g in groups)
-        + f" {'mean TPR':>9}",
+        + f" {'mean TPR':>9} {'min margin':>10}",
     ]
     for m, r in methods.items():
         cells = " ".join(f"{r['groups'][g]['auroc']:>7.3f}/{r['groups'][g]['tpr']:<8.2f}" for g in groups)
-        lines.append(f"{m:<12} {r['threshold']:>10.3f} {r['heldout_flagged']:>16.3f} {cells} {r['mean_tpr']:>9.2f}")
-    lines.append("(each group: AUROC against the held-out renders / share flagged at the threshold)")
+        lines.append(
+            f"{m:<12} {r['threshold']:>10.3f} {r['heldout_flagged']:>16.3f} {cells} {r['mean_tpr']:>9.2f}"
+            f" {r['min_margin']:>10.2f}"
+        )
+    lines.append("(each group: AUROC against the held-out renders / share flagged at the threshold;")
+    lines.append(" margin: the group's lowest score beyond the threshold, in threshold-minus-median units)")
     if report.get("real_radiographs"):
         lines.append(f"real radiographs, {comp['chosen']} score (threshold {methods[comp['chosen']]['threshold']:.3f}):")
         lines += [f"  {n:<36} {s:>10.3f}" for n, s in report["real_radiographs"].items()]
