@@ -1,5 +1,6 @@
-"""How well a bundle's vision encoder sees each finding, on any cohort: ROC AUC, and how often it
-crosses the prompt's threshold.
+"""How well a bundle's vision encoder sees each finding, on any cohort: ROC AUC, how often it
+crosses the prompt's threshold, how well calibrated its probabilities are (ECE, before and after
+the bundle's calibration), and how many of the cohort's images its domain gate flags.
 
 The drafts can only name what the encoder's diagnosis prompt names (``LIKELY``), so when a draft
 misses a finding this says whether the encoder missed it first. A large held-out cohort (e.g.
@@ -30,9 +31,21 @@ def check_encoder(
     if not studies:
         raise DataError(f"no studies in split '{split}' of {cohort}")
     data = prepare(studies, encoder.cfg.image_size, encoder.grid_size(), progress=progress)
-    _, calibration = read_domain(bundle)
+    gate, calibration = read_domain(bundle)
     check = encoder_check(encoder, data, list(range(len(data))), encoder.pixel_std.device, calibration=calibration)
-    return {"cohort": str(cohort), "split": split, **check}
+    out = {"cohort": str(cohort), "split": split, **check}
+    if gate is not None:
+        from ml.train.domain_fit import encode
+
+        flags = gate.check(*encode(encoder, data.images))
+        out["domain"] = {
+            "method": gate.method.value,
+            "threshold": round(gate.threshold, 4),
+            "flagged": round(sum(not c.in_domain for c in flags) / len(flags), 4),
+            "flagged_ids": [i for i, c in zip(data.ids, flags, strict=True) if not c.in_domain],
+            "max_score": max(c.score for c in flags),
+        }
+    return out
 
 
 def format_check(check: dict[str, Any]) -> str:
@@ -50,6 +63,13 @@ def format_check(check: dict[str, Any]) -> str:
             f"{n:<28} {check['positives'][n]:>9} {check['auc'][n]:>6.3f} "
             f"{check['sensitivity'][n]:>11.2f} {check['false_positive_rate'][n]:>10.2f} {check['ece'][n]:>6.3f}"
             + (f" {after[n]:>14.3f}" if after is not None else "")
+        )
+    domain = check.get("domain")
+    if domain:
+        lines.append(
+            f"domain gate ({domain['method']}, threshold {domain['threshold']:.3f}): "
+            f"{domain['flagged']:.1%} of these images flagged as unlike the training images "
+            f"(highest score {domain['max_score']:.3f})"
         )
     lines.append("(sensitivity and false positives at the probability the prompt names a finding;")
     lines.append(

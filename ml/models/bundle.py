@@ -11,7 +11,7 @@ Layout::
     vocabulary.txt           the training reports' words: what its drafts may spell (KnownWords)
     domain.safetensors       the domain gate's parameters (``ml.models.domain``); the manifest's
                              ``domain_gate`` names its method and threshold, ``calibration`` holds
-                             the per-label temperatures (``ml.models.calibration``). A bundle
+                             the per-label scales and biases (``ml.models.calibration``). A bundle
                              without them loads and says "no domain gate" (``Draft.domain`` None).
 
 Loading resolves the base model (the embedded SmolLM2 for ``"default"``, or a local folder),
@@ -261,7 +261,7 @@ def write_domain(bundle: str | Path, gate: Any = None, calibration: Any = None, 
         manifest["domain_gate"] = entry
         manifest.setdefault("files", {})[entry["file"]] = sha256_of(p / entry["file"])
     if calibration is not None:
-        names = label_names(len(calibration.temperature))
+        names = label_names(len(calibration.scale))
         manifest["calibration"] = calibration.to_dict(names)
     (p / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 

@@ -1,15 +1,19 @@
 """Calibrated finding probabilities: what a reader is shown is a probability, not a raw score.
 
-The encoder's sigmoid outputs are trained with class-balancing weights and on one patient's
-anatomy, so 0.99 need not mean 99 in 100. Per label, a temperature ``T`` (``sigmoid(logit / T)``)
-is fitted on validation images by grid search on the negative log-likelihood (temperature
-scaling, Guo et al. 2017); a label whose validation set lacks either class keeps ``T = 1``. A
-temperature keeps every probability on its side of 0.5, so the findings the prompt names
-(``LIKELY``) and the drafts do not change; only the numbers a reader sees do.
+The encoder's sigmoid outputs are trained with class-balancing weights (up to 20:1) and on one
+patient's anatomy, so 0.6 need not mean 6 in 10: on the demo bundle's held-out renders, images it
+gives a lung lesion 0.5-0.7 hold one about a third of the time. Per label, a scale and a bias
+(``sigmoid(scale * logit + bias)``: Platt scaling, temperature scaling with a bias, Guo et al. 2017)
+are fitted on held-out images by grid search on the negative log-likelihood. A temperature alone
+cannot move a biased label's probabilities across 0.5, and that bias is the demo encoder's largest
+calibration error. A label whose held-out images lack either class, or which its logits separate
+perfectly (the likelihood then wants an infinitely sharp scale that nothing supports), keeps its
+raw probabilities. Which findings the prompt names is still decided on the raw probability
+(``LIKELY``), as in training; the calibrated one is what a reader is shown.
 
 Out of domain nothing fitted in domain holds. On an image the domain gate flags, a probability is
 moved from the calibrated value towards the label's training prevalence: at most half-way from
-the prevalence to the model's own value, and less the farther the image lies beyond the threshold
+the prevalence to the calibrated value, and less the farther the image lies beyond the threshold
 (``weight = min(0.5, threshold / score)``). So a flagged image never shows 1.00, and a film far
 from anything the model has seen shows roughly the base rate: the model knows nothing about it.
 
@@ -27,8 +31,9 @@ import torch.nn.functional as F
 
 from ml.contracts import DomainCheck
 
-#: Temperatures searched (log-spaced); wide enough for an encoder trained with pos_weight up to 20.
-TEMPERATURES = torch.logspace(math.log10(0.05), math.log10(50.0), 241, dtype=torch.float64)
+#: The grid searched: scales (1 / temperature), log-spaced, and biases (logits).
+SCALES = torch.logspace(math.log10(0.05), math.log10(20.0), 121, dtype=torch.float64)
+BIASES = torch.linspace(-6.0, 6.0, 121, dtype=torch.float64)
 #: At most this far (as a share) from the prevalence towards the model's value on a flagged image.
 OUT_OF_DOMAIN_WEIGHT = 0.5
 BINS = 10
@@ -36,16 +41,18 @@ BINS = 10
 
 @dataclass
 class Calibration:
-    """Per-label temperatures and training prevalences, in the encoder's label order."""
+    """Per-label scales, biases and training prevalences, in the encoder's label order."""
 
-    temperature: list[float]
+    scale: list[float]
+    bias: list[float]
     prevalence: list[float]
 
     def probabilities(self, label_logits: torch.Tensor, domain: DomainCheck | None = None) -> torch.Tensor:
         """Calibrated probabilities of logits (..., n_labels), pulled to the prevalence when
         ``domain`` says the image is out of domain."""
-        t = torch.tensor(self.temperature, dtype=torch.float32, device=label_logits.device)
-        p = torch.sigmoid(label_logits.float() / t)
+        a = torch.tensor(self.scale, dtype=torch.float32, device=label_logits.device)
+        b = torch.tensor(self.bias, dtype=torch.float32, device=label_logits.device)
+        p = torch.sigmoid(label_logits.float() * a + b)
         if domain is None or domain.in_domain:
             return p
         prior = torch.tensor(self.prevalence, dtype=torch.float32, device=p.device)
@@ -53,32 +60,37 @@ class Calibration:
         return prior + (p - prior) * max(weight, 0.0)
 
     def to_dict(self, names: tuple[str, ...] | list[str]) -> dict:
-        return {
-            "method": "temperature",
-            "temperature": {n: round(t, 4) for n, t in zip(names, self.temperature, strict=True)},
-            "prevalence": {n: round(p, 4) for n, p in zip(names, self.prevalence, strict=True)},
-        }
+        def per(values: list[float]) -> dict[str, float]:
+            return {n: round(v, 4) for n, v in zip(names, values, strict=True)}
+
+        return {"method": "platt", "scale": per(self.scale), "bias": per(self.bias), "prevalence": per(self.prevalence)}
 
     @classmethod
     def from_dict(cls, entry: dict, names: tuple[str, ...] | list[str]) -> Calibration:
-        temps, prev = entry.get("temperature", {}), entry.get("prevalence", {})
-        return cls([float(temps.get(n, 1.0)) for n in names], [float(prev.get(n, 0.0)) for n in names])
+        def per(key: str, default: float) -> list[float]:
+            values = entry.get(key, {})
+            return [float(values.get(n, default)) for n in names]
+
+        return cls(per("scale", 1.0), per("bias", 0.0), per("prevalence", 0.0))
 
 
-def fit_temperatures(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> list[float]:
-    """Per-label temperature minimising the masked binary NLL (N, L) on these images."""
-    out = []
+def fit_platt(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-label scale and bias minimising the masked binary NLL on these images (N, L);
+    (1, 0) where the images lack a class or the logits separate them perfectly."""
+    scales, biases = [], []
     for j in range(logits.shape[1]):
         keep = mask[:, j] > 0
         z, y = logits[keep, j].double(), labels[keep, j].double()
-        if y.numel() == 0 or y.min() == y.max():
-            out.append(1.0)
+        if y.numel() == 0 or y.min() == y.max() or z[y < 0.5].max() < z[y > 0.5].min():
+            scales.append(1.0)
+            biases.append(0.0)
             continue
-        nll = torch.stack(
-            [F.binary_cross_entropy_with_logits(z / t, y) for t in TEMPERATURES]
-        )
-        out.append(float(TEMPERATURES[int(nll.argmin())]))
-    return out
+        grid = z[None, None, :] * SCALES[:, None, None] + BIASES[None, :, None]
+        nll = F.binary_cross_entropy_with_logits(grid, y.expand_as(grid), reduction="none").mean(-1)
+        best = int(nll.argmin())
+        scales.append(float(SCALES[best // len(BIASES)]))
+        biases.append(float(BIASES[best % len(BIASES)]))
+    return scales, biases
 
 
 def prevalence(labels: torch.Tensor, mask: torch.Tensor) -> list[float]:
@@ -90,8 +102,8 @@ def prevalence(labels: torch.Tensor, mask: torch.Tensor) -> list[float]:
 def fit_calibration(
     logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, train_labels: torch.Tensor, train_mask: torch.Tensor
 ) -> Calibration:
-    """Temperatures from validation ``logits``/``labels``; prevalences from the training labels."""
-    return Calibration(fit_temperatures(logits, labels, mask), prevalence(train_labels, train_mask))
+    """Scales and biases from held-out ``logits``/``labels``; prevalences from the training labels."""
+    return Calibration(*fit_platt(logits, labels, mask), prevalence(train_labels, train_mask))
 
 
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> float | None:

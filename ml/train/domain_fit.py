@@ -10,8 +10,8 @@ that catches the most outliers at its threshold (mean over the groups; then mean
 widest margin) is kept. A group's margin is how far its least unusual image lies beyond the
 threshold, in units of the threshold's distance from the median held-out score: scale-free, so the
 methods compare, and what tells two methods apart that both catch every outlier.
-The calibration's temperatures are fitted on the held-out images, its prevalences on the training
-images (``ml.models.calibration``).
+The calibration's scales and biases are fitted on the held-out images, its prevalences on the
+training images (``ml.models.calibration``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Calibrated finding probabilities: temperatures fitted on validation, ECE, and no confidence out of domain."""
+"""Calibrated finding probabilities: Platt scaling fitted on held-out images, ECE, no confidence out of domain."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ml.contracts import DomainCheck
-from ml.models.calibration import Calibration, expected_calibration_error, fit_calibration, fit_temperatures
+from ml.models.calibration import Calibration, expected_calibration_error, fit_calibration, fit_platt
 
 
 def test_ece_of_a_known_case():
@@ -18,48 +18,46 @@ def test_ece_of_a_known_case():
     assert expected_calibration_error(torch.zeros(0), torch.zeros(0)) is None
 
 
-def _overconfident(n: int = 4000, scale: float = 3.0, seed: int = 0):
-    """Labels drawn from sigmoid(z); the model reports ``scale`` * z (too sure of itself)."""
+def _overconfident(n: int = 4000, seed: int = 0):
+    """Labels drawn from sigmoid(z); the model reports 3z + 1 (too sure of itself, and biased)."""
     g = torch.Generator().manual_seed(seed)
     z = 2.0 * torch.randn(n, 2, generator=g)
     y = (torch.rand(n, 2, generator=g) < torch.sigmoid(z)).float()
-    return scale * z, y
+    return 3.0 * z + 1.0, y
 
 
-def test_temperature_scaling_recovers_an_overconfident_scale_and_lowers_the_ece():
+def test_platt_scaling_recovers_an_overconfident_biased_scale_and_lowers_the_ece():
     logits, labels = _overconfident()
-    temps = fit_temperatures(logits, labels, torch.ones_like(labels))
-    assert temps == pytest.approx([3.0, 3.0], rel=0.15)
+    scales, biases = fit_platt(logits, labels, torch.ones_like(labels))
+    assert scales == pytest.approx([1 / 3, 1 / 3], rel=0.15)
+    assert biases == pytest.approx([-1 / 3, -1 / 3], abs=0.2)
     test_logits, test_labels = _overconfident(seed=1)
-    cal = Calibration(temps, [0.5, 0.5])
+    cal = Calibration(scales, biases, [0.5, 0.5])
     before = expected_calibration_error(torch.sigmoid(test_logits[:, 0]), test_labels[:, 0])
     after = expected_calibration_error(cal.probabilities(test_logits)[:, 0], test_labels[:, 0])
     assert after < before / 2
 
 
-def test_a_label_without_both_classes_keeps_its_raw_probabilities():
+def test_a_label_without_both_classes_or_perfectly_separated_keeps_its_raw_probabilities():
     logits, labels = _overconfident(200)
     labels[:, 1] = 0.0
     mask = torch.ones_like(labels)
     mask[:, 0] = 0.0  # unknown everywhere
-    assert fit_temperatures(logits, labels, mask) == [1.0, 1.0]
-
-
-def test_a_temperature_keeps_every_probability_on_its_side_of_one_half():
-    logits = torch.tensor([[-4.0, -0.1, 0.1, 4.0]])
-    cal = Calibration([5.0, 0.2, 3.0, 0.5], [0.1] * 4)
-    assert ((cal.probabilities(logits) >= 0.5) == (torch.sigmoid(logits) >= 0.5)).all()
+    assert fit_platt(logits, labels, mask) == ([1.0, 1.0], [0.0, 0.0])
+    separated = torch.tensor([[-3.0], [-1.0], [2.0], [5.0]])
+    assert fit_platt(separated, torch.tensor([[0.0], [0.0], [1.0], [1.0]]), torch.ones(4, 1)) == ([1.0], [0.0])
 
 
 def test_a_flagged_image_never_shows_a_confident_probability():
-    cal = fit_calibration(
-        torch.tensor([[9.0], [-9.0], [8.0], [-7.0]]),
+    fitted = fit_calibration(
+        torch.tensor([[9.0], [-9.0], [-8.0], [-7.0]]),
         torch.tensor([[1.0], [0.0], [1.0], [0.0]]),
         torch.ones(4, 1),
         torch.tensor([[1.0], [0.0], [0.0], [0.0]]),
         torch.ones(4, 1),
     )
-    assert cal.prevalence == [0.25]
+    assert fitted.prevalence == [0.25]
+    cal = Calibration([1.0], [0.0], fitted.prevalence)
     sure = torch.tensor([30.0])
     assert float(cal.probabilities(sure)) > 0.995
     just_out = DomainCheck(False, score=10.1, threshold=10.0, method="mahalanobis")
@@ -72,7 +70,7 @@ def test_a_flagged_image_never_shows_a_confident_probability():
 
 def test_a_calibration_round_trips_through_its_manifest_entry():
     names = ("Cardiomegaly", "Pleural Effusion")
-    cal = Calibration([1.5, 0.8], [0.2, 0.3])
+    cal = Calibration([1.5, 0.8], [-0.5, 0.25], [0.2, 0.3])
     back = Calibration.from_dict(cal.to_dict(names), names)
     assert back == cal
-    assert Calibration.from_dict({}, names) == Calibration([1.0, 1.0], [0.0, 0.0])
+    assert Calibration.from_dict({}, names) == Calibration([1.0, 1.0], [0.0, 0.0], [0.0, 0.0])

@@ -96,10 +96,10 @@ def test_a_bundle_without_a_gate_says_so_and_one_with_a_gate_flags_a_stranger(tm
     gate = fit_gate("mahalanobis", train)
     gate.threshold = threshold_for(gate.scores(held, encoder.heads(held)[0]), 0.01)
     n = encoder.cfg.n_labels
-    write_domain(out, gate, Calibration([2.0] * n, [0.1] * n), {"seed": 0})
+    write_domain(out, gate, Calibration([0.5] * n, [0.0] * n, [0.1] * n), {"seed": 0})
     manifest = read_manifest(out)
     assert manifest["domain_gate"]["method"] == "mahalanobis" and "domain.safetensors" in manifest["files"]
-    assert set(manifest["calibration"]["temperature"].values()) == {2.0}
+    assert set(manifest["calibration"]["scale"].values()) == {0.5}
 
     model = load_bundle(out)
     inside = model.generate(_render(100), decoding=decoding).domain

@@ -40,7 +40,7 @@ def test_domain_fit_writes_a_gate_and_a_calibration_into_the_bundle(tiny_bundle,
     gate, calibration = read_domain(tiny_bundle)
     assert manifest["domain_gate"]["method"] == gate.method.value == report["comparison"]["chosen"]
     assert manifest["domain_gate"]["threshold"] == gate.threshold
-    assert len(calibration.temperature) == 14 and all(t > 0 for t in calibration.temperature)
+    assert len(calibration.scale) == len(calibration.bias) == 14 and all(a > 0 for a in calibration.scale)
 
     assert main(["encoder-check", "--bundle", str(tiny_bundle), "--cohort", "c"]) == 0
     assert "ECE calibrated" in capsys.readouterr().out

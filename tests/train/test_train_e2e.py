@@ -54,7 +54,7 @@ def test_train_resume_and_generate_json(tmp_path, studies):
     gate = manifest["domain_gate"]  # every trained bundle carries a domain gate and a calibration
     assert gate["method"] == gate["comparison"]["chosen"] and isinstance(gate["threshold"], float)
     assert gate["fitted_on"]["training_images"] == manifest["training"]["splits"]["train"]
-    assert set(manifest["calibration"]["temperature"]) == set(manifest["calibration"]["prevalence"])
+    assert set(manifest["calibration"]["scale"]) == set(manifest["calibration"]["prevalence"])
     assert "ece" in manifest["training"]["checks"]["encoder"]
 
     with pytest.raises(RunError, match="--resume"):
