@@ -1,8 +1,8 @@
 """Calibrated finding probabilities: what a reader is shown is a probability, not a raw score.
 
 The encoder's sigmoid outputs are trained with class-balancing weights (up to 20:1) and on one
-patient's anatomy, so 0.6 need not mean 6 in 10: on the demo bundle's held-out renders, images it
-gives a lung lesion 0.5-0.7 hold one about a third of the time. Per label, a scale and a bias
+patient's anatomy, so 0.6 need not mean 6 in 10 (the demo encoder names a lung lesion on 23% of
+fresh renders without one, ECE 0.24; ``docs/domain_gate.md``). Per label, a scale and a bias
 (``sigmoid(scale * logit + bias)``: Platt scaling, temperature scaling with a bias, Guo et al. 2017)
 are fitted on held-out images by grid search on the negative log-likelihood. A temperature alone
 cannot move a biased label's probabilities across 0.5, and that bias is the demo encoder's largest

@@ -489,7 +489,9 @@ class Gaze2ReportDrafter:
         x = preprocess(image, self.net.cfg.encoder.image_size).to(self.net.device)
         return self.net.encoder.features(x)
 
-    def _findings(self, feats: torch.Tensor, text: str, domain: DomainCheck | None) -> list[EncoderFinding]:
+    def _findings(
+        self, feats: torch.Tensor, text: str, domain: DomainCheck | None = None
+    ) -> list[EncoderFinding]:
         """The encoder's likely findings for a draft, each marked with whether the draft names it.
 
         Which findings are listed is what the prompt named (raw probability ≥ ``LIKELY``); the
