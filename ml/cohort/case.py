@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from ml.cohort import lesions as L
 from ml.cohort.ct import LOBES
-from ml.cohort.look import Look, apply_look
+from ml.cohort.look import LOOKS, Look, apply_look
 from ml.imaging.render import MU_WATER, Exposure, Geometry, Projector, Scene, SlabStack, expose, to_stored
 from ml.types import CHEXPERT_OBSERVATIONS
 
@@ -46,7 +46,7 @@ class CaseSpec:
     bone_gain: float = 2.4
     gamma: float = 1.5
     findings: list[FindingSpec] = field(default_factory=list)
-    look: Look = Look()  # the clinical look added after the exposure (``ml.cohort.look``)
+    look: Look = LOOKS["plain"]  # the clinical look added after the exposure (``ml.cohort.look``)
 
 
 @dataclass
@@ -221,7 +221,7 @@ def sample_case(
     normal_fraction: float = 0.3,
     weights: dict[str, float] | None = None,
     add: dict[str, float] | None = None,
-    look: Look = Look(),
+    look: Look = LOOKS["plain"],
 ) -> CaseSpec:
     """Everything random about a case, drawn from ``seed`` alone (the look from its own stream)."""
     rng = np.random.default_rng(seed)

@@ -27,7 +27,7 @@ def test_every_effect_is_drawn_from_the_seed_and_noted():
     c, _ = apply_look(_film(), always, seed=8, pixel_mm=1.4)
     assert np.array_equal(a, b) and notes == again and not np.array_equal(a, c)
     assert {"tone", "grid", "collimation", "marker", "text"} <= set(notes)
-    assert a.dtype == np.float32 and 0.0 <= a.min() and a.max() <= 1.0
+    assert a.dtype == np.float32 and a.min() >= 0.0 and a.max() <= 1.0
 
 
 def test_collimated_borders_are_bright_and_the_marker_sits_on_the_patients_side():
