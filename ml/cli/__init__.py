@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "eval",
     "encoder-check",
     "domain-fit",
+    "realism",
     "cohort",
     "compare",
     "label",
