@@ -71,6 +71,8 @@ def format_check(check: dict[str, Any]) -> str:
             f"{domain['flagged']:.1%} of these images flagged as unlike the training images "
             f"(highest score {domain['max_score']:.3f})"
         )
+    else:
+        lines.append("domain gate: none (the bundle carries no domain gate, so no image is flagged or cleared)")
     lines.append("(sensitivity and false positives at the probability the prompt names a finding;")
     lines.append(
         " ECE: expected calibration error of the raw probabilities"

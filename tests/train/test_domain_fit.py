@@ -28,6 +28,8 @@ def test_domain_fit_writes_a_gate_and_a_calibration_into_the_bundle(tiny_bundle,
     from ml.models.bundle import read_domain, read_manifest
 
     assert read_domain(tiny_bundle) == (None, None)
+    assert main(["encoder-check", "--bundle", str(tiny_bundle), "--cohort", "c"]) == 0
+    assert "domain gate: none" in capsys.readouterr().out
     assert main(["domain-fit", "--bundle", str(tiny_bundle), "--cohort", "c", "--no-real", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     comparison = report["comparison"]["methods"]
@@ -43,7 +45,8 @@ def test_domain_fit_writes_a_gate_and_a_calibration_into_the_bundle(tiny_bundle,
     assert len(calibration.scale) == len(calibration.bias) == 14 and all(a > 0 for a in calibration.scale)
 
     assert main(["encoder-check", "--bundle", str(tiny_bundle), "--cohort", "c"]) == 0
-    assert "ECE calibrated" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "ECE calibrated" in table and f"domain gate ({gate.method.value}" in table
 
 
 def test_domain_fit_says_what_is_missing_in_one_line(tmp_path, capsys):
