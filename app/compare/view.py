@@ -1,8 +1,14 @@
-"""Real vs predicted gaze: side by side (linked zoom/pan) or overlaid, with the metrics table.
+"""Compare any two readings of the open study: side by side (linked zoom/pan) or overlaid, with the
+metrics table.
 
-The numbers come from ``ml.metrics.compare_scanpaths`` (the same call the CLI and the evaluation
-use), run on a worker thread. "For the set" predicts a scanpath for every study in the worklist
-that has real gaze (through the backend) and averages the per-case results (``mean_metrics``).
+Either side can be any reading (``app.compare.readings``): a session recorded on this workstation,
+a reader of the study's dataset, or a predicted sample; two real readings give inter-reader
+agreement. The numbers come from ``ml.metrics.compare_scanpaths`` (the same call the CLI and the
+evaluation use, the right-hand reading as the candidate, the left-hand one as the reference) and
+``ml.metrics.distributions`` (how human the right-hand reading's saccades, durations, fixation
+count and coverage are), run on a worker thread. "For the set" predicts a scanpath for every study
+in the worklist that has real gaze (through the backend), averages the per-case results
+(``mean_metrics``) and measures the distance between the predicted and the real distributions.
 """
 
 from __future__ import annotations
@@ -10,9 +16,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import shiboken6
 from PySide6 import QtCore, QtWidgets
 
 from app import workers
+from app.compare.readings import (
+    Reading,
+    ReadingKind,
+    dataset_readings,
+    default_pair,
+    predicted_readings,
+    session_readings,
+)
 from app.viewer.image_view import ImageView
 from app.viewer.overlays import (
     PREDICTED_CMAP,
@@ -22,6 +37,11 @@ from app.viewer.overlays import (
     ScanpathLayer,
 )
 from ml.types import Scanpath, ScanpathSource
+
+#: How many predictor samples the view asks the backend for.
+PREDICTED_SAMPLES = 3
+#: The right-hand reading's style when it is of the same kind as the left-hand one.
+SECOND_COLOUR, SECOND_CMAP = "#4fc3f7", "magma"
 
 ROWS: list[tuple[str, str, str | None]] = [
     ("MultiMatch vector", "multimatch", "vector"),
@@ -37,6 +57,10 @@ ROWS: list[tuple[str, str, str | None]] = [
     ("CC", "cc", None),
     ("KL divergence", "kl", None),
     ("IoU", "iou", None),
+    ("Saccade amplitude W₁ (diagonal)", "saccade_amplitude", None),
+    ("Fixation duration W₁ (s)", "fixation_duration", None),
+    ("Fixation count W₁", "fixation_count", None),
+    ("Coverage W₁ (8×8 cells)", "coverage", None),
 ]
 
 
@@ -50,45 +74,74 @@ def metric_value(result: dict[str, Any], key: str, sub: str | None) -> float:
         return math.nan
 
 
-def compare_case(predicted: Scanpath, real: list[Scanpath], image_size: tuple[int, int]) -> dict[str, Any]:
-    """Worker thread: the predicted scanpath against each real reader, averaged."""
-    from ml.metrics import compare_to_readers
+def compare_pair(candidate: Scanpath, reference: Scanpath, image_size: tuple[int, int]) -> dict[str, Any]:
+    """Worker thread: every metric of one reading against another, human-likeness included."""
+    from ml.metrics import compare_scanpaths
+    from ml.metrics.distributions import distribution_distances
 
-    return compare_to_readers(predicted, real, image_size)
+    out = compare_scanpaths(candidate, reference, image_size)
+    out.update(distribution_distances([candidate], [reference]))
+    return out
+
+
+def compare_set(per_case: list[tuple[Scanpath, list[Scanpath], tuple[int, int]]]) -> dict[str, Any]:
+    """Worker thread: per study the predicted path against each real reader, averaged over the set,
+    and the predicted set's distributions against the real readers' (pooled over the set)."""
+    from ml.metrics import compare_to_readers, mean_metrics
+    from ml.metrics.distributions import distribution_distances
+
+    out = mean_metrics([compare_to_readers(pred, real, size) for pred, real, size in per_case])
+    out.update(distribution_distances([p for p, _, _ in per_case], [r for _, real, _ in per_case for r in real]))
+    out["n"] = len(per_case)
+    return out
+
+
+def reading_style(kind: ReadingKind) -> tuple[str, str]:
+    """Legend colour and colour map of a reading: real gaze green (viridis), predicted orange (plasma)."""
+    return (RECORDED_COLOUR, RECORDED_CMAP) if kind.real else (PREDICTED_COLOUR, PREDICTED_CMAP)
 
 
 class CompareDialog(QtWidgets.QDialog):
-    computed = QtCore.Signal(dict)  # the case's metrics
+    readings_ready = QtCore.Signal(list)  # every Reading of the study, as listed in the pickers
+    computed = QtCore.Signal(dict)  # the chosen pair's metrics
     unavailable = QtCore.Signal(str)  # why the case could not be compared
     set_computed = QtCore.Signal(dict)  # the set's averages
 
     def __init__(self, window, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent or window)
         self.win = window
-        self.setWindowTitle("Compare real and predicted gaze")
+        self.setWindowTitle("Compare readings: real and predicted gaze")
         self.resize(1500, 900)
         self.left = ImageView()
         self.right = ImageView()
         self.right.vb.setXLink(self.left.vb)
         self.right.vb.setYLink(self.left.vb)
-        self.real_layer = ScanpathLayer("Real gaze", RECORDED_COLOUR, RECORDED_CMAP)
-        self.pred_layer = ScanpathLayer("Predicted gaze", PREDICTED_COLOUR, PREDICTED_CMAP)
-        self.pred_on_left = ScanpathLayer("Predicted gaze", PREDICTED_COLOUR, PREDICTED_CMAP, numbered=False)
-        self.real_layer.setParentItem(self.left.root)
-        self.pred_on_left.setParentItem(self.left.root)
-        self.pred_layer.setParentItem(self.right.root)
-        self.pred_on_left.setVisible(False)
+        self.readings: list[Reading] = []
+        # the left reading on the left view, the right reading on the right view and (overlaid) on the left
+        self.left_layer = self.right_layer = self.right_on_left = None
+        self._pair_token = 0
 
+        self.left_pick = QtWidgets.QComboBox()
+        self.right_pick = QtWidgets.QComboBox()
+        for pick in (self.left_pick, self.right_pick):
+            pick.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            pick.setMinimumContentsLength(28)
+            pick.currentIndexChanged.connect(self.show_pair)
+        self.left_pick.setToolTip("The reference reading (left)")
+        self.right_pick.setToolTip("The reading compared with it (right): a predicted sample or another reader")
         self.overlay_box = QtWidgets.QCheckBox("Overlaid")
         self.overlay_box.toggled.connect(self.set_overlaid)
+        self.legend = QtWidgets.QLabel("")
+        self.legend.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
         self.table = QtWidgets.QTableWidget(len(ROWS), 3)
-        self.table.setHorizontalHeaderLabels(["Metric", "This case", "Set average"])
+        self.table.setHorizontalHeaderLabels(["Metric", "This pair", "Set average"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        for r, (name, key, _sub) in enumerate(ROWS):
-            from ml.metrics import HIGHER_IS_BETTER
+        from ml.metrics import HIGHER_IS_BETTER
 
-            arrow = "↑" if HIGHER_IS_BETTER.get(key, True) else "↓"
+        for r, (name, key, _sub) in enumerate(ROWS):
+            arrow = "↑" if HIGHER_IS_BETTER.get(key, False) else "↓"
             self.table.setItem(r, 0, QtWidgets.QTableWidgetItem(f"{name} {arrow}"))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
@@ -99,78 +152,171 @@ class CompareDialog(QtWidgets.QDialog):
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
         self.set_btn = QtWidgets.QPushButton("Compute for the set")
-        self.set_btn.setToolTip("Predict a scanpath for every study with real gaze and average the metrics")
+        self.set_btn.setToolTip(
+            "Predict a scanpath for every study with real gaze, average the metrics against its readers"
+            " and measure how far the predicted distributions are from the readers'"
+        )
         self.set_btn.clicked.connect(self.compute_set)
 
         views = QtWidgets.QSplitter()
-        for title, view in (("Real gaze", self.left), ("Predicted gaze", self.right)):
+        self.titles: list[QtWidgets.QLabel] = []
+        for view in (self.left, self.right):
             box = QtWidgets.QWidget()
             bl = QtWidgets.QVBoxLayout(box)
             bl.setContentsMargins(0, 0, 0, 0)
-            lab = QtWidgets.QLabel(title)
-            lab.setObjectName("sectionTitle")
+            lab = QtWidgets.QLabel("")
+            lab.setTextFormat(QtCore.Qt.TextFormat.RichText)
+            self.titles.append(lab)
             bl.addWidget(lab)
             bl.addWidget(view, 1)
             views.addWidget(box)
         self.right_box = views.widget(1)
+        body = QtWidgets.QWidget()
+        vl = QtWidgets.QVBoxLayout(body)
+        vl.setContentsMargins(0, 0, 0, 0)
+        vl.addWidget(views, 1)
+        vl.addWidget(self.legend)
         side = QtWidgets.QWidget()
         sl = QtWidgets.QVBoxLayout(side)
+        form = QtWidgets.QFormLayout()
+        form.addRow("Left", self.left_pick)
+        form.addRow("Right", self.right_pick)
+        sl.addLayout(form)
         sl.addWidget(self.overlay_box)
         sl.addWidget(self.table, 1)
         sl.addWidget(self.set_btn)
         sl.addWidget(self.status)
         lay = QtWidgets.QHBoxLayout(self)
-        lay.addWidget(views, 1)
+        lay.addWidget(body, 1)
         lay.addWidget(side)
         self.metrics: dict[str, Any] | None = None
         self.set_metrics: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- data
     def load(self) -> None:
-        """Show the current study and compute its metrics (predicting a scanpath if needed)."""
+        """Show the current study, gather its readings (database sessions, dataset readers, predicted
+        samples from the backend) and compare the default pair."""
         win = self.win
         if win.image is None or win.current is None:
             self._unavailable("Open a study first")
             return
+        study, image = win.current, win.image
         for v in (self.left, self.right):
-            v.set_image(win.image, win.view.display, win.current.id)
-        real = win.real_scanpaths()
-        self.real_layer.set_scanpaths(real[-1:])
-        predicted = (
-            win.draft.scanpath
-            if win.draft and win.draft.scanpath and win.draft.scanpath.source == ScanpathSource.PREDICTED
+            v.set_image(image, win.view.display, study.id)
+        draft = win.draft
+        draft_path = (
+            draft.scanpath
+            if draft and draft.scanpath and draft.scanpath.source == ScanpathSource.PREDICTED
             else None
         )
-        if predicted is not None:
-            self._with_prediction(predicted, real)
-        else:
-            self.status.setText("Asking the backend for a predicted scanpath…")
-            client, image = win.backend.client(), win.image
-            workers.submit(
-                lambda: client.scanpaths(image, n=1)[0],
-                lambda sp: self._with_prediction(sp, real),
-                lambda exc: self._unavailable(
-                    f"No predicted scanpath from the backend: {workers.error_text(exc)}"
-                ),
-                context=self,
-            )
+        got: dict[str, list] = {}
+        notes: list[str] = []
 
-    def _with_prediction(self, predicted: Scanpath, real: list[Scanpath]) -> None:
-        self.pred_layer.set_scanpaths([predicted])
-        self.pred_on_left.set_scanpaths([predicted])
-        if not real:
-            self._unavailable("This study has no real gaze yet: record a session to compare")
-            return
-        self.status.setText(f"Predicted vs {len(real)} real reading(s)…")
-        size = self.win.image.size
+        def arrived(key: str, value: list, note: str = "") -> None:
+            if not shiboken6.isValid(self):  # closed before the store answered
+                return
+            got[key] = value
+            if note:
+                notes.append(note)
+            if len(got) == 2:
+                self.set_readings(
+                    got["sessions"] + dataset_readings(study) + predicted_readings(got["predicted"], draft_path),
+                    " ".join(notes),
+                )
+
+        self.status.setText("Gathering the study's readings…")
+        win.store.call(
+            lambda s: session_readings(s, study.id, image.size),
+            lambda found: arrived("sessions", found),
+            lambda exc: arrived("sessions", [], f"No recorded sessions: {workers.error_text(exc)}."),
+        )
+        client = win.backend.client()
         workers.submit(
-            lambda: compare_case(predicted, real, size), self._show_case, self._error, context=self
+            lambda: client.scanpaths(image, n=PREDICTED_SAMPLES, seed=0),
+            lambda samples: arrived("predicted", samples),
+            lambda exc: arrived("predicted", [], f"No predicted scanpaths: {workers.error_text(exc)}."),
+            context=self,
         )
 
-    def _show_case(self, metrics: dict[str, Any]) -> None:
+    def set_readings(self, readings: list[Reading], note: str = "") -> None:
+        """Fill both pickers and compare the default pair (the newest real reading against a prediction)."""
+        self.readings = readings
+        for pick in (self.left_pick, self.right_pick):
+            pick.blockSignals(True)
+            pick.clear()
+            for r in readings:
+                pick.addItem(f"{r.label} · {len(r.scanpath)} fixations")
+            pick.blockSignals(False)
+        self.readings_ready.emit(readings)
+        if not readings:
+            self._unavailable(f"This study has no readings to compare: record a session. {note}".strip())
+            return
+        left, right = default_pair(readings)
+        self.pick(left, right)
+        if note:
+            self.status.setText(f"{self.status.text()} {note}")
+
+    def pick(self, left: int, right: int) -> None:
+        """Put reading ``left`` on the left and ``right`` on the right (indices into ``readings``)."""
+        for combo, i in ((self.left_pick, left), (self.right_pick, right)):
+            combo.blockSignals(True)
+            combo.setCurrentIndex(i)
+            combo.blockSignals(False)
+        self.show_pair()
+
+    def pair(self) -> tuple[Reading, Reading] | None:
+        li, ri = self.left_pick.currentIndex(), self.right_pick.currentIndex()
+        if not (0 <= li < len(self.readings) and 0 <= ri < len(self.readings)):
+            return None
+        return self.readings[li], self.readings[ri]
+
+    def show_pair(self) -> None:
+        """Draw the chosen pair, name it in the titles and the legend, and compute its metrics."""
+        pair = self.pair()
+        if pair is None:
+            return
+        a, b = pair
+        left_style = reading_style(a.kind)
+        right_style = reading_style(b.kind)
+        if right_style == left_style:
+            right_style = (SECOND_COLOUR, SECOND_CMAP)
+        self.left_layer = self._replace(self.left_layer, a, left_style, self.left)
+        self.right_layer = self._replace(self.right_layer, b, right_style, self.right)
+        self.right_on_left = self._replace(self.right_on_left, b, right_style, self.left)
+        self.right_on_left.setVisible(self.overlay_box.isChecked())
+        for title, r, (colour, _cmap), side in ((self.titles[0], a, left_style, "Left"), (self.titles[1], b, right_style, "Right")):
+            title.setText(f"<b><span style='color:{colour}'>●</span> {side}: {r.label}</b>")
+        self.legend.setText(
+            f"<span style='color:{left_style[0]}'>●</span> {a.label} (left) &nbsp;&nbsp; "
+            f"<span style='color:{right_style[0]}'>●</span> {b.label} (right) &nbsp;&nbsp; "
+            "<span style='color:gray'>numbers: fixation order · circle size: duration · shade: early to late</span>"
+        )
+        agreement = "Inter-reader agreement" if a.kind.real and b.kind.real else "Compared"
+        self.status.setText(f"{agreement}: {b.label} against {a.label}…")
+        self._pair_token += 1
+        token, size = self._pair_token, self.win.image.size
+
+        def done(metrics: dict[str, Any]) -> None:
+            if token == self._pair_token:
+                self._show_case(metrics, f"{agreement}: {b.label} against {a.label}")
+
+        workers.submit(lambda: compare_pair(b.scanpath, a.scanpath, size), done, self._error, context=self)
+
+    @staticmethod
+    def _replace(old: ScanpathLayer | None, reading: Reading, style: tuple[str, str], view: ImageView) -> ScanpathLayer:
+        if old is not None:
+            old.setParentItem(None)
+            if old.scene() is not None:
+                old.scene().removeItem(old)
+        layer = ScanpathLayer(reading.label, style[0], style[1], numbered=True)
+        layer.setParentItem(view.root)
+        layer.set_scanpaths([reading.scanpath])
+        return layer
+
+    def _show_case(self, metrics: dict[str, Any], what: str) -> None:
         self.metrics = metrics
         self._fill(1, metrics)
-        self.status.setText(f"Predicted vs {metrics.get('n', 1)} real reading(s) of this case")
+        self.status.setText(what)
         self.computed.emit(metrics)
 
     def _error(self, exc: BaseException) -> None:
@@ -192,22 +338,18 @@ class CompareDialog(QtWidgets.QDialog):
 
         def run():
             from ml.imaging import load_image
-            from ml.metrics import mean_metrics
 
             per_case = []
             for s in studies:
                 image = load_image(s.image_path)
-                pred = client.scanpaths(image, n=1)[0]
-                per_case.append(compare_case(pred, real_of[s.id], image.size))
-            out = mean_metrics(per_case)
-            out["n"] = len(per_case)
-            return out
+                per_case.append((client.scanpaths(image, n=1)[0], real_of[s.id], image.size))
+            return compare_set(per_case)
 
         def done(avg):
             self.set_btn.setEnabled(True)
             self.set_metrics = avg
             self._fill(2, avg)
-            self.status.setText(f"Set average over {avg['n']} studies")
+            self.status.setText(f"Set average over {avg['n']} studies: predicted against their real readers")
             self.set_computed.emit(avg)
 
         def fail(exc):
@@ -223,4 +365,5 @@ class CompareDialog(QtWidgets.QDialog):
 
     def set_overlaid(self, on: bool) -> None:
         self.right_box.setVisible(not on)
-        self.pred_on_left.setVisible(on)
+        if self.right_on_left is not None:
+            self.right_on_left.setVisible(on)
