@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pyqtgraph as pg
 import shiboken6
 from PySide6 import QtCore, QtWidgets
 
@@ -94,6 +95,16 @@ def compare_set(per_case: list[tuple[Scanpath, list[Scanpath], tuple[int, int]]]
     out.update(distribution_distances([p for p, _, _ in per_case], [r for _, real, _ in per_case for r in real]))
     out["n"] = len(per_case)
     return out
+
+
+class ReadingLayer(ScanpathLayer):
+    """A scanpath layer whose fixations are ringed in the reading's legend colour, so two readings
+    overlaid stay apart even where their time shading is alike."""
+
+    def set_time(self, t: float) -> None:
+        super().set_time(t)
+        if self.scatter.points().size:
+            self.scatter.setPen(pg.mkPen(self.colour, width=3))
 
 
 def reading_style(kind: ReadingKind) -> tuple[str, str]:
@@ -244,8 +255,9 @@ class CompareDialog(QtWidgets.QDialog):
         for pick in (self.left_pick, self.right_pick):
             pick.blockSignals(True)
             pick.clear()
-            for r in readings:
+            for i, r in enumerate(readings):
                 pick.addItem(f"{r.label} · {len(r.scanpath)} fixations")
+                pick.setItemData(i, pick.itemText(i), QtCore.Qt.ItemDataRole.ToolTipRole)
             pick.blockSignals(False)
         self.readings_ready.emit(readings)
         if not readings:
@@ -284,8 +296,7 @@ class CompareDialog(QtWidgets.QDialog):
         self.right_layer = self._replace(self.right_layer, b, right_style, self.right)
         self.right_on_left = self._replace(self.right_on_left, b, right_style, self.left)
         self.right_on_left.setVisible(self.overlay_box.isChecked())
-        for title, r, (colour, _cmap), side in ((self.titles[0], a, left_style, "Left"), (self.titles[1], b, right_style, "Right")):
-            title.setText(f"<b><span style='color:{colour}'>●</span> {side}: {r.label}</b>")
+        self._set_titles()
         self.legend.setText(
             f"<span style='color:{left_style[0]}'>●</span> {a.label} (left) &nbsp;&nbsp; "
             f"<span style='color:{right_style[0]}'>●</span> {b.label} (right) &nbsp;&nbsp; "
@@ -303,12 +314,12 @@ class CompareDialog(QtWidgets.QDialog):
         workers.submit(lambda: compare_pair(b.scanpath, a.scanpath, size), done, self._error, context=self)
 
     @staticmethod
-    def _replace(old: ScanpathLayer | None, reading: Reading, style: tuple[str, str], view: ImageView) -> ScanpathLayer:
+    def _replace(old: ReadingLayer | None, reading: Reading, style: tuple[str, str], view: ImageView) -> ReadingLayer:
         if old is not None:
             old.setParentItem(None)
             if old.scene() is not None:
                 old.scene().removeItem(old)
-        layer = ScanpathLayer(reading.label, style[0], style[1], numbered=True)
+        layer = ReadingLayer(reading.label, style[0], style[1], numbered=True)
         layer.setParentItem(view.root)
         layer.set_scanpaths([reading.scanpath])
         return layer
@@ -367,3 +378,16 @@ class CompareDialog(QtWidgets.QDialog):
         self.right_box.setVisible(not on)
         if self.right_on_left is not None:
             self.right_on_left.setVisible(on)
+        self._set_titles()
+
+    def _set_titles(self) -> None:
+        """Each pane names its reading; overlaid, the left pane names both."""
+        if self.left_layer is None or self.right_layer is None:
+            return
+
+        def named(layer: ReadingLayer, side: str) -> str:
+            return f"<span style='color:{layer.colour}'>●</span> {side}: {layer.name}"
+
+        left, right = named(self.left_layer, "Left"), named(self.right_layer, "Right")
+        self.titles[0].setText(f"<b>{left} &nbsp;&nbsp; {right}</b>" if self.overlay_box.isChecked() else f"<b>{left}</b>")
+        self.titles[1].setText(f"<b>{right}</b>")

@@ -112,6 +112,9 @@ def test_the_overlaid_view_has_a_legend_and_numbers_the_predicted_fixations(qtbo
     numbers = [lab.toPlainText() for lab in dlg.right_on_left.labels]
     assert numbers == [str(i) for i in range(1, len(right.scanpath) + 1)] and len(numbers) == 5
     assert all(lab.isVisible() for lab in dlg.right_on_left.labels)
+    assert left.label in dlg.titles[0].text() and right.label in dlg.titles[0].text()  # one pane names both
+    ring = dlg.right_on_left.scatter.points()[0].pen().color().name()
+    assert ring == dlg.right_on_left.colour != dlg.left_layer.scatter.points()[0].pen().color().name()
     dlg.overlay_box.setChecked(False)
     assert not dlg.right_on_left.isVisible() and dlg.right_box.isVisible()
 
