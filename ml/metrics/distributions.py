@@ -77,3 +77,23 @@ def distribution_distances(
     reference set (e.g. recorded readers); keys :data:`DISTRIBUTION_KEYS`."""
     a, b = scanpath_statistics(candidates, grid), scanpath_statistics(references, grid)
     return {k: wasserstein_1(a[k], b[k]) for k in DISTRIBUTION_KEYS}
+
+
+def reader_baseline(
+    readers_per_image: Sequence[Sequence[Scanpath]], grid: tuple[int, int] = COVERAGE_GRID
+) -> dict[str, float]:
+    """The human floor of :func:`distribution_distances`: one reader per image held out as the
+    candidate set against the other readers of the same images, averaged over which reader is held
+    out (images with fewer than two readers are left out; NaN when none has two)."""
+    groups = [list(g) for g in readers_per_image if len(g) >= 2]
+    runs = []
+    for j in range(max((len(g) for g in groups), default=0)):
+        held = [g[j] for g in groups if len(g) > j]
+        rest = [sp for g in groups if len(g) > j for i, sp in enumerate(g) if i != j]
+        runs.append(distribution_distances(held, rest, grid))
+    return {k: _mean([r[k] for r in runs]) for k in DISTRIBUTION_KEYS}
+
+
+def _mean(values: list[float]) -> float:
+    good = [v for v in values if not math.isnan(v)]
+    return sum(good) / len(good) if good else math.nan

@@ -11,6 +11,7 @@ from ml.metrics.distributions import (
     DISTRIBUTION_KEYS,
     coverage,
     distribution_distances,
+    reader_baseline,
     saccade_amplitudes,
 )
 from ml.types import Scanpath, ScanpathSource
@@ -65,3 +66,16 @@ def test_a_set_without_saccades_has_no_amplitude_distance():
     d = distribution_distances(single, READERS)
     assert math.isnan(d["saccade_amplitude"]) and d["fixation_duration"] > 0
     assert all(math.isnan(v) for v in distribution_distances([], READERS).values())
+
+
+def test_the_reader_baseline_is_zero_when_every_reader_reads_alike():
+    same = [[READERS[0], path(READERS[0].as_array())], [READERS[1], path(READERS[1].as_array())]]
+    assert all(v == pytest.approx(0.0, abs=1e-12) for v in reader_baseline(same).values())
+
+
+def test_the_reader_baseline_holds_out_each_reader_in_turn():
+    a = path([[10, 10, 0.2], [20, 20, 0.2]])
+    b = path([[10, 10, 0.2], [20, 20, 0.2], [30, 30, 0.2], [40, 40, 0.2]])
+    # held out a: 2 fixations against 4; held out b: 4 against 2; one image with one reader is left out
+    assert reader_baseline([[a, b], [READERS[0]]])["fixation_count"] == pytest.approx(2.0)
+    assert all(math.isnan(v) for v in reader_baseline([[a], [b]]).values())
