@@ -8,7 +8,8 @@ evaluation use, the right-hand reading as the candidate, the left-hand one as th
 ``ml.metrics.distributions`` (how human the right-hand reading's saccades, durations, fixation
 count and coverage are), run on a worker thread. "For the set" predicts a scanpath for every study
 in the worklist that has real gaze (through the backend), averages the per-case results
-(``mean_metrics``) and measures the distance between the predicted and the real distributions.
+(``mean_metrics``) and measures the distance between the predicted and the real distributions,
+beside the same numbers between the readers themselves (the human level).
 """
 
 from __future__ import annotations
@@ -87,13 +88,22 @@ def compare_pair(candidate: Scanpath, reference: Scanpath, image_size: tuple[int
 
 def compare_set(per_case: list[tuple[Scanpath, list[Scanpath], tuple[int, int]]]) -> dict[str, Any]:
     """Worker thread: per study the predicted path against each real reader, averaged over the set,
-    and the predicted set's distributions against the real readers' (pooled over the set)."""
-    from ml.metrics import compare_to_readers, mean_metrics
-    from ml.metrics.distributions import distribution_distances
+    and the predicted set's distributions against the real readers' (pooled over the set); under
+    ``readers`` the same numbers between the readers themselves (studies with two or more), the
+    human level the prediction is read against."""
+    from ml.metrics import compare_to_readers, inter_reader_agreement, mean_metrics
+    from ml.metrics.distributions import distribution_distances, reader_baseline
 
     out = mean_metrics([compare_to_readers(pred, real, size) for pred, real, size in per_case])
-    out.update(distribution_distances([p for p, _, _ in per_case], [r for _, real, _ in per_case for r in real]))
+    out.update(
+        distribution_distances([p for p, _, _ in per_case], [r for _, real, _ in per_case for r in real])
+    )
     out["n"] = len(per_case)
+    several = [(real, size) for _, real, size in per_case if len(real) >= 2]
+    readers = mean_metrics([inter_reader_agreement(real, size) for real, size in several])
+    readers.update(reader_baseline([real for real, _ in several]))
+    readers["n"] = len(several)
+    out["readers"] = readers
     return out
 
 
@@ -145,8 +155,12 @@ class CompareDialog(QtWidgets.QDialog):
         self.legend = QtWidgets.QLabel("")
         self.legend.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.legend.setWordWrap(True)
-        self.table = QtWidgets.QTableWidget(len(ROWS), 3)
-        self.table.setHorizontalHeaderLabels(["Metric", "This pair", "Set average"])
+        self.table = QtWidgets.QTableWidget(len(ROWS), 4)
+        self.table.setHorizontalHeaderLabels(["Metric", "This pair", "Set: predicted", "Set: readers"])
+        self.table.horizontalHeaderItem(2).setToolTip("Predicted against the real readers, averaged over the set")
+        self.table.horizontalHeaderItem(3).setToolTip(
+            "The readers against each other (studies with two or more readers): the human level"
+        )
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         from ml.metrics import HIGHER_IS_BETTER
@@ -158,6 +172,7 @@ class CompareDialog(QtWidgets.QDialog):
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.table.setMinimumWidth(420)
         self.status = QtWidgets.QLabel("")
         self.status.setObjectName("muted")
@@ -360,7 +375,11 @@ class CompareDialog(QtWidgets.QDialog):
             self.set_btn.setEnabled(True)
             self.set_metrics = avg
             self._fill(2, avg)
-            self.status.setText(f"Set average over {avg['n']} studies: predicted against their real readers")
+            self._fill(3, avg["readers"])
+            self.status.setText(
+                f"Set average over {avg['n']} studies: predicted against their real readers;"
+                f" readers against each other on {avg['readers']['n']} with two or more"
+            )
             self.set_computed.emit(avg)
 
         def fail(exc):

@@ -119,17 +119,25 @@ def test_the_overlaid_view_has_a_legend_and_numbers_the_predicted_fixations(qtbo
     assert not dlg.right_on_left.isVisible() and dlg.right_box.isVisible()
 
 
-def test_the_set_average_includes_the_human_likeness_distances(qtbot, fake_backend, png_path):
+def test_the_set_average_includes_the_human_likeness_distances_and_the_readers_level(
+    qtbot, fake_backend, png_path
+):
     win = open_case(qtbot, fake_backend, png_path)
-    win.current.scanpaths.append(DATASET)
+    second = Scanpath.from_array([[90, 90, 0.3], [140, 120, 0.2], [60, 200, 0.4]], (256, 256), ScanpathSource.RECORDED, "r3")
+    win.current.scanpaths += [DATASET, second]
     dlg = show_compare(qtbot, win)
     with qtbot.waitSignal(dlg.set_computed, timeout=30000) as sblock:
         dlg.compute_set()
     avg = sblock.args[0]
-    assert avg["n"] == 1 and avg["fixation_count"] == 1.0  # the fake predictor's 5 against the reader's 4
-    assert math.isfinite(avg["saccade_amplitude"]) and math.isfinite(avg["multimatch"]["position"])
-    coverage_row = [dlg.table.item(r, 0).text() for r in range(dlg.table.rowCount())].index("Coverage W₁ (8×8 cells) ↓")
-    assert dlg.table.item(coverage_row, 2).text() != "–"
+    assert avg["n"] == 1 and math.isfinite(avg["multimatch"]["position"])
+    assert avg["fixation_count"] == 1.5  # the fake predictor's 5 against the readers' 4 and 3
+    readers = avg["readers"]
+    assert readers["n"] == 1 and readers["fixation_count"] == 1.0  # 4 against 3, then 3 against 4
+    assert 0 < readers["multimatch"]["position"] <= 1 and math.isfinite(readers["cc"])
+    rows = [dlg.table.item(r, 0).text() for r in range(dlg.table.rowCount())]
+    coverage = rows.index("Coverage W₁ (8×8 cells) ↓")
+    assert dlg.table.item(coverage, 2).text() != "–" and dlg.table.item(coverage, 3).text() != "–"
+    assert dlg.table.item(rows.index("Fixation count W₁ ↓"), 3).text() == "1.000"
     assert any(r["path"] == "/v1/scanpaths" for r in fake_backend.requests)
 
 
