@@ -141,6 +141,7 @@ class CompareDialog(QtWidgets.QDialog):
         # the left reading on the left view, the right reading on the right view and (overlaid) on the left
         self.left_layer = self.right_layer = self.right_on_left = None
         self._pair_token = 0
+        self._shown = None  # the image in the views
 
         self.left_pick = QtWidgets.QComboBox()
         self.right_pick = QtWidgets.QComboBox()
@@ -150,6 +151,9 @@ class CompareDialog(QtWidgets.QDialog):
             pick.currentIndexChanged.connect(self.show_pair)
         self.left_pick.setToolTip("The reference reading (left)")
         self.right_pick.setToolTip("The reading compared with it (right): a predicted sample or another reader")
+        self.swap_btn = QtWidgets.QPushButton("Swap sides")
+        self.swap_btn.setToolTip("The right-hand reading becomes the reference, and the other way round")
+        self.swap_btn.clicked.connect(self.swap)
         self.overlay_box = QtWidgets.QCheckBox("Overlaid")
         self.overlay_box.toggled.connect(self.set_overlaid)
         self.legend = QtWidgets.QLabel("")
@@ -208,7 +212,11 @@ class CompareDialog(QtWidgets.QDialog):
         form.addRow("Left", self.left_pick)
         form.addRow("Right", self.right_pick)
         sl.addLayout(form)
-        sl.addWidget(self.overlay_box)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.overlay_box)
+        row.addStretch(1)
+        row.addWidget(self.swap_btn)
+        sl.addLayout(row)
         sl.addWidget(self.table, 1)
         sl.addWidget(self.set_btn)
         sl.addWidget(self.status)
@@ -217,6 +225,13 @@ class CompareDialog(QtWidgets.QDialog):
         lay.addWidget(side)
         self.metrics: dict[str, Any] | None = None
         self.set_metrics: dict[str, Any] | None = None
+        session = getattr(window, "session", None)  # a session saved while the view is open joins the list
+        if session is not None and hasattr(session, "session_saved"):
+            session.session_saved.connect(self._session_saved)
+
+    def _session_saved(self, *_args) -> None:
+        if shiboken6.isValid(self) and self.isVisible():
+            self.load()
 
     # ----------------------------------------------------------------- data
     def load(self) -> None:
@@ -227,8 +242,10 @@ class CompareDialog(QtWidgets.QDialog):
             self._unavailable("Open a study first")
             return
         study, image = win.current, win.image
-        for v in (self.left, self.right):
-            v.set_image(image, win.view.display, study.id)
+        if self._shown is not image:  # a reload for the same image keeps the zoom and pan
+            for v in (self.left, self.right):
+                v.set_image(image, win.view.display, study.id)
+            self._shown = image
         draft = win.draft
         draft_path = (
             draft.scanpath
@@ -265,7 +282,9 @@ class CompareDialog(QtWidgets.QDialog):
         )
 
     def set_readings(self, readings: list[Reading], note: str = "") -> None:
-        """Fill both pickers and compare the default pair (the newest real reading against a prediction)."""
+        """Fill both pickers and compare the pair shown before when both are still there, else the
+        default pair (the newest real reading against a prediction)."""
+        before = [r.label for r in self.pair() or ()]
         self.readings = readings
         for pick in (self.left_pick, self.right_pick):
             pick.blockSignals(True)
@@ -278,7 +297,9 @@ class CompareDialog(QtWidgets.QDialog):
         if not readings:
             self._unavailable(f"This study has no readings to compare: record a session. {note}".strip())
             return
-        left, right = default_pair(readings)
+        names = [r.label for r in readings]
+        kept = all(label in names for label in before) and len(before) == 2
+        left, right = (names.index(before[0]), names.index(before[1])) if kept else default_pair(readings)
         self.pick(left, right)
         if note:
             self.status.setText(f"{self.status.text()} {note}")
@@ -290,6 +311,9 @@ class CompareDialog(QtWidgets.QDialog):
             combo.setCurrentIndex(i)
             combo.blockSignals(False)
         self.show_pair()
+
+    def swap(self) -> None:
+        self.pick(self.right_pick.currentIndex(), self.left_pick.currentIndex())
 
     def pair(self) -> tuple[Reading, Reading] | None:
         li, ri = self.left_pick.currentIndex(), self.right_pick.currentIndex()

@@ -98,6 +98,36 @@ def test_two_recorded_sessions_are_compared_side_by_side_and_overlaid(qtbot, fak
     assert [lab.toPlainText() for lab in dlg.right_on_left.labels] == ["1", "2", "3", "4", "5"]
 
 
+def test_a_session_recorded_while_the_view_is_open_joins_its_list(qtbot, fake_backend, png_path):
+    from app.session.controller import RECORDING
+
+    win = open_case(qtbot, fake_backend, png_path)
+    win.resize(1200, 800)
+    win.current.scanpaths.append(DATASET)
+    dlg = show_compare(qtbot, win)
+    predicted = labels(dlg).index("Predicted sample 2")
+    with qtbot.waitSignal(dlg.computed, timeout=30000):
+        dlg.pick(labels(dlg).index("reflacx-reader-2 (dataset reader)"), predicted)
+    dlg.left.zoom_by(1.5)
+    zoomed = dlg.left.vb.viewRange()
+    ctl = win.session
+    ctl.begin("mouse", validate=False)
+    qtbot.waitUntil(lambda: ctl.state == RECORDING, timeout=10000)
+    for x, y in [(60, 60), (200, 120), (120, 200)]:
+        ctl.source.move_to(*win.view.viewport_state().to_screen(x, y))
+        qtbot.wait(400)
+    with qtbot.waitSignal(dlg.readings_ready, timeout=30000) as listed:
+        ctl.stop()
+    names = [r.label for r in listed.args[0]]
+    assert names[0].startswith("Dr Test · ") and len(dlg.readings[0].scanpath) >= 2  # the new session, first
+    left, right = dlg.pair()  # the pair the user chose stays
+    assert left.label == "reflacx-reader-2 (dataset reader)" and right.label == "Predicted sample 2"
+    assert dlg.left.vb.viewRange() == zoomed  # the reload kept the reader's zoom
+    with qtbot.waitSignal(dlg.computed, timeout=30000):
+        dlg.swap()
+    assert dlg.pair()[0].label == "Predicted sample 2" and "reflacx-reader-2" in dlg.titles[1].text()
+
+
 def test_the_overlaid_view_has_a_legend_and_numbers_the_predicted_fixations(qtbot, fake_backend, png_path):
     win = open_case(qtbot, fake_backend, png_path)
     win.current.scanpaths.append(DATASET)
