@@ -377,22 +377,40 @@ class CompareDialog(QtWidgets.QDialog):
         self.unavailable.emit(message)
 
     def compute_set(self) -> None:
-        studies = [s for s in self.win.studies if self.win.real_scanpaths(s)]
+        """Every study of the worklist with real gaze (its database sessions and dataset readers):
+        predict a path for it on the backend and compare (``compare_set``)."""
+        studies = list(self.win.studies)
+        uids = [s.id for s in studies]
+        self.set_btn.setEnabled(False)
+        self.status.setText("Gathering the worklist's readings…")
+
+        def sessions(store) -> dict[str, list[Scanpath]]:  # sized once each image is loaded
+            return {uid: [r.scanpath for r in session_readings(store, uid, (0, 0))] for uid in uids}
+
+        self.win.store.call(sessions, lambda found: self._predict_set(studies, found), self._set_failed)
+
+    def _predict_set(self, studies: list, sessions: dict[str, list[Scanpath]]) -> None:
+        if not shiboken6.isValid(self):
+            return
+        real_of = {s.id: sessions.get(s.id, []) + [r.scanpath for r in dataset_readings(s)] for s in studies}
+        studies = [s for s in studies if real_of[s.id]]
         if not studies:
-            self.status.setText("No study in the worklist has real gaze")
+            self.set_btn.setEnabled(True)
+            self.status.setText("No study in the worklist has real gaze: record a session")
             return
         client = self.win.backend.client()
-        real_of = {s.id: self.win.real_scanpaths(s) for s in studies}
-        self.set_btn.setEnabled(False)
         self.status.setText(f"Predicting and comparing {len(studies)} studies…")
 
         def run():
+            import dataclasses
+
             from ml.imaging import load_image
 
             per_case = []
             for s in studies:
                 image = load_image(s.image_path)
-                per_case.append((client.scanpaths(image, n=1)[0], real_of[s.id], image.size))
+                real = [dataclasses.replace(sp, image_size=image.size) for sp in real_of[s.id]]
+                per_case.append((client.scanpaths(image, n=1)[0], real, image.size))
             return compare_set(per_case)
 
         def done(avg):
@@ -406,11 +424,12 @@ class CompareDialog(QtWidgets.QDialog):
             )
             self.set_computed.emit(avg)
 
-        def fail(exc):
+        workers.submit(run, done, self._set_failed, context=self)
+
+    def _set_failed(self, exc: BaseException) -> None:
+        if shiboken6.isValid(self):
             self.set_btn.setEnabled(True)
             self._error(exc)
-
-        workers.submit(run, done, fail, context=self)
 
     def _fill(self, column: int, metrics: dict[str, Any]) -> None:
         for r, (_name, key, sub) in enumerate(ROWS):

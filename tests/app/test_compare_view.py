@@ -171,6 +171,28 @@ def test_the_set_average_includes_the_human_likeness_distances_and_the_readers_l
     assert any(r["path"] == "/v1/scanpaths" for r in fake_backend.requests)
 
 
+def test_the_set_takes_the_recorded_sessions_of_studies_not_open(qtbot, fake_backend, png_path, dicom_path):
+    win = make_window(qtbot, fake_backend)
+    with qtbot.waitSignal(win.drafting.draft_ready, timeout=15000):
+        win.open_paths([str(png_path), str(dicom_path)])
+    qtbot.waitUntil(lambda: len(win.studies) == 2, timeout=10000)
+    other = next(s for s in win.studies if s is not win.current)
+    rows = [[60, 60, 0.2], [120, 90, 0.3], [200, 140, 0.25]]
+    sp = Scanpath.from_array(np.array(rows, dtype=np.float64), (256, 256), ScanpathSource.RECORDED)
+
+    def write(store):
+        sid = store.create_session(other.id, "Dr Elsewhere", source="mouse")
+        store.save_fixations(sid, sp.fixations)
+        store.finish_session(sid)
+
+    win.store.run_sync(write)
+    dlg = show_compare(qtbot, win)  # the open study has no real gaze: predicted samples only
+    with qtbot.waitSignal(dlg.set_computed, timeout=30000) as sblock:
+        dlg.compute_set()
+    assert sblock.args[0]["n"] == 1 and sblock.args[0]["fixation_count"] == 2.0  # 5 predicted against 3
+    assert sblock.args[0]["readers"]["n"] == 0 and "on 0 with two or more" in dlg.status.text()
+
+
 def test_a_study_without_readings_says_how_to_get_one(qtbot, fake_backend, png_path):
     win = open_case(qtbot, fake_backend, png_path)
     dlg = show_compare(qtbot, win)  # only the predicted samples: one against another
