@@ -76,6 +76,13 @@ def metric_value(result: dict[str, Any], key: str, sub: str | None) -> float:
         return math.nan
 
 
+def number(v: float) -> str:
+    """Three decimals, or one for large values (DTW in pixels), so each fits its column."""
+    if math.isnan(v):
+        return "–"
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+
+
 def compare_pair(candidate: Scanpath, reference: Scanpath, image_size: tuple[int, int]) -> dict[str, Any]:
     """Worker thread: every metric of one reading against another, human-likeness included."""
     from ml.metrics import compare_scanpaths
@@ -173,11 +180,11 @@ class CompareDialog(QtWidgets.QDialog):
             arrow = "↑" if HIGHER_IS_BETTER.get(key, False) else "↓"
             self.table.setItem(r, 0, QtWidgets.QTableWidgetItem(f"{name} {arrow}"))
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(3, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        self.table.setMinimumWidth(420)
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setMinimumWidth(540)
         self.status = QtWidgets.QLabel("")
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
@@ -434,7 +441,7 @@ class CompareDialog(QtWidgets.QDialog):
     def _fill(self, column: int, metrics: dict[str, Any]) -> None:
         for r, (_name, key, sub) in enumerate(ROWS):
             v = metric_value(metrics, key, sub)
-            self.table.setItem(r, column, QtWidgets.QTableWidgetItem("–" if math.isnan(v) else f"{v:.3f}"))
+            self.table.setItem(r, column, QtWidgets.QTableWidgetItem(number(v)))
 
     def set_overlaid(self, on: bool) -> None:
         self.right_box.setVisible(not on)
