@@ -149,6 +149,7 @@ class CompareDialog(QtWidgets.QDialog):
         self.left_layer = self.right_layer = self.right_on_left = None
         self._pair_token = 0
         self._shown = None  # the image in the views
+        self._note = ""  # what could not be listed (no backend, no database), said with every result
 
         self.left_pick = QtWidgets.QComboBox()
         self.right_pick = QtWidgets.QComboBox()
@@ -307,9 +308,8 @@ class CompareDialog(QtWidgets.QDialog):
         names = [r.label for r in readings]
         kept = all(label in names for label in before) and len(before) == 2
         left, right = (names.index(before[0]), names.index(before[1])) if kept else default_pair(readings)
+        self._note = note
         self.pick(left, right)
-        if note:
-            self.status.setText(f"{self.status.text()} {note}")
 
     def pick(self, left: int, right: int) -> None:
         """Put reading ``left`` on the left and ``right`` on the right (indices into ``readings``)."""
@@ -355,7 +355,7 @@ class CompareDialog(QtWidgets.QDialog):
 
         def done(metrics: dict[str, Any]) -> None:
             if token == self._pair_token:
-                self._show_case(metrics, f"{agreement}: {b.label} against {a.label}")
+                self._show_case(metrics, f"{agreement}: {b.label} against {a.label}. {self._note}".strip())
 
         workers.submit(lambda: compare_pair(b.scanpath, a.scanpath, size), done, self._error, context=self)
 

@@ -193,6 +193,22 @@ def test_the_set_takes_the_recorded_sessions_of_studies_not_open(qtbot, fake_bac
     assert sblock.args[0]["readers"]["n"] == 0 and "on 0 with two or more" in dlg.status.text()
 
 
+def test_without_a_backend_the_real_readings_and_the_drafts_path_are_compared(qtbot, fake_backend, png_path):
+    win = open_case(qtbot, fake_backend, png_path)
+    win.current.scanpaths.append(DATASET)
+    record_session(win, "Dr Session", [[60, 60, 0.2], [120, 90, 0.3], [200, 140, 0.25]])
+    fake_backend.dead = True
+    dlg = show_compare(qtbot, win)
+    assert [r.kind for r in dlg.readings] == [ReadingKind.SESSION, ReadingKind.DATASET, ReadingKind.PREDICTED]
+    assert dlg.readings[2].label == "Predicted (the draft's)"  # the draft's path needs no backend
+    left, right = dlg.pair()
+    assert left.kind is ReadingKind.SESSION and right.kind is ReadingKind.PREDICTED
+    assert "No predicted scanpaths" in dlg.status.text()
+    with qtbot.waitSignal(dlg.computed, timeout=30000):
+        dlg.pick(0, 1)
+    assert dlg.status.text().startswith("Inter-reader agreement") and "No predicted scanpaths" in dlg.status.text()
+
+
 def test_a_study_without_readings_says_how_to_get_one(qtbot, fake_backend, png_path):
     win = open_case(qtbot, fake_backend, png_path)
     dlg = show_compare(qtbot, win)  # only the predicted samples: one against another
