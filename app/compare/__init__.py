@@ -1,1 +1,1 @@
-"""Real vs predicted gaze comparison."""
+"""Comparing any two readings of a study: recorded sessions, dataset readers, predicted samples."""
