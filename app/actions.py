@@ -42,7 +42,17 @@ def command(
 
 def build_actions(win: MainWindow) -> None:
     """Create the window's menus, toolbar and actions (``win.act_*``)."""
-    v, bar, menus = win.view, win.toolbar, win.menuBar()
+    bar = win.toolbar = win.addToolBar("Viewer")
+    bar.setObjectName("viewerToolbar")
+    bar.setMovable(False)
+    bar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+    win.preset_box = QtWidgets.QComboBox()
+    win.preset_box.setToolTip("Window/level presets (right-drag: horizontal = level, vertical = width)")
+    win.preset_box.setMinimumWidth(170)
+    win.record_btn = QtWidgets.QToolButton()
+    win.record_btn.setText("● Record gaze")
+    win.record_btn.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+    v, menus = win.view, win.menuBar()
     file_menu, view_menu = menus.addMenu("&File"), menus.addMenu("&View")
     report_menu, gaze_menu = menus.addMenu("&Report"), menus.addMenu("&Gaze")
     annotate_menu, help_menu = menus.addMenu("&Annotate"), menus.addMenu("&Help")
@@ -54,10 +64,10 @@ def build_actions(win: MainWindow) -> None:
         return action
 
     win.act_open = act("Open…", win.open_dialog, "Ctrl+O", "Open DICOM/PNG files or a folder", file_menu, True)
-    win.act_next = act("Next study", win.next_study, "PgDown", menu=file_menu)
-    win.act_prev = act("Previous study", win.prev_study, "PgUp", menu=file_menu)
+    win.act_next = act("Next study", lambda: win.step_study(1), "PgDown", menu=file_menu)
+    win.act_prev = act("Previous study", lambda: win.step_study(-1), "PgUp", menu=file_menu)
     file_menu.addSeparator()
-    win.act_settings = act("Settings…", win.show_settings, "Ctrl+,", "Backend, reader, data directory, screen geometry", file_menu)
+    win.act_settings = act("Settings…", win.settings_ctl.edit, "Ctrl+,", "Backend, reader, data directory, screen geometry", file_menu)
     bar.addSeparator()
     win.act_fit = act("Fit", v.fit, "F", "Fit the image to the window", view_menu, True)
     win.act_zoom_in = act("Zoom in", lambda: v.zoom_by(1.2), ["+", "="], menu=view_menu)

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if win.reading.labels:
         first = next((k for k, v in win.reading.labels.items() if v == 1), None)
         if first:
-            win.show_attention_for(first)
+            win.say(win.overlays.show_attention(first))
     shot(win, "02_gaze_attention.png")
     win.overlays.set_visible("heatmap", False)
     dlg = win.show_compare()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app import workers
 from ml.types import CHEXPERT_OBSERVATIONS, Finding
 
 CERTAINTY = {
@@ -95,6 +96,7 @@ class AnnotationController(QtCore.QObject):
     changed = QtCore.Signal()
     selected = QtCore.Signal(DrawnFinding)
     deselected = QtCore.Signal()
+    store_failed = QtCore.Signal(str)  # an annotation could not be read or written
 
     def __init__(self, view, store=None, reader: str = "", parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -130,6 +132,19 @@ class AnnotationController(QtCore.QObject):
             self._attach(a)
             self.items.append(a)
         self.changed.emit()
+
+    def open_study(self, study_id: str, image_path: str) -> None:
+        """Show the reader's stored annotations of a study (cleared at once, filled from the store)."""
+        self.load(study_id, [])
+        if self.store is None:
+            return
+        reader = self.reader
+
+        def done(rows) -> None:
+            if self.study_id == study_id:
+                self.load(study_id, [DrawnFinding(r.finding, r.sentence, r.id) for r in rows])
+
+        self.store.call(lambda s: s.annotations(s.add_study(study_id, image_path), reader=reader), done, self._failed)
 
     def findings(self) -> list[Finding]:
         return [a.finding for a in self.items]
@@ -349,6 +364,9 @@ class AnnotationController(QtCore.QObject):
         return None
 
     # ----------------------------------------------------------------- persistence
+    def _failed(self, exc: BaseException) -> None:
+        self.store_failed.emit(f"Annotations: {workers.error_text(exc)}")
+
     def _persist_add(self, ann: DrawnFinding) -> None:
         if self.store is None or not self.study_id:
             return
@@ -357,7 +375,7 @@ class AnnotationController(QtCore.QObject):
         def run(s):  # the store thread runs calls in order, so later updates/deletes see the id
             ann.db_id = s.add_annotation(uid, finding, reader, sentence)
 
-        self.store.call(run)
+        self.store.call(run, None, self._failed)
 
     def _persist_update(self, ann: DrawnFinding) -> None:
         if self.store is None:
@@ -368,7 +386,7 @@ class AnnotationController(QtCore.QObject):
             if ann.db_id is not None:
                 s.update_annotation(ann.db_id, finding, sentence)
 
-        self.store.call(run)
+        self.store.call(run, None, self._failed)
 
     def _persist_delete(self, ann: DrawnFinding) -> None:
         if self.store is None:
@@ -379,7 +397,7 @@ class AnnotationController(QtCore.QObject):
                 s.delete_annotation(ann.db_id)
                 ann.db_id = None
 
-        self.store.call(run)
+        self.store.call(run, None, self._failed)
 
 
 class AnnotationPanel(QtWidgets.QWidget):

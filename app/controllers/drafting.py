@@ -28,6 +28,8 @@ class DraftController(QtCore.QObject):
     version_stored = QtCore.Signal(str)  # study id whose model version was stored
     store_failed = QtCore.Signal(str)
     busy_changed = QtCore.Signal(bool)  # a generation started or ended
+    predictions_ready = QtCore.Signal(list)  # sampled predicted scanpaths of the open study
+    predictions_failed = QtCore.Signal(str)
 
     def __init__(
         self,
@@ -91,6 +93,25 @@ class DraftController(QtCore.QObject):
         self.busy_changed.emit(False)
         if not quiet:
             self.panel.set_state("Generation stopped")
+
+    def sample_scanpaths(self, n: int = 3) -> None:
+        """Several predicted scanpaths of the open image from the backend."""
+        image, study = self.session.image, self.session.study
+        if image is None or self.backend.state != BackendState.READY:
+            self.predictions_failed.emit("Sampling needs an open study and a ready backend")
+            return
+        client = self.backend.client()
+
+        def done(paths: list) -> None:
+            if self.session.study is study:
+                self.predictions_ready.emit(paths)
+
+        workers.submit(
+            lambda: client.scanpaths(image, n=n, seed=0),
+            done,
+            lambda exc: self.predictions_failed.emit(f"No predicted scanpaths: {workers.error_text(exc)}"),
+            context=self,
+        )
 
     def _on_backend_state(self, state: str, _message: str) -> None:
         if state in (BackendState.DEAD, BackendState.ERROR) and self.stream is not None:

@@ -7,7 +7,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app import theme
 from app.report.editor import ReportEditor
 from app.report.sr import domain_text
-from ml.contracts import DomainCheck, EncoderFinding
+from ml.contracts import DomainCheck, Draft, EncoderFinding
 
 OUT_OF_DOMAIN = "⚠ This image is unlike the model's training images: the draft is unreliable."
 
@@ -183,6 +183,17 @@ class ReportPanel(QtWidgets.QWidget):
         if untrained or model.get("untrained"):
             text += f"<br><span style='color:{theme.WARN}'>⚠ untrained base LLM — not a clinical draft</span>"
         self.badge.setText(text)
+
+    def show_draft(self, draft: Draft | None) -> None:
+        """The draft's context beside the text: model badge, domain banner, the image model's findings."""
+        self.set_domain(draft.domain if draft else None)
+        if draft is None:
+            self.set_model_badge(None)
+            self.set_suspected([])
+            return
+        source = draft.scanpath.source.value if draft.scanpath is not None else None
+        self.set_model_badge(draft.model, bool(draft.model.get("untrained")), source)
+        self.set_suspected(draft.findings, unreliable=draft.domain is not None and not draft.domain.in_domain)
 
     def set_domain(self, domain: DomainCheck | None) -> None:
         """The unmistakable banner over the report when the image is out of the model's domain."""

@@ -87,7 +87,7 @@ def test_settings_dialog_and_shortcuts(qtbot, fake_backend):
     dlg.live_cursor.setChecked(True)
     new = dlg.values()
     assert new.user_name == "Dr B" and new.viewing_distance_mm == 600.0 and new.live_gaze_cursor
-    win.apply_settings(new)
+    win.settings_ctl.apply(new)
     qtbot.waitUntil(lambda: WorkstationSettings.path().exists(), timeout=5000)
     assert WorkstationSettings.load().user_name == "Dr B"
     rows = dict((t, k) for k, t in shortcut_rows(win))

@@ -196,7 +196,7 @@ def test_the_reader_names_themselves_before_the_first_signature(drafted, qtbot, 
     from app.settings import WorkstationSettings
 
     win = drafted
-    win.apply_settings(WorkstationSettings(**{**win.settings.__dict__, "user_name": "root", "reader_confirmed": False}))
+    win.settings_ctl.apply(WorkstationSettings(**{**win.settings.__dict__, "user_name": "root", "reader_confirmed": False}))
     assert "asked at signing" in win.report.signer.text()
     monkeypatch.setattr(ReaderDialog, "exec", lambda self: QtWidgets.QDialog.DialogCode.Rejected)
     win.review.sign()
