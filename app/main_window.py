@@ -226,7 +226,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_edited(self) -> None:
         self.reading.edited()
-        if self.reading.dirty:
+        if self.reading.amending:
+            self.report.set_state("Addendum — not signed yet (Ctrl+Shift+S)")
+        elif self.reading.dirty:
             self.report.set_state("Edited — not saved yet (Ctrl+S)")
 
     def _saved(self) -> None:

@@ -42,6 +42,8 @@ class SettingsController(QtCore.QObject):
 
         dlg = ReaderDialog(self.settings, self.window)
         named = dlg.values() if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted else None
+        if self.window is not None:
+            self.window.activateWindow()
         if named is not None:
             self.apply(named)
         return named is not None
