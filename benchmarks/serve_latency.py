@@ -161,7 +161,7 @@ def main() -> int:
     from ml.contracts import Decoding
     from ml.models.drafter import Drafter
     from ml.serve.images import decode_image
-    from ml.serve.schemas import ImageIn
+    from ml.serve.schemas import parse_image
 
     torch.set_num_threads(args.threads)
     token = "bench-" + os.urandom(16).hex()
@@ -171,7 +171,7 @@ def main() -> int:
         image = default_case(tmp)
         request = {"image": image, "decoding": {"max_new_tokens": args.tokens}}
         drafter = Drafter.load(None, device="cpu", cpu_scheme=args.cpu_quant)  # the model the server loads
-        prompt = drafter.prompt(decode_image(ImageIn(**image), max_pixels=10**8, max_bytes=10**9))
+        prompt = drafter.prompt(decode_image(parse_image(image), max_pixels=10**8, max_bytes=10**9))
         proc, url = start_server(token, args.threads, args.cpu_quant, tmp)
         try:
             plain_generate(drafter.model, drafter.tokenizer, prompt, decoding)  # warm-up both

@@ -37,6 +37,21 @@ _GAZE_MODE_LABELS = {
 }
 
 
+class StatusError(Exception):
+    """A request refused on purpose, with the HTTP status and stable code the backend answers it with.
+
+    Models raise subclasses for input they cannot use (a gaze mode without gaze, a prompt over the
+    context, a capability they lack); the backend maps exactly this base class to a 4xx JSON error,
+    and anything else stays an unexpected 500. The message is one line a reader can act on.
+    """
+
+    status: int = 422
+    code: str = "invalid_input"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
 @dataclass
 class Decoding:
     """Decoding settings for report generation."""
@@ -111,6 +126,11 @@ class ReportModel(Protocol):
     """What the backend serves. ``info()`` is the bundle identity shown to users."""
 
     def info(self) -> dict[str, Any]: ...
+
+    def check_domain(self, image: Image) -> DomainCheck | None:
+        """Whether ``image`` looks like the training images, before any generation (the same answer
+        ``generate`` puts in ``Draft.domain``); None when the model carries no domain gate."""
+        ...
 
     def predict_scanpaths(self, image: Image, n: int = 1, seed: int = 0) -> list[Scanpath]: ...
 

@@ -51,7 +51,7 @@ def serve_command(port: int, bundle: str = "") -> list[str]:
         if main_py.is_file()
         else [sys.executable, "-c", "import sys, main; sys.exit(main.main())"]
     )
-    cmd = head + ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = head + ["serve", "--host", "127.0.0.1", "--port", str(port), "--exit-with-parent", str(os.getpid())]
     if bundle:
         cmd += ["--bundle", bundle]
     return cmd

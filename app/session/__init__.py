@@ -1,1 +1,2 @@
-"""Gaze sessions: sources (mouse here; Tobii and replay in ml.gaze), calibration UI, recording control."""
+"""Gaze sessions: the tracker picker, calibration and validation UI, recording control, and the
+mouse source (Tobii, LSL and replay sources live in ml.gaze.sources)."""

@@ -2,9 +2,12 @@
 
 The dialog animates a shrinking target to each validation point (``ml.gaze.calibration``'s
 layouts), and while it rests feeds the gaze source's samples to a ``ValidationCollector``
-(H4's, which computes accuracy, RMS-S2S and SD precision in degrees of visual angle from the
-screen geometry). With the mouse source both "eyes" are the cursor. The result page lists every
-point and the overall figures; the reader then starts recording, redoes it, or cancels.
+(which computes accuracy, RMS-S2S and SD precision in degrees of visual angle from the screen
+geometry). With the mouse source both "eyes" are the cursor. The result page lists every point
+and the overall figures against the accuracy limit (gaze research treats much above 1° as a failed
+calibration): above it, recording is refused unless the reader ticks an explicit override, which
+is stored with the session (``gate``); the reader can redo the validation, recalibrate a tracker
+(the dialog closes with ``RECALIBRATE``), or cancel.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ class TargetCanvas(QtWidgets.QWidget):
         p.end()
 
 
+RECALIBRATE = 2  # the validation dialog's result code for "calibrate the tracker again"
+
+
 class ValidationDialog(QtWidgets.QDialog):
     """Runs the targets, then shows the result; ``accepted`` means "start recording"."""
 
@@ -64,10 +70,16 @@ class ValidationDialog(QtWidgets.QDialog):
         dwell_s: float = 1.0,
         full_screen: bool = True,
         binocular: bool = False,
+        instruction: str = "Look at each target until it moves on",
+        limit_deg: float = 1.0,
+        can_recalibrate: bool = False,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Gaze validation")
+        self.instruction = instruction  # what to do with the source in use (eyes, or the mouse)
+        self.limit_deg = float(limit_deg)
+        self.can_recalibrate = can_recalibrate
         self.geometry_ = geometry
         self.sample_pos = sample_pos
         self.points = validation_points(n_points)
@@ -121,7 +133,7 @@ class ValidationDialog(QtWidgets.QDialog):
             ScreenRect(self._origin.x(), self._origin.y(), w, h),
             skip_s=min(0.2, self.dwell_s / 4),
         )
-        self.canvas.message = "Look at each target until it moves on"
+        self.canvas.message = self.instruction
         self.stack.setCurrentWidget(self.canvas)
         self._index = -1
         self._next()
@@ -211,9 +223,17 @@ class ValidationDialog(QtWidgets.QDialog):
         self.record_btn = QtWidgets.QPushButton("Start recording")
         self.record_btn.setObjectName("primary")
         self.record_btn.clicked.connect(self.accept)
+        self.recalibrate_btn = QtWidgets.QPushButton("Recalibrate")
+        self.recalibrate_btn.clicked.connect(lambda: self.done(RECALIBRATE))
+        self.recalibrate_btn.setVisible(self.can_recalibrate)
+        self.override = QtWidgets.QCheckBox("Record anyway (the override is stored with the session)")
+        self.override.toggled.connect(self._gate_changed)
+        self.override.hide()
+        row.addWidget(self.override)
         row.addStretch(1)
         row.addWidget(self.cancel_btn)
         row.addWidget(self.redo_btn)
+        row.addWidget(self.recalibrate_btn)
         row.addWidget(self.record_btn)
         lay.addStretch(1)
         lay.addWidget(title)
@@ -222,19 +242,52 @@ class ValidationDialog(QtWidgets.QDialog):
         lay.addLayout(row)
         lay.addStretch(1)
 
+    @property
+    def passed(self) -> bool:
+        """The validation's accuracy is within the limit."""
+        r = self.result
+        return r is not None and math.isfinite(r.binocular.accuracy_deg) and r.binocular.accuracy_deg <= self.limit_deg
+
+    @property
+    def gate(self) -> dict:
+        """What the session stores about the quality gate."""
+        acc = self.result.binocular.accuracy_deg if self.result is not None else math.nan
+        return {
+            "limit_deg": self.limit_deg,
+            "accuracy_deg": acc if math.isfinite(acc) else None,
+            "passed": self.passed,
+            "override": bool(not self.passed and self.override.isChecked()),
+        }
+
+    def _gate_changed(self) -> None:
+        self.record_btn.setEnabled(self.passed or self.override.isChecked())
+
     def _show_result(self) -> None:
         r = self.result
         self.stack.setCurrentWidget(self.results)
+        self.override.setChecked(False)
         if r is None:
             self.record_btn.setText("Record without validation")
+            self.record_btn.setEnabled(True)
+            self.override.hide()
             return
         q = r.binocular
-        colour = theme.OK if q.accuracy_deg < 1.0 else theme.WARN if q.accuracy_deg < 2.0 else theme.BAD
-        self.summary.setText(
-            f"<span style='font-size:13pt; color:{colour}'>Accuracy {_f(q.accuracy_deg)}°</span> · "
-            f"precision RMS-S2S {_f(q.precision_rms_deg)}° · SD {_f(q.precision_sd_deg)}° "
-            f"(mean over {len(r.points)} targets; below 1° is good for reading studies)"
+        ok = self.passed
+        colour = theme.OK if ok else theme.BAD
+        verdict = (
+            f"within the {self.limit_deg:g}° limit"
+            if ok
+            else f"above the {self.limit_deg:g}° limit: redo the validation"
+            + (" or recalibrate" if self.can_recalibrate else "")
+            + ", or tick the override to record anyway"
         )
+        self.summary.setText(
+            f"<span style='font-size:13pt; color:{colour}'>Accuracy {_f(q.accuracy_deg)}°</span>, {verdict} · "
+            f"precision RMS-S2S {_f(q.precision_rms_deg)}° · SD {_f(q.precision_sd_deg)}° "
+            f"(mean over {len(r.points)} targets)"
+        )
+        self.override.setVisible(not ok)
+        self._gate_changed()
         self.table.setRowCount(len(r.points))
         for i, p in enumerate(r.points):
             b = p.binocular

@@ -1,7 +1,13 @@
 """One gaze session from the window's point of view: choose a source, validate, record, stop, save.
 
-Data flow: source (mouse timer / Tobii SDK thread / replay thread) → ``Recorder.push`` (enqueue
-only) → the recorder's writer thread → SQLite. The viewer's state goes to ``Recorder.log_viewport``
+Sources: the mouse, replay, a Tobii tracker (through TittaPy, or the Tobii Pro SDK on Python
+3.10; calibrated with the tracker's own screen-based calibration, then validated per eye) and any
+LSL gaze stream (validated per eye when it has both). ``pick_source`` opens the tracker picker.
+
+Data flow: source (mouse timer / Titta drain / LSL pull / replay thread) → ``Recorder.push``
+(enqueue only) → the recorder's writer thread → SQLite; a binocular tracker's eyes go to the same
+session through ``EyeLog``. What the reader sees and does is also published as LSL markers
+(``ml.gaze.markers``) for a lab's LabRecorder. The viewer's state goes to ``Recorder.log_viewport``
 as ``ml.gaze.geometry.Viewport`` events with the same monotonic clock, so the samples can be
 mapped to image pixels afterwards (``fixations_from_samples``). Everything that touches the disk
 (creating the session, the final drain, fixation detection) runs on worker threads.
@@ -17,6 +23,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import workers
+from app.session.calibration import RECALIBRATE
 from app.viewer.viewport import ViewportState
 from ml.gaze.geometry import ScreenGeometry, Viewport
 from ml.types import GazeSample, Scanpath, ScanpathSource
@@ -25,7 +32,7 @@ IDLE, VALIDATING, STARTING, RECORDING, SAVING = "idle", "validating", "starting"
 
 
 def to_geometry_viewport(state: ViewportState, view_rect: tuple[float, float, float, float]) -> Viewport:
-    """The viewer's state as H4's Viewport (axis-aligned image rectangle on screen).
+    """The viewer's state as an ``ml.gaze.geometry.Viewport`` (axis-aligned image rectangle on screen).
 
     Rotation and flips are kept in ``extra`` with the full affine; the rectangle is exact only for
     the unrotated, unflipped view (the usual reading set-up).
@@ -58,6 +65,31 @@ def to_geometry_viewport(state: ViewportState, view_rect: tuple[float, float, fl
         window_width=float(state.window_width),
         extra=extra,
     )
+
+
+def lsl_channel_maps() -> dict:
+    """The per-stream LSL channel maps the lab configured: ``lsl_channel_maps.json`` in the
+    settings folder, keyed by stream name or source id (see ``ml.gaze.sources.lsl``)."""
+    from app.settings import config_dir
+    from ml.gaze.sources.lsl import load_channel_maps
+
+    return load_channel_maps(config_dir() / "lsl_channel_maps.json")
+
+
+def describe_source(src) -> dict[str, Any]:
+    """What a session stores about its source: the tracker, or the LSL stream, its channel map
+    and clock correction (plain data for the session's ``source_info`` event)."""
+    import dataclasses
+
+    out: dict[str, Any] = {"source": src.name, "backend": getattr(src, "backend", src.name)}
+    info = getattr(src, "info", None)
+    if dataclasses.is_dataclass(info):
+        out["tracker" if src.name == "tobii" else "stream"] = dataclasses.asdict(info)
+    channels = getattr(src, "channels", None)
+    if channels is not None:
+        out["channels"] = channels.to_dict()
+        out["clock"] = list(getattr(src, "clock_log", []))
+    return out
 
 
 def screen_geometry(settings, screen: QtGui.QScreen | None) -> ScreenGeometry:
@@ -135,13 +167,83 @@ class GazeSessionController(QtCore.QObject):
         self.calibration: dict | None = None
         self._preview = None
         self.replay_speed = 4.0  # replays run faster than real time; tests use more
+        self.choice = None  # the picker's SourceChoice for the next session (None: the default)
+        self._dialog_kwargs: dict = {}
+        self.monitor = None  # SourceMonitor of the source in use: its state line
+        self.picker = None  # the tracker picker while it is open
+        self._markers = None
+        self._markers_connected = False
+
+    @property
+    def accuracy_limit_deg(self) -> float:
+        """Validation accuracy above which recording needs an explicit override (settings, or 1°)."""
+        return float(getattr(self.win.settings, "gaze_accuracy_limit_deg", 1.0))
+
+    # ----------------------------------------------------------------- LSL markers and state
+    @property
+    def markers(self):
+        """The LSL marker stream, created with the first recording (does nothing without pylsl);
+        from then on the reader's actions reach it: image opened, viewport, window/level,
+        annotation changes, recording start/stop."""
+        if self._markers is None:
+            from ml.gaze.markers import MarkerPublisher
+
+            self._markers = MarkerPublisher()
+        if not self._markers_connected:
+            self._markers_connected = True
+            w = self.win
+            w.studies_ctl.study_loaded.connect(lambda _sid: self._marker_image())
+            w.view.viewport_changed.connect(self._marker_viewport)
+            w.view.window_changed.connect(
+                lambda win_: self._markers.window_level(win_.center, win_.width, preset=win_.name)
+            )
+            annotations = getattr(w, "annotations", None)
+            if annotations is not None:
+                annotations.changed.connect(
+                    lambda: self._markers.annotation("changed", label=f"{len(annotations.items)} annotations")
+                )
+        return self._markers
+
+    def _marker_image(self) -> None:
+        study, image = self.win.current, self.win.image
+        if study is not None and image is not None:
+            self.markers.image_opened(study.id, path=str(study.image_path), size=tuple(image.size))
+
+    def _marker_viewport(self, state: ViewportState | None) -> None:
+        if state is not None:
+            self.markers.viewport(self._geometry_viewport(state))
+
+    def state_line(self) -> str:
+        """The source in use: connected, measured frequency, last sample age ('' when none)."""
+        return self.monitor.state_line() if self.monitor is not None else ""
+
+    def pick_source(self, lister=None) -> None:
+        """Open the tracker picker; the chosen source starts a session (with calibration/validation)."""
+        from app.session.picker import TrackerPicker
+
+        dlg = TrackerPicker(self.win, lister=lister, monitor=lambda: self.monitor, current=self.kind)
+        self.picker = dlg
+
+        def closed(code: int) -> None:
+            self.picker = None
+            if code == QtWidgets.QDialog.DialogCode.Accepted and dlg.choice is not None:
+                self.begin(dlg.choice.kind.value, choice=dlg.choice)
+
+        dlg.finished.connect(closed)
+        dlg.open()
 
     # ----------------------------------------------------------------- flow
-    def begin(self, kind: str = "mouse", validate: bool = True, dialog_kwargs: dict | None = None) -> None:
-        """Choose the source; validate (full-screen targets) unless told not to; then record."""
+    def begin(
+        self, kind: str = "mouse", validate: bool = True, dialog_kwargs: dict | None = None, choice=None
+    ) -> None:
+        """Choose the source (``choice``: a picker row; default: the kind's default source);
+        validate (full-screen targets) unless told not to; then record."""
         if self.state != IDLE or self.win.current is None or self.win.image is None:
             return
         self.kind = kind
+        self.choice = choice
+        self.calibration = None
+        self.validation = None
         try:
             self.source = self._make_source(kind)
         except Exception as exc:  # noqa: BLE001 - shown to the user
@@ -157,6 +259,8 @@ class GazeSessionController(QtCore.QObject):
             self._validate(dialog_kwargs or {})
         elif validate and kind == "tobii":
             self._calibrate_tobii(dialog_kwargs or {})
+        elif validate and kind == "lsl":  # the tracker's own software calibrates; we validate
+            self._validate_tobii(dialog_kwargs or {})
         else:
             self._start_recording()
 
@@ -165,14 +269,19 @@ class GazeSessionController(QtCore.QObject):
             from app.session.mouse_source import MouseGazeSource
 
             return MouseGazeSource()
-        if kind == "tobii":
-            from ml.gaze.sources.tobii import TobiiSource
+        if kind in ("tobii", "lsl"):
+            from ml.gaze.sources.listing import default_tobii_source, make_source
+            from ml.gaze.sources.lsl import LslSource
 
-            if not TobiiSource.is_available():
-                raise RuntimeError(TobiiSource.availability_message() or "no Tobii tracker available")
             screen = QtGui.QGuiApplication.primaryScreen()
             g = screen.geometry() if screen is not None else QtCore.QRect(0, 0, 1920, 1080)
-            return TobiiSource(screen=(g.x(), g.y(), g.width(), g.height()))
+            rect = (g.x(), g.y(), g.width(), g.height())
+            if self.choice is not None:
+                return make_source(self.choice, screen=rect, channel_maps=lsl_channel_maps())
+            source = default_tobii_source(rect) if kind == "tobii" else LslSource(screen=rect)
+            if not source.is_available():
+                raise RuntimeError(source.availability_message())
+            return source
         if kind == "replay":
             return self._replay_source()
         raise ValueError(f"unknown gaze source {kind!r}")
@@ -198,8 +307,13 @@ class GazeSessionController(QtCore.QObject):
     def _validate(self, kwargs: dict) -> None:
         from app.session.calibration import ValidationDialog
 
-        self._set(VALIDATING, "Validation: look at the targets")
+        self._set(VALIDATING, "Validation: put the mouse pointer on the targets")
         self._preview_source()
+        kwargs = {
+            "instruction": "Move the mouse pointer onto each target and hold it there until the target moves on",
+            "limit_deg": self.accuracy_limit_deg,
+            **kwargs,
+        }
         dlg = ValidationDialog(self.geometry, lambda: self.source.position, parent=self.win, **kwargs)
         self.validation_dialog = dlg
         dlg.finished.connect(self._on_validation_closed)
@@ -208,11 +322,11 @@ class GazeSessionController(QtCore.QObject):
     def _calibrate_tobii(self, kwargs: dict) -> None:
         """Tobii: calibrate (screen-based, compute_and_apply), then validate on other points."""
         from app.session.calibration import TobiiCalibrationDialog
-        from ml.gaze.calibration import TobiiCalibration
+        from ml.gaze.sources.titta_calibration import calibration_for
 
         self._set(VALIDATING, "Calibration: follow the dot")
         try:
-            cal = TobiiCalibration(self.source, self.geometry)
+            cal = calibration_for(self.source, self.geometry)
         except Exception as exc:  # noqa: BLE001 - no tracker, no calibration support
             self._fail(workers.error_text(exc))
             return
@@ -222,6 +336,7 @@ class GazeSessionController(QtCore.QObject):
 
         def closed(code: int) -> None:
             self.calibration_dialog = None
+            self._focus_window()
             if dlg.outcome is not None and not isinstance(dlg.outcome, str):
                 self.calibration = dlg.outcome.to_dict()
             if code == QtWidgets.QDialog.DialogCode.Accepted:
@@ -234,17 +349,27 @@ class GazeSessionController(QtCore.QObject):
         dlg.start()
 
     def _validate_tobii(self, kwargs: dict) -> None:
-        """Validation with the tracker's per-eye samples (accuracy/precision per eye, in degrees)."""
+        """Validation with the tracker's per-eye samples (accuracy/precision per eye, in degrees);
+        a tracker that sends only a combined point counts it for both eyes."""
         from app.session.calibration import ValidationDialog
+        from ml.gaze.sources.base import BinocularSample
 
         self._set(VALIDATING, "Validation: look at the targets")
+        kwargs = {"limit_deg": self.accuracy_limit_deg, "can_recalibrate": self.kind == "tobii", **kwargs}
         dlg = ValidationDialog(self.geometry, lambda: None, binocular=True, parent=self.win, **kwargs)
         self.validation_dialog = dlg
+        self._dialog_kwargs = kwargs
         self._preview = None
         src = self.source
         src.add_binocular_listener(dlg.add_binocular)
+
+        def sink(s: GazeSample) -> None:  # the source's thread, after it opened its stream
+            channels = getattr(src, "channels", None)
+            if channels is not None and not channels.binocular:
+                dlg.add_binocular(BinocularSample(s.t_us, (s.x, s.y), (s.x, s.y), s.valid, s.valid))
+
         try:
-            src.start(lambda _sample: None)  # stream for validation only; recording restarts it
+            src.start(sink)  # stream for validation only; recording restarts it
         except Exception as exc:  # noqa: BLE001 - no tracker, SDK error: say so
             src.remove_binocular_listener(dlg.add_binocular)
             self.validation_dialog = None
@@ -252,6 +377,12 @@ class GazeSessionController(QtCore.QObject):
             return
         dlg.finished.connect(self._on_validation_closed)
         dlg.start()
+
+    def _focus_window(self) -> None:
+        """Give the keyboard back to the main window after a full-screen dialog (Ctrl+E must work)."""
+        self.win.activateWindow()
+        self.win.raise_()
+        self.win.setFocus(QtCore.Qt.FocusReason.ActiveWindowFocusReason)
 
     def _preview_source(self) -> None:
         """Track the cursor during validation without recording (the mouse source's filter)."""
@@ -267,15 +398,19 @@ class GazeSessionController(QtCore.QObject):
         dlg, self.validation_dialog = self.validation_dialog, None
         if self._preview is not None:
             QtWidgets.QApplication.instance().removeEventFilter(self._preview)
-        if self.kind == "tobii" and self.source is not None and dlg is not None:
+        if self.kind in ("tobii", "lsl") and self.source is not None and dlg is not None:
             self.source.remove_binocular_listener(dlg.add_binocular)
             self.source.stop()
+        self._focus_window()
         if dlg is not None and dlg.result is not None:
-            self.validation = {"kind": "validation", "source": self.kind, **dlg.result.to_dict()}
+            self.validation = {"kind": "validation", "source": self.kind, **dlg.result.to_dict(), "gate": dlg.gate}
             if self.calibration is not None:
                 self.validation["calibration"] = self.calibration
         if code == QtWidgets.QDialog.DialogCode.Accepted:
             self._start_recording()
+        elif code == RECALIBRATE and self.kind == "tobii":
+            kwargs = {k: v for k, v in self._dialog_kwargs.items() if k not in ("limit_deg", "can_recalibrate")}
+            self._calibrate_tobii(kwargs)
         else:
             self.source = None
             self._set(IDLE, "Gaze session cancelled")
@@ -311,14 +446,24 @@ class GazeSessionController(QtCore.QObject):
         workers.submit(start, self._on_started, lambda exc: self._fail(workers.error_text(exc)), context=self)
 
     def _on_started(self, session_id: int) -> None:
+        from ml.gaze.sources.eyes import EyeLog
+        from ml.gaze.sources.listing import SourceMonitor
+
         self.session_id = session_id
         rec, src = self.recorder, self.source
+        monitor = self.monitor = SourceMonitor(src, self.choice.label if self.choice is not None else src.name)
 
         def sink(sample: GazeSample) -> None:
             self.last_sample = sample
+            monitor.on_sample(sample)
             rec.push(sample)
 
-        src.add_listener(lambda ev: rec.log_event(f"source_{ev.kind}", {"message": ev.message}, ev.t_us))
+        src.add_listener(lambda ev: rec.log_event(f"source_{ev.kind}", {"message": ev.message, **ev.data}, ev.t_us))
+        if self.kind in ("tobii", "lsl"):
+            EyeLog(rec).attach(src)  # both eyes, next to the combined samples
+        self.markers.recording_started(session_id, source=self.kind)
+        self._marker_image()  # what is on screen as the recording starts
+        self._marker_viewport(self.win.view.viewport_state("image"))
         if self.kind == "replay":
             src.on_viewport = rec.log_viewport  # the replay carries the original reader's viewer state
         else:
@@ -334,6 +479,7 @@ class GazeSessionController(QtCore.QObject):
             self._start_cursor()
         self.bar.show()
         self.win.view.relayout()
+        rec.log_event("source_info", describe_source(src), src.clock_us())
         self._tick.start()
         self._update_bar()
         self._set(RECORDING, f"Recording gaze ({self.kind})")
@@ -370,15 +516,18 @@ class GazeSessionController(QtCore.QObject):
     def _log_viewport(self, state: ViewportState | None) -> None:
         if state is None or self.recorder is None:
             return
-        if self.kind == "tobii" and self.source is not None:
-            # samples carry the tracker's system clock: stamp the viewer's events on the same clock
+        if self.kind in ("tobii", "lsl") and self.source is not None:
+            # samples carry the tracker's clock: stamp the viewer's events on the same clock
             import dataclasses
 
-            state = dataclasses.replace(state, t_us=int(self.source.sdk.get_system_time_stamp()))
+            state = dataclasses.replace(state, t_us=int(self.source.clock_us()))
+        self.recorder.log_viewport(self._geometry_viewport(state))
+
+    def _geometry_viewport(self, state: ViewportState) -> Viewport:
         vw = self.win.view.graphics.viewport()
         o = vw.mapToGlobal(QtCore.QPoint(0, 0))
         rect = (float(o.x()), float(o.y()), float(o.x() + vw.width()), float(o.y() + vw.height()))
-        self.recorder.log_viewport(to_geometry_viewport(state, rect))
+        return to_geometry_viewport(state, rect)
 
     def stop(self) -> None:
         if self.state != RECORDING:
@@ -391,6 +540,7 @@ class GazeSessionController(QtCore.QObject):
                 self.win.view.viewport_changed.disconnect(self._log_viewport)
         if self.source is not None:
             self.source.stop()
+        self.markers.recording_stopped(self.session_id)
         self._set(SAVING, "Saving the session and computing fixations…")
         rec, sid, study = self.recorder, self.session_id, self._study
         geometry, reader = self.geometry, self.win.settings.user_name
@@ -418,6 +568,7 @@ class GazeSessionController(QtCore.QObject):
                 self.source.stop()
         rec = self.recorder
         if rec is not None and rec.state == "recording":
+            self.markers.recording_stopped(self.session_id, status="failed")
             workers.submit(lambda: rec.stop(status="failed", error=message), context=self)
         self.recorder, self.source = None, None
         self._set(IDLE, f"Gaze session failed: {message}")

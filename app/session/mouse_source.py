@@ -1,16 +1,17 @@
-"""The mouse as a gaze source (demos, teaching, tests without a tracker), on H4's GazeSource interface.
+"""The mouse as a gaze source (demos, teaching, tests without a tracker), on the GazeSource interface.
 
 A real tracker delivers samples at a fixed rate whether the eyes move or not, and fixation
 detection depends on that (a resting gaze is a fixation). So this source samples the last known
 cursor position at a fixed rate from a Qt timer, instead of emitting only on mouse-move events.
-The position is tracked by an application-wide event filter (global logical screen pixels);
-``QCursor.pos()`` seeds it. Runs on the GUI thread: each tick only calls the recorder's
+The position is tracked by an application-wide event filter (global logical screen pixels) and
+forgotten at start: the pointer's resting place (the click that started the recording) is not
+gaze, so sampling begins with the first movement. Runs on the GUI thread: each tick only calls the recorder's
 ``push`` (which only enqueues).
 """
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from ml.gaze.sources.base import CallbackSource, now_us
 from ml.types import GazeSample
@@ -49,9 +50,9 @@ class MouseGazeSource(CallbackSource):
         return self._pos
 
     def _start(self) -> None:
-        if self._pos is None:
-            p = QtGui.QCursor.pos()
-            self._pos = (float(p.x()), float(p.y()))
+        # where the pointer was before (the click on "Start recording") is not gaze: sampling
+        # begins with the first movement after the start
+        self._pos = None
         app = QtWidgets.QApplication.instance()
         self._filter = _MoveFilter(self)
         if app is not None:

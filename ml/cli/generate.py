@@ -7,6 +7,10 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ml.contracts import DomainCheck
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="draft a report for an image (prints report, predicted scanpath and node attention)",
         description="Without --gaze the scanpath is predicted (Gaze2Report's on-the-fly gaze); with --gaze "
         "the recorded fixations condition the draft. --json prints one object with report, scanpath "
-        "([{x, y, duration}] in image pixels and seconds), attention (one weight per fixation) and model.",
+        "([{x, y, duration}] in image pixels and seconds), attention (one weight per fixation), model and "
+        "domain ({in_domain, score, threshold, method}: whether the image looks like the training images; "
+        "null when the bundle has no domain gate).",
     )
     p.add_argument("image", type=Path, help="DICOM, PNG, JPEG or TIFF radiograph")
     p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: assets/demo_bundle)")
@@ -50,6 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
+
+
+def domain_line(check: DomainCheck | None) -> str:
+    """One line on whether the image looks like the model's training images."""
+    if check is None:
+        return "domain: no domain gate in this bundle (the draft may be of an image unlike its training images)"
+    verdict = "in domain" if check.in_domain else "OUT OF DOMAIN: this image is unlike the training images, the draft is unreliable"
+    return f"domain: {verdict} ({check.method} score {check.score:.3g}, threshold {check.threshold:.3g})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
                     "model": draft.model,
                     "gaze_mode": draft.model.get("gaze_mode"),
                     "n_tokens": draft.n_tokens,
+                    "domain": asdict(draft.domain) if draft.domain is not None else None,
                 },
                 indent=2,
             )
@@ -116,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"scanpath ({src}, {len(points)} fixations; x, y px, duration s, attention):")
         for i, (pt, a) in enumerate(zip(points, draft.attention or [0.0] * len(points), strict=False)):
             print(f"  {i + 1:2d}  {pt['x']:8.1f} {pt['y']:8.1f}  {pt['duration']:.3f}  {a:.3f}")
+    print(domain_line(draft.domain))
     m = draft.model
     print(
         f"model: {m.get('name')} {m.get('version')} on {m.get('base_model')} (gaze mode: {m.get('gaze_mode')})"

@@ -52,6 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--queue", type=int, default=8, help="requests that may wait for the model (default 8)")
     p.add_argument("--max-pixels", type=int, default=36_000_000, help="largest image accepted, in pixels")
     p.add_argument("--max-body-mb", type=int, default=128, help="largest request body, in MiB")
+    p.add_argument(
+        "--exit-with-parent",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="shut down when process PID exits, however it exits (the GUI passes its own pid)",
+    )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
 
@@ -98,13 +105,31 @@ def make_factory(bundle: Path | None, llm: str | None, device: str, cpu_quant: s
     return factory
 
 
+def bundle_loader(device: str):
+    """What ``POST /v1/admin/bundle`` loads a bundle with (a ``BundleError`` is its 409)."""
+
+    def load(path: Path):
+        from ml.models.bundle import load_bundle
+
+        return load_bundle(path, device)
+
+    return load
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
     import socket
 
-    from ml.serve.auth import MIN_TOKEN_LENGTH, new_token, token_from_env
+    from ml.serve.auth import ADMIN_TOKEN_ENV, MIN_TOKEN_LENGTH, new_token, token_from_env
 
     token = token_from_env()
+    admin_token = token_from_env(ADMIN_TOKEN_ENV)
+    if admin_token is not None and (len(admin_token) < MIN_TOKEN_LENGTH or admin_token == token):
+        print(
+            f"error: {ADMIN_TOKEN_ENV} must be at least {MIN_TOKEN_LENGTH} characters and differ from the readers' token",
+            file=sys.stderr,
+        )
+        return 2
     if not is_loopback(args.host):
         if not args.allow_remote:
             print(
@@ -120,6 +145,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     generated = token is None
     token = token or new_token()
+    watch = None
+    if args.exit_with_parent is not None:  # armed before the slow imports: a parent may die meanwhile
+        from ml.serve.parent import ParentWatch
+
+        watch = ParentWatch(args.exit_with_parent)
 
     import os
 
@@ -143,7 +173,13 @@ def run(args: argparse.Namespace) -> int:
         device=device,
     )
     bundle = None if args.untrained else (args.bundle or default_bundle())
-    app = create_app(make_factory(bundle, args.llm, device, args.cpu_quant), token, settings)
+    app = create_app(
+        make_factory(bundle, args.llm, device, args.cpu_quant),
+        token,
+        settings,
+        admin_token=admin_token,
+        loader=bundle_loader(device),
+    )
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -161,5 +197,8 @@ def run(args: argparse.Namespace) -> int:
     if args.port_file is not None:
         args.port_file.write_text(f"{port}\n")
     config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    if watch is not None:
+        watch.attach(lambda: setattr(server, "should_exit", True))
+    server.run(sockets=[sock])
     return 0

@@ -319,6 +319,33 @@ class CalibrationRecord:
         }
 
 
+def point_result(
+    geometry: ScreenGeometry,
+    target: Point,
+    eyes: dict[str, tuple[list[tuple[float, float]], float]],
+    weak_deg: float,
+) -> PointResult:
+    """One calibration point from each eye's sample positions (screen-local pixels) and the
+    fraction of its samples the calibration used: the mean offset in degrees and weakness."""
+    g = geometry
+    target_px = (target[0] * g.width_px, target[1] * g.height_px)
+    stats = {}
+    for side in ("left", "right"):
+        pts, frac = eyes[side]
+        if pts:
+            arr = np.array(pts)
+            ones = np.ones(len(arr))
+            err = float(np.mean(angle_deg(g, arr[:, 0], arr[:, 1], ones * target_px[0], ones * target_px[1])))
+        else:
+            err = math.nan
+        stats[side] = (list(pts), float(frac), err)
+    weak = any(
+        (not math.isfinite(stats[s][2])) or stats[s][2] > weak_deg or stats[s][1] < 0.5 for s in ("left", "right")
+    )
+    (lp, lf, le), (rp, rf, re) = stats["left"], stats["right"]
+    return PointResult(target, target_px, lp, rp, lf, rf, le, re, weak)
+
+
 _STATUS = {
     "calibration_status_success": "success",
     "calibration_status_success_left_eye": "success_left_eye",
@@ -384,15 +411,14 @@ class TobiiCalibration:
     def collect(self, point: Point, retries: int = 1) -> bool:
         """Collect data at ``point`` (the target is resting there); retried once, as Tobii advises."""
         x, y = float(point[0]), float(point[1])
-        ok = False
-        for _ in range(1 + max(0, retries)):
-            status = self._call("collect data", lambda: self._cal.collect_data(x, y))
-            if status != self.sdk.CALIBRATION_STATUS_FAILURE:
-                ok = True
-                break
+        ok = any(self._collect_once(x, y) for _ in range(1 + max(0, retries)))
         if ok and (x, y) not in self.collected:
             self.collected.append((x, y))
         return ok
+
+    def _collect_once(self, x: float, y: float) -> bool:
+        status = self._call("collect data", lambda: self._cal.collect_data(x, y))
+        return status != self.sdk.CALIBRATION_STATUS_FAILURE
 
     def discard(self, point: Point) -> None:
         x, y = float(point[0]), float(point[1])
@@ -410,7 +436,6 @@ class TobiiCalibration:
         invalid = self.sdk.VALIDITY_INVALID_AND_NOT_USED
         for cp in result.calibration_points:
             tx, ty = cp.position_on_display_area
-            target_px = (tx * g.width_px, ty * g.height_px)
             eyes = {}
             for side in ("left", "right"):
                 data = [getattr(s, f"{side}_eye") for s in cp.calibration_samples]
@@ -420,39 +445,8 @@ class TobiiCalibration:
                     if d.validity != invalid
                 ]
                 frac = sum(d.validity == used for d in data) / len(data) if data else 0.0
-                if pts:
-                    arr = np.array(pts)
-                    err = float(
-                        np.mean(
-                            angle_deg(
-                                g,
-                                arr[:, 0],
-                                arr[:, 1],
-                                np.full(len(arr), target_px[0]),
-                                np.full(len(arr), target_px[1]),
-                            )
-                        )
-                    )
-                else:
-                    err = math.nan
-                eyes[side] = (pts, frac, err)
-            weak = any(
-                (not math.isfinite(eyes[s][2])) or eyes[s][2] > self.weak_deg or eyes[s][1] < 0.5
-                for s in ("left", "right")
-            )
-            outcome.points.append(
-                PointResult(
-                    (float(tx), float(ty)),
-                    target_px,
-                    eyes["left"][0],
-                    eyes["right"][0],
-                    eyes["left"][1],
-                    eyes["right"][1],
-                    eyes["left"][2],
-                    eyes["right"][2],
-                    weak,
-                )
-            )
+                eyes[side] = (pts, frac)
+            outcome.points.append(point_result(g, (float(tx), float(ty)), eyes, self.weak_deg))
         return outcome
 
     def redo(

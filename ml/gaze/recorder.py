@@ -5,14 +5,18 @@ Data flow::
     source thread ──push()──▶ bounded deque ──writer thread (every flush_interval)──▶ SQLite (WAL)
     GUI thread ──log_viewport()/log_event()──▶ event deque ──┘
 
-* :meth:`Recorder.push` only appends to a deque (no lock, no I/O): it is what a tracker SDK's
-  callback may call. When the queue is full the sample is *counted* as dropped, never blocked on.
+* :meth:`Recorder.push` only appends to a deque under a lock that is never held across I/O: it is
+  what a tracker SDK's callback may call. When the queue is full the sample is *counted* as
+  dropped, never blocked on. The lock makes "appended while recording, or counted" exact: the
+  state changes under it too, so no sample slips in after the last flush unseen.
 * The writer wakes every ``flush_interval`` (default 0.1 s), drains both queues and commits them in
   one transaction together with the session's heartbeat and counters. A process killed with
   SIGKILL therefore loses at most what arrived since the last commit (one flush interval); the
   next recorder start (or ``Store.recover_interrupted``) closes that session as 'interrupted'.
 * :meth:`Recorder.stop` (or leaving the ``with`` block, also by an exception, or interpreter exit)
-  drains everything and closes the session as 'completed' (or 'failed'): nothing is lost.
+  drains everything and closes the session as 'completed' (or 'failed'): nothing is lost. The
+  dropped count is frozen when the row is closed, so the row and ``stop()`` agree; samples a
+  source still hands over after that belong to no session and are counted as ``late``.
 * A failing commit (full disk, read-only database, I/O error) puts the recorder in state 'failed'
   with a one-line error, stops the attached source, reports through ``on_status``, and counts
   every sample it could not store (the failed batch, what was queued, and what arrives later).
@@ -60,13 +64,14 @@ class RecorderStatus:
     state: str  # idle | recording | stopping | closing | completed | failed
     session_id: int | None
     written: int  # samples committed to the database
-    dropped: int  # samples that will never be stored (queue full, or after a failure)
+    dropped: int  # samples of this session that will never be stored (queue full, stopping, failure)
     queued: int  # samples waiting for the next commit
     events_written: int
     flushes: int
     last_latency_ms: float  # oldest sample of the last batch: enqueue -> committed
     max_latency_ms: float
     error: str = ""
+    late: int = 0  # samples handed over after the session was closed (part of no session)
 
     @property
     def ok(self) -> bool:
@@ -161,7 +166,9 @@ class Recorder:
         self._samples: deque[GazeSample] = deque()
         self._events: deque[EventRecord] = deque()
         self._dropped = 0
-        self._drop_lock = threading.Lock()
+        self._late = 0
+        self._closed = False  # the session row holds its final counts: later pushes are late
+        self._lock = threading.Lock()  # guards the queue's admission, the counters and the state
         self._first_enqueue: float | None = None
         self._wake = threading.Event()
         self._stop_requested = False
@@ -201,6 +208,7 @@ class Recorder:
             last_latency_ms=self._last_latency * 1e3,
             max_latency_ms=self._max_latency * 1e3,
             error=self._error,
+            late=self._late,
         )
 
     def start(self, source: GazeSource | None = None) -> int:
@@ -259,14 +267,15 @@ class Recorder:
 
     def push(self, sample: GazeSample) -> None:
         """Enqueue one sample (any thread, never blocks). Full queue or failed writer → counted drop."""
-        samples = self._samples
-        if self._state != "recording" or len(samples) >= self.max_queue:
-            with self._drop_lock:
+        with self._lock:
+            if self._state == "recording" and len(self._samples) < self.max_queue:
+                if self._first_enqueue is None:
+                    self._first_enqueue = time.perf_counter()
+                self._samples.append(sample)
+            elif self._closed:
+                self._late += 1
+            else:
                 self._dropped += 1
-            return
-        if self._first_enqueue is None:
-            self._first_enqueue = time.perf_counter()
-        samples.append(sample)
 
     __call__ = push
 
@@ -295,8 +304,9 @@ class Recorder:
                 source.stop()
             finally:
                 source.remove_listener(self._on_source_event)
-        if self._state == "recording":
-            self._state = "stopping"
+        with self._lock:  # from here on push() counts, never queues: the writer's last flush sees all
+            if self._state == "recording":
+                self._state = "stopping"
         self._final_status = status
         self._final_error = error
         self._stop_requested = True
@@ -400,7 +410,7 @@ class Recorder:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            with self._drop_lock:  # this batch will never be stored
+            with self._lock:  # this batch will never be stored
                 self._dropped += len(batch)
             raise
         self._flushes += 1
@@ -428,7 +438,7 @@ class Recorder:
             self._samples.popleft()
         self._events.clear()
         if n:
-            with self._drop_lock:
+            with self._lock:
                 self._dropped += n
 
     def _fail(self, conn: sqlite3.Connection, exc: BaseException) -> None:
@@ -439,7 +449,8 @@ class Recorder:
         else:
             err = RecorderError(f"{type(exc).__name__}: {exc}")
         self._error = f"Recording stopped: {err}"
-        self._state = "failed"
+        with self._lock:
+            self._state = "failed"
         self._discard_queued()
         source = self._source
         if source is not None:
@@ -453,21 +464,33 @@ class Recorder:
 
     def _finish(self, store: Store) -> None:
         if self._state == "failed":
+            self._close_failed(store)
             return
-        self._state = "closing"  # from here on a late push() is counted as dropped
+        with self._lock:
+            self._state = "closing"  # from here on a push() is counted as dropped
         if self._samples or self._events:  # a push that raced with stop()
             try:
                 self._flush(store.conn, self._written, self._events_written)
             except Exception as exc:  # never lose the race quietly
                 self._fail(store.conn, exc)
+                self._close_failed(store)
                 return
+        with self._lock:
+            self._closed = True
+            dropped = self._dropped  # final: what the row says is what stop() reports
         try:
-            store.finish_session(
-                self._session_id, self._final_status, error=self._final_error, dropped=self._dropped
-            )
+            store.finish_session(self._session_id, self._final_status, error=self._final_error, dropped=dropped)
         except StoreError as exc:
             self._error = f"Could not close the session: {exc}"
             self._state = "failed"
         else:
             self._state = "completed"
         self._notify()
+
+    def _close_failed(self, store: Store) -> None:
+        """Freeze a failed session's count and store it if the database still takes a write."""
+        with self._lock:
+            self._closed = True
+            dropped = self._dropped
+        with contextlib.suppress(sqlite3.Error, StoreError):  # best effort: the disk may still be full
+            store.conn.execute("UPDATE sessions SET dropped_count=? WHERE id=?", (dropped, self._session_id))

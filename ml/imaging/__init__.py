@@ -17,12 +17,14 @@ from ml.imaging.errors import (
     CorruptImage,
     ImageError,
     ImageTooLarge,
+    ImplausibleImage,
     NoPixelData,
     NotARadiograph,
     TruncatedFile,
     UnknownFormat,
     UnsupportedTransferSyntax,
 )
+from ml.imaging.plausible import check_radiograph
 from ml.imaging.raster import read_raster, sniff
 from ml.types import Image
 
@@ -30,11 +32,13 @@ __all__ = [
     "CorruptImage",
     "ImageError",
     "ImageTooLarge",
+    "ImplausibleImage",
     "NoPixelData",
     "NotARadiograph",
     "TruncatedFile",
     "UnknownFormat",
     "UnsupportedTransferSyntax",
+    "check_radiograph",
     "detect_format",
     "load_image",
     "load_image_bytes",

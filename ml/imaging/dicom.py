@@ -43,6 +43,7 @@ from ml.imaging.errors import (
     UnknownFormat,
     UnsupportedTransferSyntax,
 )
+from ml.imaging.plausible import check_radiograph
 from ml.types import Image, Window
 
 #: SOP Class UIDs this module writes.
@@ -108,15 +109,13 @@ def read_dicom(
     """
     label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "upload")
     data: bytes | None = None
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        fp: Any = io.BytesIO(data)
-        path = None
-    elif isinstance(source, (str, os.PathLike)):
+    fp: Any = None
+    path: Path | None = None
+    if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        fp = None
-    else:
-        fp, path = source, None
+    else:  # bytes or an open file: one in-memory path, checked exactly like a file on disk
+        data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else source.read()
+        fp = io.BytesIO(data)
 
     try:
         ds = _read_header(path if path is not None else fp, label)
@@ -124,7 +123,9 @@ def read_dicom(
         tsyntax = _transfer_syntax(ds)
         _check_decoder(tsyntax, label)
         stored = _decode(ds, path, fp, tsyntax, label, data)
-        return _to_image(ds, stored, tsyntax, prefer_lut, label)
+        image = _to_image(ds, stored, tsyntax, prefer_lut, label)
+        check_radiograph(image.pixels, label)
+        return image
     except ImageError:
         raise
     except _NEVER_CATCH:
@@ -142,12 +143,26 @@ def _read_header(src: Any, label: str) -> Dataset:
     except (EOFError, struct.error, OSError, ValueError, IndexError, zlib.error) as e:
         if isinstance(e, FileNotFoundError):
             raise ImageError(f"File not found: {label}", source=label) from e
-        raise TruncatedFile(f"{_short(label)}: DICOM header is truncated or corrupt", source=label) from e
+        if isinstance(e, (EOFError, struct.error)) or _says_truncated(str(e)):
+            raise truncated(label) from e
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CorruptImage(f"{_short(label)}: malformed DICOM header ({msg[:160]})", source=label) from e
     if len(ds) == 0:
-        if getattr(ds, "file_meta", None):
-            raise TruncatedFile(f"{_short(label)}: DICOM file is truncated", source=label)
+        if getattr(ds, "file_meta", None) or getattr(ds, "preamble", None) is not None:
+            raise truncated(label)  # the DICM magic (or a file meta group) and then nothing
         raise UnknownFormat(f"{_short(label)} holds no DICOM elements", source=label)
     return ds
+
+
+def truncated(label: str) -> TruncatedFile:
+    """The one error for a DICOM file that ends early, wherever the cut falls and however it is read."""
+    message = f"{_short(label)}: DICOM file is truncated (it ends before its pixel data does)"
+    return TruncatedFile(message, source=label)
+
+
+def _says_truncated(message: str) -> bool:
+    low = message.lower()
+    return any(w in low for w in ("truncat", "less than expected", "not enough", "end of file", "incomplete"))
 
 
 def _check_image(ds: Dataset, label: str, allow_non_radiograph: bool, max_pixels: int | None) -> None:
@@ -157,7 +172,7 @@ def _check_image(ds: Dataset, label: str, allow_non_radiograph: bool, max_pixels
         sop_name = UID(str(sop)).name if sop and UID(str(sop)).is_valid else ""
         if "Image Storage" in sop_name or "Rows" in ds:
             # An image object without its pixels: the file stops early (pydicom reads up to EOF quietly).
-            raise TruncatedFile(f"{name}: file ends before its pixel data", source=label)
+            raise truncated(label)
         what = f" ({sop_name})" if sop_name else ""
         raise NoPixelData(f"{name} has no pixel data{what}", source=label)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
@@ -216,14 +231,17 @@ def _decode(
 ) -> np.ndarray:
 
     name = _short(label)
+    src: Path | bytes = path if path is not None else data  # type: ignore[assignment]
     try:
         if tsyntax.is_deflated:
+            if not _deflated_complete(src):
+                raise truncated(label)
             full = pydicom.dcmread(path if path is not None else _rewind(fp), force=True)
             arr = full.pixel_array
-        elif (src := path if path is not None else data) is not None and (
-            native := _read_native(ds, src, tsyntax, label)
-        ) is not None:
+        elif (native := _read_native(ds, src, tsyntax, label)) is not None:
             arr = native
+        elif tsyntax.is_compressed and not _encapsulated_complete(ds, src):
+            raise truncated(label)
         elif tsyntax == _JPEG_EXTENDED and int(ds.get("BitsStored", 8) or 8) > 8:
             # pydicom's GDCM and Pillow plugins both refuse 12-bit JPEG Extended; GDCM's own reader decodes it.
             arr = _gdcm_decode(path if path is not None else _rewind(fp).read(), ds, tsyntax, label)
@@ -232,17 +250,16 @@ def _decode(
     except ImageError:
         raise
     except (EOFError, struct.error) as e:
-        raise TruncatedFile(f"{name}: pixel data is truncated", source=label) from e
+        raise truncated(label) from e
     except _NEVER_CATCH:
         raise
     except BaseException as e:  # decoders raise all sorts (Rust ones panic); the GUI needs one typed error
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         low = msg.lower()
-        short_data = ("less than expected", "truncat", "not enough", "doesn't match the expected")
-        if any(w in low for w in short_data) or (
+        if _says_truncated(low) or "doesn't match the expected" in low or (
             not tsyntax.is_compressed and ("cannot reshape" in low or "buffer size" in low)
         ):
-            raise TruncatedFile(f"{name}: pixel data is truncated ({msg})", source=label) from e
+            raise truncated(label) from e
         if "no available image handler" in low or "missing required dependencies" in low:
             plugin = PLUGIN_FOR_SYNTAX.get(str(tsyntax), "a pydicom decoding plugin")
             raise UnsupportedTransferSyntax(str(tsyntax), tsyntax.name, plugin, source=label) from e
@@ -254,12 +271,13 @@ def _decode(
     return arr
 
 
-def _read_native(ds: Dataset, path: Path | bytes, tsyntax: UID, label: str) -> np.ndarray | None:
+def _read_native(ds: Dataset, src: Path | bytes, tsyntax: UID, label: str) -> np.ndarray | None:
     """Uncompressed integer pixels read straight into one writable array, or None (not handled).
 
     pydicom reads the value into ``bytes`` and then copies it into a writable array; for a
     3000×3000 16-bit image that is a needless second 18 MB buffer, so we ``readinto`` from the
-    file instead, or copy once out of an upload's bytes.
+    file instead, or copy once out of an upload's bytes. The array is returned only when every
+    byte of it was read: a short file or upload raises, whichever path it took.
     """
     bits_alloc = int(ds.get("BitsAllocated", 0) or 0)
     if tsyntax.is_compressed or tsyntax.is_deflated or bits_alloc not in (8, 16, 32) or "PixelData" not in ds:
@@ -271,25 +289,28 @@ def _read_native(ds: Dataset, path: Path | bytes, tsyntax: UID, label: str) -> n
     rows, cols = int(ds.Rows), int(ds.Columns)
     order = "<" if tsyntax.is_little_endian else ">"
     dtype = np.dtype(f"{order}{'i' if signed else 'u'}{bits_alloc // 8}")
+    nbytes = rows * cols * dtype.itemsize
+    declared = raw.length if raw.length != 0xFFFFFFFF else None
+    if declared is not None and declared < nbytes:
+        raise CorruptImage(
+            f"{_short(label)}: pixel data holds {declared:,} bytes but {cols}×{rows} pixels need {nbytes:,}",
+            source=label,
+        )
     arr = np.empty(rows * cols, dtype=dtype)
-    nbytes = arr.nbytes
+    view = memoryview(arr).cast("B")
     if raw.value is not None:  # small element, already in memory
-        data = bytes(raw.value)
-        if len(data) < nbytes:
-            raise TruncatedFile(f"{_short(label)}: pixel data is truncated", source=label)
-        arr[:] = np.frombuffer(data, dtype=dtype, count=rows * cols)
-    elif isinstance(path, bytes):
-        got = max(0, min(nbytes, len(path) - raw.value_tell))
-        view = memoryview(arr).cast("B")
-        view[:got] = memoryview(path)[raw.value_tell : raw.value_tell + got]
+        value = memoryview(bytes(raw.value))
+        got = min(nbytes, len(value))
+        view[:got] = value[:got]
+    elif isinstance(src, bytes):
+        got = max(0, min(nbytes, len(src) - raw.value_tell))
+        view[:got] = memoryview(src)[raw.value_tell : raw.value_tell + got]
     else:
-        with open(path, "rb") as f:
+        with open(src, "rb") as f:
             f.seek(raw.value_tell)
-            got = f.readinto(memoryview(arr).cast("B"))
-        if got < nbytes:
-            raise TruncatedFile(
-                f"{_short(label)}: pixel data is truncated ({got:,} of {nbytes:,} bytes)", source=label
-            )
+            got = f.readinto(view) or 0
+    if got < nbytes:  # never hand on a partly filled buffer: its tail is whatever memory held
+        raise truncated(label)
     if not dtype.isnative:
         arr = arr.byteswap(inplace=True).view(dtype.newbyteorder("="))
     bits_stored = int(ds.get("BitsStored", bits_alloc) or bits_alloc)
@@ -301,6 +322,54 @@ def _read_native(ds: Dataset, path: Path | bytes, tsyntax: UID, label: str) -> n
         else:
             arr &= arr.dtype.type((1 << bits_stored) - 1)
     return arr.reshape(rows, cols)
+
+
+def _deflated_complete(src: Path | bytes) -> bool:
+    """True if the deflated dataset after the file meta group is a whole deflate stream.
+
+    A cut deflate stream still inflates to most of the dataset, often with every pixel in it,
+    so the stream's own end marker is what says the file is whole.
+    """
+    data = src.read_bytes() if isinstance(src, Path) else src
+    start = 132 if data[128:132] == b"DICM" else 0
+    head = data[start : start + 12]
+    if len(head) < 12 or head[:4] != b"\x02\x00\x00\x00":
+        return True  # no group length to find the stream by: pydicom's own reading decides
+    (meta_length,) = struct.unpack("<I", head[8:12])
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        for at in range(start + 12 + meta_length, len(data), 1 << 20):
+            inflater.decompress(data[at : at + (1 << 20)], 0)
+    except zlib.error:
+        return True  # corrupt rather than short: pydicom's reading says what is wrong
+    return inflater.eof
+
+
+def _encapsulated_complete(ds: Dataset, src: Path | bytes) -> bool:
+    """True if the encapsulated Pixel Data's items all fit and end with the sequence delimiter.
+
+    A compressed stream cut short can still decode (JPEG 2000 is progressive; a cut between
+    fragments leaves whole frames), so completeness is checked on the item structure, not left
+    to the decoder. Encapsulated data is always little endian.
+    """
+    raw = ds.get_item(0x7FE00010, keep_deferred=True)
+    if raw is None or getattr(raw, "value_tell", None) is None:
+        return True  # not from a stream we can inspect: the decoder's own checks apply
+    with open(src, "rb") if isinstance(src, Path) else io.BytesIO(src) as f:
+        f.seek(raw.value_tell)
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return False
+            group, element, length = struct.unpack("<HHI", head)
+            if (group, element) == (0xFFFE, 0xE0DD):
+                return True
+            if (group, element) != (0xFFFE, 0xE000) or length == 0xFFFFFFFF:
+                return True  # not an item: malformed, not short; the decoder says what is wrong
+            if length:
+                f.seek(length - 1, io.SEEK_CUR)
+                if not f.read(1):
+                    return False  # the item runs past the end of the data
 
 
 _JPEG_EXTENDED = UID("1.2.840.10008.1.2.4.51")
@@ -370,7 +439,7 @@ def _gdcm_decode(src: Path | bytes, ds: Dataset, tsyntax: UID, label: str) -> np
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
     rows, cols = int(ds.Rows), int(ds.Columns)
     if len(buf) < rows * cols * dtype.itemsize:
-        raise TruncatedFile(f"{_short(label)}: pixel data is truncated", source=label)
+        raise truncated(label)
     return (
         np.frombuffer(buf, dtype=dtype, count=rows * cols).reshape(rows, cols).astype(dtype.newbyteorder("="))
     )

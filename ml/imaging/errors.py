@@ -38,6 +38,10 @@ class NotARadiograph(ImageError):
     """A valid image that is not a single-frame greyscale projection (a CT volume, a colour photo)."""
 
 
+class ImplausibleImage(ImageError):
+    """Decoded pixels that cannot be a radiograph: blank, a few pixels, non-finite or absurd values."""
+
+
 class ImageTooLarge(ImageError):
     """More pixels than the caller allows (checked from the header, before decoding)."""
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ml.imaging.errors import CorruptImage, ImageTooLarge, NotARadiograph, TruncatedFile, UnknownFormat
+from ml.imaging.plausible import check_radiograph
 from ml.types import Image, Window
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -50,6 +51,7 @@ def read_raster(data: bytes, *, name: str = "", max_pixels: int | None = None) -
         else _read_pil(data, short, label, max_pixels)
     )
     arr = _to_grey(arr, short, label)
+    check_radiograph(arr, label)
     bits = 8 if arr.dtype == np.uint8 else 16
     if bits == 8:
         window = Window(center=127.5, width=255.0, name="Full range")

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ml.contracts import GazeMode
+from ml.contracts import GazeMode, StatusError
 from ml.models.config import ModelConfig, model_config_from_dict
 
 BUNDLE_FORMAT = 1
@@ -32,10 +32,10 @@ VOCABULARY = "vocabulary.txt"
 DEMO_BUNDLE = Path(__file__).resolve().parents[2] / "assets" / "demo_bundle"
 
 
-class BundleError(RuntimeError):
+class BundleError(StatusError, RuntimeError):
     """A bundle is missing, malformed, or does not match its base model; the message says which."""
 
-    api_status, api_code = 409, "bundle_mismatch"
+    status, code = 409, "bundle_mismatch"
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ml.contracts import Decoding, Draft, GazeGraph
+from ml.contracts import Decoding, DomainCheck, Draft, GazeGraph, StatusError
 from ml.types import Image, Scanpath
 
 SYSTEM = "You are an experienced radiologist. You write concise, structured chest X-ray reports."
@@ -23,16 +23,16 @@ INSTRUCTION = (
 ANSWER_PREFIX = "FINDINGS:"
 
 
-class Unsupported(NotImplementedError):
+class Unsupported(StatusError, NotImplementedError):
     """The loaded model cannot do this (the backend answers 409 with the message)."""
 
-    api_status, api_code = 409, "unsupported"
+    status, code = 409, "unsupported"
 
 
-class PromptTooLong(ValueError):
+class PromptTooLong(StatusError, ValueError):
     """Prompt plus ``max_new_tokens`` exceed the model's context (the backend answers 422)."""
 
-    api_status, api_code = 422, "context_too_long"
+    status, code = 422, "context_too_long"
 
 
 class _Stream:
@@ -136,6 +136,9 @@ class Drafter:
     @property
     def context_length(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+    def check_domain(self, image: Image) -> DomainCheck | None:
+        return None  # the base LLM never looks at the pixels: there is no domain to be outside of
 
     def predict_scanpaths(self, image: Image, n: int = 1, seed: int = 0) -> list[Scanpath]:
         raise Unsupported(

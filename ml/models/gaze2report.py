@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.contracts import Decoding, Draft, EncoderFinding, GazeGraph, GazeMode
+from ml.contracts import Decoding, Draft, EncoderFinding, GazeGraph, GazeMode, StatusError
 from ml.models.config import ModelConfig
 from ml.models.encoder import VisionEncoder
 from ml.models.gnn import GazeGNN, GNNOutput, to_batch
@@ -73,10 +73,10 @@ def finding_place(prob_map: torch.Tensor) -> str:
     return f"{side} {zone}".strip()
 
 
-class GazeModeError(ValueError):
+class GazeModeError(StatusError, ValueError):
     """A gaze mode was unknown or needs a scanpath that was not given."""
 
-    api_status, api_code = 422, "bad_gaze"
+    status, code = 422, "bad_gaze"
 
 
 def gaze_mode(value: GazeMode | str) -> GazeMode:

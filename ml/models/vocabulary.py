@@ -6,6 +6,11 @@ sometimes not ("effussion", "pneumothorx"): a token that starts a word well can 
 letters still spell (a prefix of) a known word and close only known words; the model still chooses
 among them, so the text is its own. The words are the training reports' (``vocabulary.txt`` in a
 bundle) plus the Indiana University reports'. Numbers, punctuation and one-letter words pass.
+
+A word is known in its lower-case, Capitalised or UPPER-CASE spelling only: the list is lower
+case, and matching it case-blind let "pneumothorace" close with the token "S" and "pleuropar"
+run on with "ENCHYMAL" (:func:`known_spelling`). A word that only a token a repetition rule has
+banned can finish gets that token back: a repeated token is better than a non-word.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 from transformers import LogitsProcessor
 
 _LETTERS = re.compile(r"[a-z]+")
+_WORD = re.compile(r"[A-Za-z]+")
 _TRAILING = re.compile(r"[A-Za-z]+$")
 #: IU report words seen at least this often count as known (one-off words include typos).
 IU_MIN_COUNT = 2
@@ -39,6 +45,21 @@ def iu_words() -> set[str]:
     if not assets.is_fetched("iu_reports"):
         return set()
     return {w for w, n in iu_statistics().vocabulary.items() if n >= IU_MIN_COUNT}
+
+
+def cased(word: str) -> bool:
+    """Whether ``word`` (letters) is lower case, Capitalised or UPPER CASE, or begins as one of them."""
+    return word.islower() or word.isupper() or (word[0].isupper() and word[1:].islower())
+
+
+def known_spelling(word: str, words: frozenset[str] | set[str]) -> bool:
+    """Whether ``word`` (a run of letters) is a known word in an accepted case (one letter always is)."""
+    return len(word) <= 1 or (word.lower() in words and cased(word))
+
+
+def unknown_words(text: str, words: frozenset[str] | set[str]) -> list[str]:
+    """The words of ``text`` that :class:`KnownWords` would never let a draft write."""
+    return [w for w in _WORD.findall(text) if not known_spelling(w, words)]
 
 
 def read_words(path: Path) -> set[str]:
@@ -74,31 +95,49 @@ class KnownWords(LogitsProcessor):
     def allowed(self, partial: str, token: int) -> bool:
         """Whether ``token`` may follow a word begun as ``partial`` (letters, maybe empty)."""
         if token == self.eos:
-            return len(partial) <= 1 or partial.lower() in self.words
-        text = (partial + self.piece(token)).lower()
-        for m in _LETTERS.finditer(text):
+            return known_spelling(partial, self.words)
+        text = partial + self.piece(token)
+        for m in _WORD.finditer(text):
             word = m.group()
-            if m.end() == len(text):
-                if word not in self.prefixes and len(word) > 1:
+            if len(word) <= 1:
+                continue
+            if m.end() == len(text):  # still open: it must begin a known word, in an accepted case
+                if word.lower() not in self.prefixes or not cased(word):
                     return False
-            elif word not in self.words and len(word) > 1:
+            elif not known_spelling(word, self.words):
                 return False
         return True
+
+    def open_word(self, ids: list[int]) -> str:
+        """The letters of the word the text ends in (empty after a space or punctuation); a long
+        word written letter by letter spans many tokens, so the window grows until it holds it all."""
+        n = 12
+        while True:
+            tail = self.tok.decode(ids[-n:], skip_special_tokens=True)
+            m = _TRAILING.search(tail)
+            if m is None:
+                return ""
+            if m.start() > 0 or n >= len(ids):
+                return m.group()
+            n *= 2
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         out = torch.full_like(scores, float("-inf"))
         for row in range(scores.shape[0]):
-            tail = self.tok.decode(input_ids[row, -12:].tolist(), skip_special_tokens=True)
-            m = _TRAILING.search(tail)
-            partial = m.group() if m else ""
+            partial = self.open_word(input_ids[row].tolist())
+            finite = torch.isfinite(scores[row])
             keep: list[int] = []
             for k in (self.top_k, self.wide_k or scores.shape[-1]):
                 candidates = scores[row].topk(min(k, scores.shape[-1])).indices.tolist()
                 keep = [t for t in candidates if self.allowed(partial, t)]
-                if keep:
+                live = [t for t in keep if finite[t]]
+                if live:
+                    out[row, live] = scores[row, live]
                     break
-            if keep:
-                out[row, keep] = scores[row, keep]
             else:
-                out[row] = scores[row]
+                if keep:  # only banned tokens (-inf: a repetition rule) keep the word known: they win
+                    floor = scores[row][finite].min() if bool(finite.any()) else scores.new_tensor(0.0)
+                    out[row, keep] = floor
+                else:  # nothing at all can: leave the step alone rather than stall the draft
+                    out[row] = scores[row]
         return out

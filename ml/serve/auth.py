@@ -8,31 +8,20 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from typing import Annotated
-
-from fastapi import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from ml.serve.errors import ApiError
 
 TOKEN_ENV = "GAZE2REPORT_TOKEN"
+#: The token of ``POST /v1/admin/bundle`` (bundle swaps); unset, the admin endpoint does not exist.
+ADMIN_TOKEN_ENV = "GAZE2REPORT_ADMIN_TOKEN"
 MIN_TOKEN_LENGTH = 16
-
-
-_BEARER = HTTPBearer(auto_error=False, description="the backend's token (GAZE2REPORT_TOKEN)")
-
-
-class Unauthorized(ApiError):
-    status, code = 401, "unauthorized"
 
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def token_from_env() -> str | None:
-    """The token from ``GAZE2REPORT_TOKEN`` (stripped), or None when unset or empty."""
-    value = os.environ.get(TOKEN_ENV, "").strip()
+def token_from_env(name: str = TOKEN_ENV) -> str | None:
+    """The token from environment variable ``name`` (stripped), or None when unset or empty."""
+    value = os.environ.get(name, "").strip()
     return value or None
 
 
@@ -43,7 +32,7 @@ def check_token(token: str) -> str:
 
 
 class TokenAuth:
-    """Holds the token; ``dependency()`` is the FastAPI dependency that answers 401 on mismatch."""
+    """Holds the token (``ml.serve.deps.require_token`` answers 401 on a mismatch)."""
 
     def __init__(self, token: str) -> None:
         self._token = check_token(token).encode("utf-8")
@@ -53,15 +42,3 @@ class TokenAuth:
 
     def matches(self, given: str | None) -> bool:
         return hmac.compare_digest((given or "").encode("utf-8", "surrogateescape"), self._token)
-
-    def dependency(self):
-        async def require_token(
-            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
-        ) -> None:
-            if not self.matches(creds.credentials if creds else None):
-                raise Unauthorized(
-                    "missing or invalid bearer token (send 'Authorization: Bearer <token>')",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-
-        return require_token

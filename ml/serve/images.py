@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ml.serve.errors import BadGaze, BadImage, ImageTooLarge
-from ml.serve.schemas import GazePoint, ImageIn
+from ml.serve.schemas import FileImageIn, GazePoint, ImageIn, RawImageIn
 from ml.types import Image, Scanpath, ScanpathSource
 
 _DTYPES = {"uint8": "<u1", "uint16": "<u2", "int16": "<i2", "float32": "<f4"}
@@ -46,15 +46,8 @@ def _check_pixels(pixels: np.ndarray, max_pixels: int, what: str) -> None:
         raise BadImage(f"{what} contains NaN or infinite pixel values")
 
 
-def _raw(spec: ImageIn, raw: bytes, max_pixels: int) -> Image:
-    if spec.shape is None or spec.dtype is None:
-        raise BadImage("a raw image needs 'shape' [rows, columns] and 'dtype'")
+def _raw(spec: RawImageIn, raw: bytes, max_pixels: int) -> Image:
     shape = tuple(spec.shape)
-    if any(s <= 0 for s in shape):
-        raise BadImage(f"raw image shape {list(shape)} has a non-positive dimension")
-    if len(shape) != 2:
-        kind = "a 3-D volume or colour image" if len(shape) == 3 else f"a {len(shape)}-D array"
-        raise BadImage(f"raw image shape {list(shape)} is {kind}, not a 2-D radiograph (rows, columns)")
     n = math.prod(shape)
     if n > max_pixels:
         raise ImageTooLarge(f"raw image has {n:,} pixels, over the limit of {max_pixels:,}")
@@ -69,7 +62,7 @@ def _raw(spec: ImageIn, raw: bytes, max_pixels: int) -> Image:
     return Image(pixels=pixels, bits_stored=bits, source=spec.name or "raw upload")
 
 
-def _file(spec: ImageIn, raw: bytes, max_pixels: int) -> Image:
+def _file(spec: FileImageIn, raw: bytes, max_pixels: int) -> Image:
     try:
         from ml.imaging import load_image_bytes
         from ml.imaging.errors import ImageError
@@ -93,7 +86,7 @@ def _file(spec: ImageIn, raw: bytes, max_pixels: int) -> Image:
 def decode_image(spec: ImageIn, *, max_pixels: int, max_bytes: int) -> Image:
     """Decode a request image into an ``Image``; raises ``BadImage`` / ``ImageTooLarge``."""
     raw = _b64(spec.data, max_bytes)
-    image = _raw(spec, raw, max_pixels) if spec.format == "raw" else _file(spec, raw, max_pixels)
+    image = _raw(spec, raw, max_pixels) if isinstance(spec, RawImageIn) else _file(spec, raw, max_pixels)
     if spec.spacing is not None:
         image.spacing = (float(spec.spacing[0]), float(spec.spacing[1]))
     return image
@@ -116,4 +109,7 @@ def to_scanpath(gaze: list[GazePoint] | None, image: Image) -> Scanpath | None:
 def from_scanpath(scanpath: Scanpath | None) -> list[GazePoint]:
     if scanpath is None:
         return []
-    return [GazePoint(x=f.x, y=f.y, duration=min(60.0, max(0.0, f.duration))) for f in scanpath.fixations]
+    return [
+        GazePoint(x=float(f.x), y=float(f.y), duration=min(60.0, max(0.0, float(f.duration))))
+        for f in scanpath.fixations
+    ]

@@ -6,46 +6,82 @@ Bounds live here so that the generated OpenAPI schema documents them and out-of-
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from ml.contracts import Decoding
 
 MAX_FIXATIONS = 512
 
-ImageFormat = Literal["png", "dicom", "raw"]
 RawDtype = Literal["uint8", "uint16", "int16", "float32"]
 ScanpathSourceName = Literal["recorded", "simulated", "predicted"]
 
 
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"should be a number, not {type(value).__name__}")
+    return value
+
+
+#: A JSON integer: 3 or 3.0 (JSON Schema counts both as integers), never true, "3" or 3.5.
+Int = Annotated[int, Field(strict=False), BeforeValidator(_json_number)]
 _Spacing = Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)]
+_Dim = Annotated[int, Field(strict=False, ge=1), BeforeValidator(_json_number)]
+#: Standard base64 with padding, nothing else (what the server decodes); never empty.
+_BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 
-#: A 4×4 ramp: the schema's example image (also what the fuzz tests start from).
-_EXAMPLE_IMAGE = {"format": "raw", "data": "AAECAwQFBgcICQoLDA0ODw==", "shape": [4, 4], "dtype": "uint8"}
+#: A 16×16 ramp, the smallest plausible radiograph: the schema's example image (also what the fuzz
+#: tests start from).
+_EXAMPLE_IMAGE = {"format": "raw", "data": base64.b64encode(bytes(range(256))).decode(), "shape": [16, 16], "dtype": "uint8"}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown keys are refused, and no type is coerced into another (a boolean is
+    not a number, a string is not an integer), so what the schema says is what the server takes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class ImageIn(_Strict):
-    """An image as base64 bytes: a PNG/JPEG/TIFF file, a DICOM file, or a raw 2-D array."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [_EXAMPLE_IMAGE]},
-    )
-
-    format: ImageFormat
-    data: str = Field(
-        description="base64 of the file bytes (png, dicom) or of C-order little-endian pixels (raw)"
-    )
-    shape: list[int] | None = Field(default=None, description="raw only: [rows, columns]", max_length=8)
-    dtype: RawDtype | None = Field(default=None, description="raw only: pixel type")
+class _ImageBase(_Strict):
     name: str = Field(default="", max_length=256, description="file-name hint used in messages")
-    spacing: tuple[_Spacing, _Spacing] | None = Field(default=None, description="(row, column) mm per pixel")
+    spacing: list[_Spacing] | None = Field(
+        default=None, min_length=2, max_length=2, description="[row, column] mm per pixel"
+    )
+
+
+class FileImageIn(_ImageBase):
+    """A PNG/JPEG/TIFF file (``png``) or a DICOM file (``dicom``) as base64."""
+
+    format: Literal["png", "dicom"]
+    data: str = Field(min_length=1, pattern=_BASE64, description="base64 of the file's bytes")
+
+
+class RawImageIn(_ImageBase):
+    """A raw 2-D array: base64 of C-order little-endian pixels, ``shape`` [rows, columns] and ``dtype``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE_IMAGE]})
+
+    format: Literal["raw"]
+    data: str = Field(
+        min_length=1,
+        pattern=_BASE64,
+        description="base64 of the pixels; decoded, exactly rows × columns × the dtype's size bytes",
+    )
+    shape: list[_Dim] = Field(min_length=2, max_length=2, description="[rows, columns]")
+    dtype: RawDtype = Field(description="pixel type")
+
+
+ImageIn = Annotated[FileImageIn | RawImageIn, Field(discriminator="format")]
+_IMAGE = TypeAdapter(ImageIn)
+
+
+def parse_image(data: dict[str, Any]) -> FileImageIn | RawImageIn:
+    """A request's ``image`` object as the server reads it (raises pydantic's ValidationError)."""
+    return _IMAGE.validate_python(data)
 
 
 class GazePoint(_Strict):
@@ -59,15 +95,15 @@ class GazePoint(_Strict):
 class DecodingIn(_Strict):
     """Decoding options (``ml.contracts.Decoding``); omitted keys take the model's defaults."""
 
-    max_new_tokens: int = Field(default=Decoding.max_new_tokens, ge=1, le=1024)
-    num_beams: int = Field(default=Decoding.num_beams, ge=1, le=8)
+    max_new_tokens: Int = Field(default=Decoding.max_new_tokens, ge=1, le=1024)
+    num_beams: Int = Field(default=Decoding.num_beams, ge=1, le=8)
     repetition_penalty: float = Field(default=Decoding.repetition_penalty, ge=0.5, le=2.0)
-    no_repeat_ngram_size: int = Field(default=Decoding.no_repeat_ngram_size, ge=0, le=16)
+    no_repeat_ngram_size: Int = Field(default=Decoding.no_repeat_ngram_size, ge=0, le=16)
     do_sample: bool = Decoding.do_sample
     temperature: float = Field(default=Decoding.temperature, ge=0.05, le=5.0)
-    seed: int = Field(default=Decoding.seed, ge=0, le=2**31 - 1)
+    seed: Int = Field(default=Decoding.seed, ge=0, le=2**31 - 1)
     known_words: bool = Decoding.known_words
-    redraft: int = Field(default=Decoding.redraft, ge=0, le=16)
+    redraft: Int = Field(default=Decoding.redraft, ge=0, le=16)
 
     def to_decoding(self) -> Decoding:
         return Decoding(**self.model_dump())
@@ -78,8 +114,8 @@ Gaze = list[GazePoint]
 
 class ScanpathsRequest(_Strict):
     image: ImageIn
-    n: int = Field(default=1, ge=1, le=16)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    n: Int = Field(default=1, ge=1, le=16)
+    seed: Int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class GraphRequest(_Strict):
@@ -87,7 +123,7 @@ class GraphRequest(_Strict):
     gaze: Gaze | None = Field(
         default=None, max_length=MAX_FIXATIONS, description="null: use a predicted scanpath"
     )
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    seed: Int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class ReportRequest(_Strict):
@@ -103,12 +139,42 @@ class ReportRequest(_Strict):
     decoding: DecodingIn | None = None
 
 
+class SwapRequest(_Strict):
+    bundle: str = Field(min_length=1, max_length=4096, description="the bundle folder, as the server sees it")
+
+
 class ErrorBody(BaseModel):
     """Every error response: a one-line message a GUI can show, a stable code, and for 500s an id."""
 
     detail: str
     code: str
     error_id: str | None = None
+
+
+_ERROR_WHEN = {
+    401: "missing or invalid bearer token",
+    409: "not supported by the loaded model",
+    413: "body or image too large",
+    415: "body is not JSON",
+    422: "invalid request, image or gaze",
+    429: "model queue full (Retry-After)",
+    503: "model still loading (Retry-After)",
+    500: "unexpected error (error_id in the server log)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each with the ``ErrorBody`` schema."""
+    return {s: {"model": ErrorBody, "description": _ERROR_WHEN[s]} for s in statuses}
+
+
+#: What a GET behind the token can answer, and what a model POST can answer besides.
+READ_ERRORS = error_responses(401, 413, 500, 503)
+MODEL_ERRORS = {**READ_ERRORS, **error_responses(409, 415, 422, 429)}
+
+
+def is_untrained(info: dict[str, Any]) -> bool:
+    return bool(info.get("untrained", False))
 
 
 class QueueState(BaseModel):
@@ -143,6 +209,11 @@ class ModelOut(BaseModel):
     decoding: DecodingIn
 
 
+class SwapOut(BaseModel):
+    model: dict[str, Any]  # the model now served
+    previous: dict[str, Any] | None  # the one it replaced (drafts in flight finish on it); None: none loaded
+
+
 class ScanpathsOut(BaseModel):
     scanpaths: list[Gaze]
     image_size: tuple[int, int]
@@ -167,6 +238,15 @@ class FindingOut(BaseModel):
     in_draft: bool
 
 
+class DomainOut(BaseModel):
+    """Whether the image looks like the model's training images (``ml.contracts.DomainCheck``)."""
+
+    in_domain: bool
+    score: float
+    threshold: float
+    method: str
+
+
 class ReportOut(BaseModel):
     report: str
     findings: list[FindingOut] = []
@@ -179,6 +259,11 @@ class ReportOut(BaseModel):
     untrained: bool
     image_size: tuple[int, int]
     elapsed_s: float
+    domain: DomainOut | None = None  # None: the model carries no domain gate
+
+
+class DomainEvent(BaseModel):
+    domain: DomainOut | None
 
 
 class ScanpathEvent(BaseModel):

@@ -83,14 +83,16 @@ def test_queue_overflow_is_counted_not_silent(tmp_path):
     assert (sess.sample_count, sess.dropped_count) == (100, 900)
 
 
-def test_push_after_stop_is_counted(tmp_path):
+def test_push_after_stop_is_counted_as_late_not_as_the_closed_sessions_drop(tmp_path):
     rec = Recorder(tmp_path / "g.db", study="s", reader="r")
-    rec.start()
+    sid = rec.start()
     rec.push(make_samples(1)[0])
     rec.stop()
     rec.push(make_samples(1)[0])
-    assert (rec.status.written, rec.status.dropped) == (1, 1)
+    assert (rec.status.written, rec.status.dropped, rec.status.late) == (1, 0, 1)
     assert rec.stop().state == "completed"  # idempotent
+    with Store(tmp_path / "g.db") as store:
+        assert store.session(sid).dropped_count == 0
 
 
 def test_read_only_database_refuses_to_start(tmp_path):

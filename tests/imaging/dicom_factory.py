@@ -32,6 +32,13 @@ def ramp(rows: int, cols: int, bits: int, signed: bool, seed: int = 0) -> np.nda
     return arr
 
 
+def tiled(arr, side: int = 16) -> np.ndarray:
+    """``arr`` repeated until each side is at least ``side`` (the loaders refuse smaller images);
+    ``tiled(arr)[:r, :c]`` is ``arr`` itself, so small hand-written patterns keep their indices."""
+    arr = np.asarray(arr)
+    return np.tile(arr, (-(-side // arr.shape[0]), -(-side // arr.shape[1])))
+
+
 def dataset(
     arr: np.ndarray,
     *,

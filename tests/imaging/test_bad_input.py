@@ -102,7 +102,7 @@ def test_colour_png(tmp_path):
 
 
 def test_wrong_extensions_are_read_by_content(tmp_path):
-    arr = ramp(12, 12, 12, False)
+    arr = ramp(24, 24, 12, False)
     dcm = save(dataset(arr, bits_stored=12), tmp_path / "x.dcm")
     as_png = tmp_path / "really_dicom.png"
     as_png.write_bytes(dcm.read_bytes())

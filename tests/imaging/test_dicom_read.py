@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import pydicom
 import pytest
-from dicom_factory import dataset, ramp, save
+from dicom_factory import dataset, ramp, save, tiled
 from pydicom.dataset import Dataset
 
 from ml.imaging import load_image, load_image_bytes
@@ -34,7 +34,7 @@ def test_native_matrix_roundtrips_stored_values(tmp_path, photometric, bits, sig
 
 
 def test_monochrome1_is_inverted_after_voi(tmp_path):
-    arr = np.array([[0, 100], [200, 300]], dtype=np.uint16)
+    arr = tiled(np.array([[0, 100], [200, 300]], dtype=np.uint16))
     ds = dataset(arr, bits_stored=12, photometric="MONOCHROME1", WindowCenter=150, WindowWidth=300)
     img = load_image(save(ds, tmp_path / "m1.dcm"))
     out = img.display()
@@ -44,7 +44,7 @@ def test_monochrome1_is_inverted_after_voi(tmp_path):
 
 
 def test_presentation_lut_inverse_on_monochrome2_inverts(tmp_path):
-    arr = ramp(8, 8, 12, False)
+    arr = ramp(16, 16, 12, False)
     img = load_image(save(dataset(arr, bits_stored=12, PresentationLUTShape="INVERSE"), tmp_path / "i.dcm"))
     assert img.invert is True
 
@@ -70,7 +70,7 @@ def test_fractional_rescale_is_float32(tmp_path):
 
 
 def test_modality_lut_sequence_is_applied(tmp_path):
-    arr = np.array([[0, 1, 2, 3], [4, 5, 6, 7]], dtype=np.uint16)
+    arr = tiled(np.array([[0, 1, 2, 3], [4, 5, 6, 7]], dtype=np.uint16))
     item = Dataset()
     item.LUTDescriptor = [6, 1, 16]  # 6 entries, first mapped value 1
     item.LUTData = [10, 20, 30, 40, 50, 60]
@@ -80,7 +80,7 @@ def test_modality_lut_sequence_is_applied(tmp_path):
     ds.ModalityLUTSequence = [item]
     img = load_image(save(ds, tmp_path / "mlut.dcm"))
     # below first mapped → first entry, above the table → last entry
-    np.testing.assert_array_equal(img.pixels, [[10, 10, 20, 30], [40, 50, 60, 60]])
+    np.testing.assert_array_equal(img.pixels, tiled([[10, 10, 20, 30], [40, 50, 60, 60]]))
     assert img.metadata["modality_lut"] == "test LUT"
 
 
@@ -97,7 +97,7 @@ def _voi_item(first: int, values: list[int], name: str) -> Dataset:
 
 
 def test_windows_become_named_presets(tmp_path):
-    arr = ramp(8, 8, 12, False)
+    arr = ramp(16, 16, 12, False)
     ds = dataset(
         arr,
         bits_stored=12,
@@ -114,7 +114,7 @@ def test_windows_become_named_presets(tmp_path):
 
 @pytest.mark.parametrize("prefer_lut", [True, False])
 def test_voi_lut_vs_window_with_prefer_lut(tmp_path, prefer_lut):
-    arr = np.array([[0, 1, 2, 3]], dtype=np.uint16)
+    arr = tiled(np.array([[0, 1, 2, 3]], dtype=np.uint16))
     ds = dataset(arr, bits_stored=12, WindowCenter=2, WindowWidth=4)
     ds.VOILUTSequence = [_voi_item(1, [0, 1000, 4095], "STEEP"), _voi_item(0, [0, 4095], "SECOND")]
     img = load_image(save(ds, tmp_path / "v.dcm"), prefer_lut=prefer_lut)
@@ -123,13 +123,13 @@ def test_voi_lut_vs_window_with_prefer_lut(tmp_path, prefer_lut):
     if prefer_lut:
         np.testing.assert_array_equal(img.voi_lut, [0, 1000, 4095])
         assert img.voi_lut_first_mapped == 1
-        assert img.display()[0].tolist() == [0, 0, round(1000 / 4095 * 255), 255]
+        assert img.display()[0, :4].tolist() == [0, 0, round(1000 / 4095 * 255), 255]
     else:
         assert img.voi_lut is None
 
 
 def test_voi_lut_alone_is_used_even_without_prefer_lut(tmp_path):
-    arr = np.array([[0, 5]], dtype=np.uint16)
+    arr = tiled(np.array([[0, 5]], dtype=np.uint16))
     ds = dataset(arr, bits_stored=12)
     ds.VOILUTSequence = [_voi_item(0, list(range(0, 4096, 512)), "ONLY")]
     img = load_image(save(ds, tmp_path / "v.dcm"), prefer_lut=False)
@@ -137,7 +137,7 @@ def test_voi_lut_alone_is_used_even_without_prefer_lut(tmp_path):
 
 
 def test_voi_lut_as_ow_bytes_with_signed_first_mapped(tmp_path):
-    arr = np.array([[-2, -1, 0, 1]], dtype=np.int16)
+    arr = tiled(np.array([[-2, -1, 0, 1]], dtype=np.int16))
     ds = dataset(arr, bits_stored=16, WindowCenter=0, WindowWidth=4)
     item = Dataset()
     item.LUTDescriptor = [3, -1, 16]
@@ -208,7 +208,7 @@ def test_lossy_syntaxes_decode_close(tmp_path, syntax, bits, kwargs, min_psnr):
 
 
 def test_file_without_preamble_or_meta_is_read(tmp_path):
-    arr = ramp(10, 12, 12, False)
+    arr = ramp(20, 24, 12, False)
     ds = dataset(arr, bits_stored=12)
     del ds.file_meta
     path = tmp_path / "bare.img"

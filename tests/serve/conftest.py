@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ml.contracts import Decoding, Draft, EncoderFinding, GazeGraph
+from ml.contracts import Decoding, DomainCheck, Draft, EncoderFinding, GazeGraph
 from ml.types import Image, Scanpath, ScanpathSource
 
 TOKEN = "test-token-0123456789abcdef"
@@ -70,6 +70,10 @@ class FakeModel:
         self.calls: list[tuple[str, Any]] = []
         self.decodings: list[Decoding | None] = []
         self.redrafted = False  # what the drafts say of themselves
+        self.domain: DomainCheck | None = None  # what the domain gate says of every image
+
+    def check_domain(self, image: Image) -> DomainCheck | None:
+        return self.domain
 
     def info(self) -> dict[str, Any]:
         return {"name": "fake", "kind": "bundle", "version": "1", "untrained": False}
@@ -118,6 +122,7 @@ class FakeModel:
             n_tokens=len(words),
             findings=[EncoderFinding("Pleural Effusion", 0.97, "right lower", in_draft=False)],
             redrafted=self.redrafted,
+            domain=self.domain,
         )
 
 

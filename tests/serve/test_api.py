@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from unittest.mock import ANY
 
 import pytest
 from fastapi.testclient import TestClient
 
-from ml.contracts import Decoding
+from ml.contracts import Decoding, DomainCheck
 from ml.serve import Settings, create_app
 from ml.serve.auth import TokenAuth
 from tests.serve.conftest import AUTH, TOKEN, FakeModel, b64, png_bytes, raw_image
@@ -100,8 +101,9 @@ def test_stream_events_concatenate_to_the_report(client):
     assert r.headers["content-type"].startswith("text/event-stream")
     events = parse_sse(r.text)
     kinds = [k for k, _ in events]
-    assert kinds[0] == "scanpath" and kinds[-1] == "done"
-    assert set(kinds[1:-1]) == {"token"}
+    assert kinds[:2] == ["scanpath", "domain"] and kinds[-1] == "done"
+    assert set(kinds[2:-1]) == {"token"}
+    assert events[1][1] == {"domain": None}  # the drafter has no domain gate
     streamed = "".join(d["text"] for k, d in events if k == "token")
     done = events[-1][1]
     assert streamed.strip() == done["report"]
@@ -147,6 +149,24 @@ def test_a_draft_carries_the_image_models_likely_findings_plain_and_streamed():
         assert c.post("/v1/reports", json=req, headers=AUTH).json()["findings"] == want
         events = parse_sse(c.post("/v1/reports/stream", json=req, headers=AUTH).text)
     assert events[-1][0] == "done" and events[-1][1]["findings"] == want
+
+
+def test_the_domain_check_is_on_the_wire_plain_streamed_early_and_done():
+    model = FakeModel()
+    model.domain = DomainCheck(in_domain=False, score=41.5, threshold=12.25, method="mahalanobis")
+    want = {"in_domain": False, "score": 41.5, "threshold": 12.25, "method": "mahalanobis"}
+    req = {"image": raw_image(), "decoding": {"max_new_tokens": 3}}
+    with TestClient(create_app(model, TOKEN)) as c:
+        assert c.post("/v1/reports", json=req, headers=AUTH).json()["domain"] == want
+        events = parse_sse(c.post("/v1/reports/stream", json=req, headers=AUTH).text)
+        kinds = [k for k, _ in events]
+        assert kinds.index("domain") < kinds.index("token")
+        assert dict(events)["domain"] == {"domain": want} and events[-1] == ("done", ANY)
+        assert events[-1][1]["domain"] == want
+        model.domain = None  # a bundle without a gate says so: null, not a guess
+        assert c.post("/v1/reports", json=req, headers=AUTH).json()["domain"] is None
+        events = parse_sse(c.post("/v1/reports/stream", json=req, headers=AUTH).text)
+        assert dict(events)["domain"] == {"domain": None} and events[-1][1]["domain"] is None
 
 
 def test_drafter_has_no_scanpaths_or_graph(client):
@@ -295,7 +315,7 @@ def test_openapi_schema_documents_the_endpoints(client):
 def test_image_decoding_and_model_calls_run_off_the_event_loop(tiny_drafter, monkeypatch):
     import asyncio
 
-    from ml.serve import app as app_module
+    from ml.serve import deps
 
     seen = []
 
@@ -306,13 +326,13 @@ def test_image_decoding_and_model_calls_run_off_the_event_loop(tiny_drafter, mon
         except RuntimeError:
             return False
 
-    real_decode = app_module.decode_image
+    real_decode = deps.decode_image
 
     def spy_decode(*args, **kwargs):
         seen.append(("decode", on_loop()))
         return real_decode(*args, **kwargs)
 
-    monkeypatch.setattr(app_module, "decode_image", spy_decode)
+    monkeypatch.setattr(deps, "decode_image", spy_decode)
     model = FakeModel()
     real_generate = model.generate
 
@@ -326,19 +346,26 @@ def test_image_decoding_and_model_calls_run_off_the_event_loop(tiny_drafter, mon
     assert seen == [("decode", False), ("generate", False)]
 
 
-def test_project_value_errors_are_4xx_but_builtin_ones_are_500():
+def test_errors_that_carry_a_status_are_4xx_and_every_other_error_is_a_500():
+    from ml.contracts import StatusError
     from ml.models.gaze2report import GazeModeError
 
-    # a typed ValueError defined in this project's code, without api_status attributes
+    # an error class of this project that does not derive from StatusError is a bug, not a refusal
     ProjectError = type("ProjectError", (ValueError,), {"__module__": "ml.models.example"})
+    TooDark = type("TooDark", (StatusError,), {"status": 422, "code": "too_dark"})
     cases = [
-        (GazeModeError("the scanpath has no fixations"), 422, "bad_gaze"),  # declares its own api_code
-        (ProjectError("image too dark to read"), 422, "invalid_input"),
+        (GazeModeError("the scanpath has no fixations"), 422, "bad_gaze"),
+        (TooDark("image too dark to read"), 422, "too_dark"),
+        (ProjectError("image too dark to read"), 500, "internal"),
+        (NotImplementedError("half-built"), 500, "internal"),
         (ValueError("bug"), 500, "internal"),
     ]
     for exc, status, code in cases:
         with TestClient(create_app(FakeModel(fail=exc), TOKEN), raise_server_exceptions=False) as c:
             r = c.post("/v1/reports", json={"image": raw_image()}, headers=AUTH)
+            events = parse_sse(c.post("/v1/reports/stream", json={"image": raw_image()}, headers=AUTH).text)
         assert (r.status_code, r.json()["code"]) == (status, code)
+        want = r.json() if status == 422 else {**r.json(), "detail": ANY, "error_id": ANY}
+        assert events[-1] == ("error", want)
         if status == 422:
             assert r.json()["detail"] == str(exc)

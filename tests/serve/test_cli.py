@@ -79,3 +79,11 @@ def test_the_demo_bundle_is_the_default_once_built(tmp_path, monkeypatch):
     assert serve.default_bundle() is None
     (tmp_path / "manifest.json").write_text("{}")
     assert serve.default_bundle() == tmp_path
+
+
+@pytest.mark.parametrize("admin", ["short", "a" * 32])
+def test_an_admin_token_must_be_long_and_not_the_readers(monkeypatch, capsys, admin):
+    monkeypatch.setenv("GAZE2REPORT_ADMIN_TOKEN", admin)
+    assert _run([], monkeypatch, token="a" * 32) == 2
+    err = capsys.readouterr().err
+    assert "GAZE2REPORT_ADMIN_TOKEN" in err and admin not in err.replace("GAZE2REPORT_ADMIN_TOKEN", "")

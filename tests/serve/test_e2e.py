@@ -29,7 +29,7 @@ def test_real_embedded_model_drafts_over_http(tmp_path, serve_threads):
     from ml.models.drafter import Drafter
     from ml.serve import create_app
     from ml.serve.images import decode_image
-    from ml.serve.schemas import ImageIn
+    from ml.serve.schemas import parse_image
     from tests.serve.conftest import AUTH, TOKEN, b64, dicom_bytes
     from tests.serve.test_api import parse_sse
 
@@ -50,6 +50,6 @@ def test_real_embedded_model_drafts_over_http(tmp_path, serve_threads):
     assert events[-1][0] == "done" and events[-1][1]["report"] == body["report"]
     assert "".join(d["text"] for k, d in events if k == "token").strip() == body["report"]
     direct = drafter.generate(
-        decode_image(ImageIn(**image), max_pixels=10**8, max_bytes=10**8), None, Decoding(max_new_tokens=24)
+        decode_image(parse_image(image), max_pixels=10**8, max_bytes=10**8), None, Decoding(max_new_tokens=24)
     )
     assert direct.text == body["report"]

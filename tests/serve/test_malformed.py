@@ -50,8 +50,8 @@ def _cases(tmp_path_factory):
             "invalid_request",
             "format",
         ),
-        "bad base64": ({"image": {"format": "png", "data": "not base64!"}}, JSON, 422, "bad_image", "base64"),
-        "empty data": ({"image": {"format": "png", "data": ""}}, JSON, 422, "bad_image", "empty"),
+        "bad base64": ({"image": {"format": "png", "data": "not base64!"}}, JSON, 422, "invalid_request", "base64"),
+        "empty data": ({"image": {"format": "png", "data": ""}}, JSON, 422, "invalid_request", "image.data"),
         "png garbage": (
             {"image": {"format": "png", "data": b64(b"\x89PNG\r\n\x1a\nrubbish" * 3)}},
             JSON,
@@ -91,16 +91,22 @@ def _cases(tmp_path_factory):
             {"image": _raw(np.zeros((4, 16, 16), np.uint16), "uint16")},
             JSON,
             422,
-            "bad_image",
-            "3-D",
+            "invalid_request",
+            "image.shape: list should have at most 2 items",
         ),
-        "1-D array": ({"image": _raw(np.zeros(64, np.uint8), "uint8")}, JSON, 422, "bad_image", "2-D"),
+        "1-D array": (
+            {"image": _raw(np.zeros(64, np.uint8), "uint8")},
+            JSON,
+            422,
+            "invalid_request",
+            "image.shape: list should have at least 2 items",
+        ),
         "raw without shape": (
             {"image": {"format": "raw", "data": b64(b"\0" * 16), "dtype": "uint8"}},
             JSON,
             422,
-            "bad_image",
-            "shape",
+            "invalid_request",
+            "image.shape: field required",
         ),
         "raw wrong length": (
             {"image": _raw(np.zeros((8, 8), np.uint16), "uint16", shape=(8, 9))},
@@ -113,8 +119,8 @@ def _cases(tmp_path_factory):
             {"image": _raw(np.zeros((0,), np.uint8), "uint8", shape=(0, 8))},
             JSON,
             422,
-            "bad_image",
-            "",
+            "invalid_request",
+            "image.shape.0",
         ),
         "nan pixels": ({"image": _raw(nan, "float32")}, JSON, 422, "bad_image", "NaN"),
         "too many pixels": (
@@ -219,3 +225,63 @@ def test_unknown_paths_and_methods_are_json_errors(client):
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     r = client.get("/v1/reports", headers=AUTH)
     assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"gaze": [{"x": 5, "y": 1, "duration": False}]}, "gaze.0.duration"),
+        ({"gaze": [{"x": True, "y": 1, "duration": 0.2}]}, "gaze.0.x"),
+        ({"decoding": {"seed": False}}, "decoding.seed"),
+        ({"decoding": {"max_new_tokens": True}}, "decoding.max_new_tokens"),
+        ({"decoding": {"temperature": "1.0"}}, "decoding.temperature"),
+        ({"decoding": {"do_sample": 1}}, "decoding.do_sample"),
+        ({"decoding": {"seed": 1.5}}, "decoding.seed"),
+    ],
+)
+def test_a_boolean_or_string_is_never_taken_for_a_number(client, body, field):
+    r = client.post("/v1/reports", json={"image": raw_image(), **body}, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_request" and r.json()["detail"].startswith(field + ":")
+
+
+def test_booleans_are_refused_in_the_image_and_integral_numbers_are_integers(client):
+    image = {**raw_image(), "shape": [True, 48]}
+    r = client.post("/v1/reports", json={"image": image}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["detail"].startswith("image.shape.0:")
+    image = {**raw_image(), "spacing": [False, 0.5]}
+    r = client.post("/v1/reports", json={"image": image}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["detail"].startswith("image.spacing.0:")
+    ok = {"image": {**raw_image(), "shape": [64.0, 48]}, "decoding": {"max_new_tokens": 2.0, "seed": 3.0}}
+    assert client.post("/v1/reports", json=ok, headers=AUTH).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/health", "/v1/model"])
+def test_posting_to_a_get_endpoint_is_405_whatever_the_body(client, path):
+    for headers in (JSON, {**AUTH, "Content-Type": "text/plain"}, AUTH):
+        r = client.post(path, content=b"{}", headers=headers)
+        assert r.status_code == 405 and r.json()["code"] == "method_not_allowed", r.text
+        assert r.headers["allow"] == "GET"
+    r = client.put("/v1/reports", json={}, headers=AUTH)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/v1/reports"), ("GET", "/v1/health"), ("POST", "/v1/health")])
+def test_a_declared_body_over_the_limit_is_a_json_413_before_anything_is_read(client, method, path):
+    headers = {**JSON, "Content-Length": str(300 << 20)}
+    r = client.request(method, path, content=b"{}", headers=headers)
+    assert r.status_code == 413
+    assert r.json() == {"detail": "request body is over the 2 MiB limit", "code": "too_large", "error_id": None}
+
+
+def test_a_chunked_body_over_the_limit_is_a_json_413(client):
+    def chunks():
+        yield b'{"image": {"format": "png", "data": "'
+        for _ in range(5):
+            yield b"A" * (1 << 20)
+        yield b'"}}'
+
+    r = client.post("/v1/reports", content=chunks(), headers=JSON)
+    assert r.status_code == 413, r.text
+    assert r.json() == {"detail": "request body is over the 2 MiB limit", "code": "too_large", "error_id": None}
+    assert client.get("/v1/health").json()["ready"] is True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import math
 import queue
 import threading
 import time
@@ -43,6 +44,25 @@ class SourceEvent:
     t_us: int  # monotonic µs (the source's clock when it has one)
     message: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BinocularSample:
+    """Both eyes of one tracker sample in screen pixels (NaN where that eye is invalid).
+
+    Validation (accuracy/precision per eye) needs the eyes apart, and
+    :class:`~ml.gaze.sources.eyes.EyeLog` keeps them with the session next to the combined
+    :class:`~ml.types.GazeSample`.
+    """
+
+    t_us: int
+    left: tuple[float, float]
+    right: tuple[float, float]
+    left_valid: bool
+    right_valid: bool
+    left_pupil_mm: float = math.nan
+    right_pupil_mm: float = math.nan
+    device_t_us: int = 0
 
 
 class SourceError(RuntimeError):
@@ -92,18 +112,33 @@ class GazeSource(abc.ABC):
         self._lock = threading.Lock()
         self._state = SourceState.IDLE
         self._sink: Callable[[GazeSample], Any] | None = None
+        self._binocular: list[Callable[[BinocularSample], Any]] = []
         self.dropped = 0
         self.delivered = 0
+        self.invalid = 0  # samples with no valid eye (gaps) delivered so far
 
     # ------------------------------------------------------------------ availability
+    @classmethod  # noqa: B027 - an optional hook
+    def load_library(cls) -> None:
+        """Import what this kind of source needs; raise :class:`SourceUnavailable` saying how to
+        install it. Sources without a library need nothing."""
+
     @classmethod
     def is_available(cls) -> bool:
-        """Whether this kind of source can run here (library installed, device present...)."""
+        """Whether this kind of source can run here (its library is installed and loads)."""
+        try:
+            cls.load_library()
+        except SourceUnavailable:
+            return False
         return True
 
     @classmethod
     def availability_message(cls) -> str:
         """Why :meth:`is_available` is False ('' when available)."""
+        try:
+            cls.load_library()
+        except SourceUnavailable as exc:
+            return str(exc)
         return ""
 
     # ------------------------------------------------------------------ life cycle
@@ -114,6 +149,7 @@ class GazeSource(abc.ABC):
         self._sink = as_callable(sink)
         self.dropped = 0
         self.delivered = 0
+        self.invalid = 0
         try:
             self._prepare()
         except SourceError as exc:
@@ -136,6 +172,11 @@ class GazeSource(abc.ABC):
     @property
     def state(self) -> SourceState:
         return self._state
+
+    def clock_us(self) -> int:
+        """Now on the clock of this source's samples (a tracker's system clock; monotonic µs here),
+        so the viewer's events are stamped on the same clock as the gaze."""
+        return now_us()
 
     @property
     def running(self) -> bool:
@@ -167,7 +208,31 @@ class GazeSource(abc.ABC):
         for listener in listeners:
             listener(event)
 
+    # ------------------------------------------------------------------ per-eye listeners
+    def add_binocular_listener(self, fn: Callable[[BinocularSample], Any]) -> None:
+        """Also receive each sample's eyes, from a binocular tracker (called on the source's
+        thread: only enqueue). Sources without eyes (mouse, replay) never call it."""
+        self._binocular.append(fn)
+
+    def remove_binocular_listener(self, fn: Callable[[BinocularSample], Any]) -> None:
+        if fn in self._binocular:
+            self._binocular.remove(fn)
+
     # ------------------------------------------------------------------ delivery
+    def _deliver_eyes(self, eyes: BinocularSample) -> None:
+        for fn in list(self._binocular):
+            fn(eyes)
+
+    def _deliver_many(self, samples: list[GazeSample], eyes: list[BinocularSample] | None = None) -> None:
+        """Hand a tracker's batch to the sink (and its eyes to the per-eye listeners), counting gaps."""
+        listeners = list(self._binocular) if eyes is not None else []
+        for k, sample in enumerate(samples):
+            if not sample.valid:
+                self.invalid += 1
+            self._deliver(sample)
+            for fn in listeners:
+                fn(eyes[k])
+
     def _deliver(self, sample: GazeSample) -> None:
         """Hand one sample to the sink; a full queue sink counts a drop instead of blocking."""
         sink = self._sink

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ml.gaze.sources.base import GazeSource, SourceError, SourceState, SourceUnavailable
+from ml.gaze.sources.base import BinocularSample, GazeSource, SourceError, SourceState, SourceUnavailable
 from ml.types import GazeSample
 
 SDK_MODULE = "tobii_research"
@@ -66,6 +65,9 @@ class TrackerInfo:
     name: str
     serial_number: str
     frequency: float = math.nan
+    tracking_mode: str = ""
+    supported_frequencies: tuple[float, ...] = ()
+    supported_modes: tuple[str, ...] = ()
 
 
 def find_trackers(sdk: ModuleType | None = None) -> list[TrackerInfo]:
@@ -97,21 +99,6 @@ class ScreenRect:
         return (px - self.x) / self.width, (py - self.y) / self.height
 
 
-@dataclass(frozen=True)
-class BinocularSample:
-    """Both eyes of one tracker sample in screen pixels (NaN where that eye is invalid).
-
-    Validation (accuracy/precision per eye) needs the eyes apart; recording stores the combined
-    :class:`~ml.types.GazeSample`.
-    """
-
-    t_us: int
-    left: tuple[float, float]
-    right: tuple[float, float]
-    left_valid: bool
-    right_valid: bool
-
-
 def _finite2(p: Any) -> bool:
     try:
         return math.isfinite(p[0]) and math.isfinite(p[1])
@@ -136,14 +123,17 @@ def map_gaze_data(data: dict, screen: ScreenRect) -> tuple[GazeSample, Binocular
         x, y = right
     else:
         x = y = math.nan
-    pupils = [
-        float(data[f"{side}_pupil_diameter"])
-        for side in ("left", "right")
+    eye_pupil = {
+        side: float(data[f"{side}_pupil_diameter"])
         if data.get(f"{side}_pupil_validity") and math.isfinite(data.get(f"{side}_pupil_diameter", math.nan))
-    ]
+        else math.nan
+        for side in ("left", "right")
+    }
+    pupils = [p for p in eye_pupil.values() if math.isfinite(p)]
     pupil = sum(pupils) / len(pupils) if pupils else math.nan
-    sample = GazeSample(t_us, x, y, lv or rv, pupil, int(data["device_time_stamp"]))
-    return sample, BinocularSample(t_us, left, right, lv, rv)
+    device_t = int(data["device_time_stamp"])
+    sample = GazeSample(t_us, x, y, lv or rv, pupil, device_t)
+    return sample, BinocularSample(t_us, left, right, lv, rv, eye_pupil["left"], eye_pupil["right"], device_t)
 
 
 class TobiiSource(GazeSource):
@@ -171,25 +161,11 @@ class TobiiSource(GazeSource):
         self._sdk = sdk
         self.tracker: Any = None
         self.info: TrackerInfo | None = None
-        self._binocular: list[Callable[[BinocularSample], Any]] = []
-        self.invalid = 0  # samples with no valid eye (gaps) delivered so far
 
     # ----------------------------------------------------------------- availability
     @classmethod
-    def is_available(cls) -> bool:
-        try:
-            load_sdk()
-        except SourceUnavailable:
-            return False
-        return True
-
-    @classmethod
-    def availability_message(cls) -> str:
-        try:
-            load_sdk()
-        except SourceUnavailable as exc:
-            return str(exc)
-        return ""
+    def load_library(cls) -> None:
+        load_sdk()
 
     @property
     def sdk(self) -> ModuleType:
@@ -197,14 +173,8 @@ class TobiiSource(GazeSource):
             self._sdk = load_sdk()
         return self._sdk
 
-    # ----------------------------------------------------------------- per-eye listeners (validation)
-    def add_binocular_listener(self, fn: Callable[[BinocularSample], Any]) -> None:
-        """Also receive each sample's eyes separately (called on the SDK thread: only enqueue)."""
-        self._binocular.append(fn)
-
-    def remove_binocular_listener(self, fn: Callable[[BinocularSample], Any]) -> None:
-        if fn in self._binocular:
-            self._binocular.remove(fn)
+    def clock_us(self) -> int:
+        return int(self.sdk.get_system_time_stamp())
 
     # ----------------------------------------------------------------- life cycle
     def connect(self) -> Any:
@@ -242,7 +212,6 @@ class TobiiSource(GazeSource):
 
     def _start(self) -> None:
         sdk, tracker = self.sdk, self.tracker
-        self.invalid = 0
         tracker.subscribe_to(sdk.EYETRACKER_NOTIFICATION_CONNECTION_LOST, self._on_lost, as_dictionary=True)
         tracker.subscribe_to(
             sdk.EYETRACKER_NOTIFICATION_CONNECTION_RESTORED, self._on_restored, as_dictionary=True
@@ -266,8 +235,7 @@ class TobiiSource(GazeSource):
         if not sample.valid:
             self.invalid += 1
         self._deliver(sample)
-        for fn in self._binocular:
-            fn(eyes)
+        self._deliver_eyes(eyes)
 
     def _on_lost(self, data: dict) -> None:
         self._set_state(
