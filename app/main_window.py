@@ -269,7 +269,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.studies_ctl.open_default_case()
 
     def open_study(self, study: Study) -> None:
-        """Leave the open study (its unsaved edits become a version) and open ``study``."""
+        """Leave the open study (its unsaved edits become a version; an unsigned addendum is only
+        dropped when the reader says so) and open ``study``."""
+        r = self.reading
+        if r.amending and r.dirty and r.study is not study:
+            question = f"The addendum to the report of {r.study.id} is not signed. Discard it?"
+            if not self.review.confirm("Unsigned addendum", question):
+                self.worklist.select(self.studies_ctl.studies.index(r.study))
+                return
         self.drafting.stop(quiet=True)
         self.review.autosave()
         self.say("")
