@@ -45,7 +45,8 @@ class DraftController(QtCore.QObject):
         self.gaze_for = gaze_for
         self.stream: ReportStream | None = None
         self.pending: GazeChoice | None = None
-        self.decoding: dict | None = None  # None: the backend's default decoding
+        self.decoding: dict | None = None  # what to ask for; None: the backend's default decoding
+        self.served_decoding: dict | None = None  # the backend's default, as /v1/model says
         backend.state_changed.connect(self._on_backend_state)
 
     @property
@@ -117,9 +118,19 @@ class DraftController(QtCore.QObject):
         if state in (BackendState.DEAD, BackendState.ERROR) and self.stream is not None:
             self.stop(quiet=True)
             self._failed("the backend went away during generation")
+        if state == BackendState.READY:
+            self._learn_decoding()
         if state == BackendState.READY and self.pending is not None:
             choice, self.pending = self.pending, None
             self.generate(choice)
+
+    def _learn_decoding(self) -> None:
+        """The decoding a draft without one gets, so the stored AI context can say how it was decoded."""
+
+        def keep(body: dict) -> None:
+            self.served_decoding = body.get("decoding") or None
+
+        workers.submit(self.backend.client().model, keep, lambda _exc: None, context=self)
 
     def _done(self, draft: Draft, elapsed_s: float) -> None:
         self.stream = None
@@ -128,7 +139,7 @@ class DraftController(QtCore.QObject):
         self.busy_changed.emit(False)
         study = self.session.study
         try:
-            request = self.session.draft_ready(draft, self.panel.editor.text(), self.decoding)
+            request = self.session.draft_ready(draft, self.panel.editor.text(), self.decoding or self.served_decoding)
         except ReadingError as exc:
             self.panel.set_state(str(exc))
             self.draft_failed.emit(str(exc))

@@ -288,6 +288,8 @@ def test_reopening_a_study_restores_its_ai_context_also_after_a_restart(qtbot, f
         press(qtbot, win, Key.Key_PageUp)
     assert win.current.id == "case1" and _ai_context_on_screen(win) == drafted
     assert win.reading.draft.domain.score == 3.4 and win.reading.draft.model["name"] == "fake-bundle"
+    stored = versions(win)[0].ai_context
+    assert stored["decoding"] == {"max_new_tokens": 160, "num_beams": 1, "redraft": 7}  # the backend's default
     with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.worklist.study_activated.emit(1)
     with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
