@@ -40,7 +40,6 @@ class MainWindow(QtWidgets.QMainWindow):
     ) -> None:
         super().__init__()
         self.settings_ctl = SettingsController(settings or WorkstationSettings.load(), parent=self)
-        self.setWindowTitle("Gaze2Report")
         self.resize(1600, 1000)
         self.auto_draft = auto_draft
         self.reading = ReadingSession()
@@ -151,10 +150,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.export_requested.connect(self.export_dialog)
         self.report.chip_clicked.connect(lambda observation: self.say(self.overlays.show_attention(observation)))
         self.report.editor.edited.connect(self._on_edited)
-        self.report.editor.sentence_clicked.connect(self._on_sentence)
+        self.report.editor.sentence_clicked.connect(self.annotation_panel.follow_sentence)
         self.annotations.selected.connect(lambda ann: ann.sentence and self.report.editor.highlight_sentence(ann.sentence))
         self.overlays.sample_btn.clicked.connect(lambda: d.sample_scanpaths(3))
-        d.predictions_ready.connect(self._show_predictions)
+        d.predictions_ready.connect(lambda paths: self.say(self.overlays.show_predictions(paths)))
         d.predictions_failed.connect(self.say)
         self.overlays.changed.connect(lambda: self.settings_ctl.keep_layers(self.overlays.visibility()))
         self.settings_ctl.changed.connect(self._on_settings)
@@ -174,14 +173,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_sign.setEnabled(r.can_sign and not busy)
         self.act_amend.setEnabled(r.can_amend and not busy)
         self.report.set_locked(not r.can_edit, r.signed, r.amending)
-        study = r.study
-        if study is None:
-            self.report.title.setText("Report")
-        elif r.image_status is ImageStatus.FAILED:
-            self.report.title.setText(f"Report — {study.id} (image not loaded)")
-        else:
-            self.report.title.setText(f"Report — {study.id}")
-        self.setWindowTitle(f"Gaze2Report — {study.id}" if study else "Gaze2Report")
+        study = r.study.id if r.study else ""
+        self.report.set_study(study, failed=r.image_status is ImageStatus.FAILED)
+        self.setWindowTitle(f"Gaze2Report — {study}" if study else "Gaze2Report")
 
     def _on_image(self, image: Image, display: DisplayData) -> None:
         study = self.reading.study
@@ -207,16 +201,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.auto_draft:
                 self.drafting.generate(GazeChoice.AUTO)
             return
-        self.report.editor.set_text(latest.text)
-        who = f" by {latest.author}" if latest.author else ""
-        when = latest.created_at.replace("T", " ")[:16]
-        self.report.set_state(f"{r.state.value.capitalize()}{who} · {when} UTC · v{latest.version}")
+        self.report.show_version(latest, r.state.value)
         self.review.update_labels()
-
-    def _show_predictions(self, paths: list) -> None:
-        self.overlays.set_predicted(paths)
-        self.overlays.set_visible("predicted", True)
-        self.say(f"{len(paths)} predicted scanpaths")
 
     def _on_study_failed(self, uid: str, message: str) -> None:
         self.view.clear()
@@ -347,11 +333,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.studies_ctl.add_session_scanpath(study, scanpath)
         if self.reading.study is study:
             self.overlays.set_visible("recorded", True)
-
-    # ------------------------------------------------------------------ annotations ⟷ report sentences
-    def _on_sentence(self, sentence: str) -> None:
-        self.annotation_panel.sentence = sentence
-        self.annotations.select_sentence(sentence)
 
     # ------------------------------------------------------------------ lifecycle
     def moveEvent(self, ev: QtGui.QMoveEvent) -> None:  # noqa: N802

@@ -476,6 +476,12 @@ class AnnotationPanel(QtWidgets.QWidget):
                 return True
         return super().eventFilter(obj, ev)
 
+    def follow_sentence(self, sentence: str) -> None:
+        """The report's caret entered ``sentence``: link target for the next annotation, and select
+        the annotation already linked to it."""
+        self.sentence = sentence
+        self.ctl.select_sentence(sentence)
+
     def set_tool(self, tool: str) -> None:
         self.ctl.set_tool(tool)
         self.tool_buttons[tool].setChecked(True)

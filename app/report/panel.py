@@ -161,6 +161,18 @@ class ReportPanel(QtWidgets.QWidget):
         self.sign_btn.setText("Sign addendum" if amending else "Signed" if signed else "Sign")
         self.amend_btn.setVisible(signed and not amending)
 
+    def show_version(self, version, state: str) -> None:
+        """A stored version in the editor, with what it is, who wrote it and when on the state line."""
+        self.editor.set_text(version.text)
+        who = f" by {version.author}" if version.author else ""
+        when = version.created_at.replace("T", " ")[:16]
+        self.set_state(f"{state.capitalize()}{who} · {when} UTC · v{version.version}")
+
+    def set_study(self, study_id: str, failed: bool = False) -> None:
+        """The title names the open study, and says so when its image did not load."""
+        suffix = " (image not loaded)" if failed else ""
+        self.title.setText(f"Report — {study_id}{suffix}" if study_id else "Report")
+
     def set_signer(self, text: str) -> None:
         self.signer.setText(text)
 

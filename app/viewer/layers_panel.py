@@ -125,6 +125,12 @@ class LayersPanel(QtWidgets.QWidget):
             self.set_predicted([draft.scanpath])
         self.set_attention(draft.scanpath, draft.attention)
 
+    def show_predictions(self, paths: list) -> str:
+        """Sampled predicted scanpaths as the predicted layer; says what it showed."""
+        self.set_predicted(paths)
+        self.set_visible("predicted", True)
+        return f"{len(paths)} predicted scanpaths"
+
     def show_attention(self, observation: str) -> str:
         """Show where the model attended (the attention layer with its top nodes); says what it showed."""
         layer = self.layers["attention"]
