@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.annotation.tools import POINTER
 from app.components.reading import GazeChoice
+from ml.types import AnnotationShape
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -105,7 +107,9 @@ def build_actions(win: MainWindow) -> None:
     win.act_compare = act("Compare", win.show_compare, "C", "Real vs predicted gaze with the metrics", gaze_menu, True)
 
     ap, ac = win.annotation_panel, win.annotations
-    for tool, key in (("pointer", "Esc"), ("ellipse", "E"), ("box", "B"), ("polygon", "P"), ("point", "T")):
+    shortcut_of = {POINTER: "Esc", AnnotationShape.ELLIPSE: "E", AnnotationShape.BOX: "B"}
+    shortcut_of |= {AnnotationShape.POLYGON: "P", AnnotationShape.POINT: "T"}
+    for tool, key in shortcut_of.items():
         act(f"Annotation tool: {tool}", lambda t=tool: (ap.set_tool(t), win.annotation_dock.raise_()), key,
             menu=annotate_menu)
     act("Finish polygon", ac.finish_polygon, "Return", menu=annotate_menu)
