@@ -127,7 +127,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view.window_changed.connect(self._show_preset)
         s.studies_added.connect(lambda _new: self.worklist.set_studies(s.studies))
         s.chosen.connect(self.open_study)
-        r.study_changed.connect(lambda study: self.worklist.select(s.studies.index(study)))
+        r.study_changed.connect(lambda study: study in s.studies and self.worklist.select(s.studies.index(study)))
         s.statuses.connect(lambda statuses: [self.worklist.set_status(uid, st) for uid, st in statuses.items()])
         s.image_ready.connect(self._on_image)
         s.study_loaded.connect(self._on_study_loaded)
