@@ -127,7 +127,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view.window_changed.connect(self._show_preset)
         s.studies_added.connect(lambda _new: self.worklist.set_studies(s.studies))
         s.chosen.connect(self.open_study)
-        r.study_changed.connect(lambda study: study in s.studies and self.worklist.select(s.studies.index(study)))
+        r.study_changed.connect(self._select)
         s.statuses.connect(lambda statuses: [self.worklist.set_status(uid, st) for uid, st in statuses.items()])
         s.image_ready.connect(self._on_image)
         s.study_loaded.connect(self._on_study_loaded)
@@ -191,6 +191,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_preset(self, *_window) -> None:
         """The preset box names the window on screen (or is blank for a manual one)."""
         self.preset_box.setCurrentIndex(self.preset_box.findText(self.view.preset_name()))
+
+    def _select(self, study: Study) -> None:
+        if study in self.studies_ctl.studies:
+            self.worklist.select(self.studies_ctl.studies.index(study))
 
     def _on_study_loaded(self, uid: str) -> None:
         r = self.reading
@@ -261,7 +265,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if r.amending and r.dirty and r.study is not study:
             question = f"The addendum to the report of {r.study.id} is not signed. Discard it?"
             if not self.review.confirm("Unsigned addendum", question):
-                self.worklist.select(self.studies_ctl.studies.index(r.study))
+                self._select(r.study)  # the worklist goes back to the study being amended
                 return
         self.drafting.stop(quiet=True)
         self.review.autosave()
