@@ -1,6 +1,10 @@
 # Gaze2Report: the two commands of the README.
 #   make run   set up, fetch the embedded assets, open the workstation on the default case
 #   make test  set up, fetch the embedded assets, run the whole test suite (CI runs exactly this)
+# Python 3.11 stays the default: Python 3.12 would make None immortal (a binding that leaks references
+# to None could no longer abort), but the toolkit pin in pyproject.toml and its guard test already keep
+# such a binding out, and where only the 3.11 CPU wheel of torch 2.13.0 is at hand, 3.12 would pull a
+# multi-GB CUDA build of torch.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python

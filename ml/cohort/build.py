@@ -34,7 +34,7 @@ SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 CASE_COLUMNS = (
     "case_id", "split", "seed", "view", "image", "png", "image_size_x", "image_size_y", "detector_pixel_mm",
     "pixel_spacing_mm", "magnification", "sid_mm", "yaw_deg", "tilt_deg", "roll_deg", "photons", "ctr",
-    "n_findings", "kinds", "subtle_kinds", *CHEXPERT_OBSERVATIONS,
+    "n_findings", "kinds", "subtle_kinds", *CHEXPERT_OBSERVATIONS, "look",
 )  # fmt: skip
 
 
@@ -56,6 +56,7 @@ class Job:
     normal_fraction: float
     weights: tuple[tuple[str, float], ...] = ()
     add: tuple[tuple[str, float], ...] = ()
+    look: str = "plain"
 
 
 def case_seed(seed: int, index: int) -> int:
@@ -90,11 +91,13 @@ def plan(n: int, seed: int) -> tuple[list[str], list[int]]:
 def _make_case(job: Job) -> dict[str, object]:
     from ml.cohort import readers, reports, writer
     from ml.cohort.case import get_renderer, sample_case
+    from ml.cohort.look import LOOKS
 
     out = Path(job.out)
     spec = sample_case(
-        job.case_id, job.seed, job.ap_fraction, job.normal_fraction, dict(job.weights), dict(job.add)
-    )
+        job.case_id, job.seed, job.ap_fraction, job.normal_fraction, dict(job.weights), dict(job.add),
+        LOOKS[job.look],
+    )  # fmt: skip
     rc = get_renderer().render(spec, scale=job.scale)
     w, h = rc.size
     pitch = (rc.geometry or spec.geometry).pixel_mm
@@ -150,6 +153,7 @@ def _make_case(job: Job) -> dict[str, object]:
         yaw_deg=round(g.yaw_deg, 2), tilt_deg=round(g.tilt_deg, 2), roll_deg=round(g.roll_deg, 2),
         photons=round(spec.exposure.photons), ctr=round(rc.ctr, 3), n_findings=len(kinds), kinds=";".join(kinds),
         subtle_kinds=";".join(tf.spec.kind for tf in rc.findings if tf.lesion.subtle), **writer.labels_row(rc.labels),
+        look=";".join(k if v is True else f"{k}={v}" for k, v in rc.look.items()),
     )  # fmt: skip
     frows = [dict(case_id=job.case_id, **r) for r in writer.finding_rows(rc)]
     return {"index": job.index, "case": case_row, "findings": frows, "readings": readings, "texts": texts}
@@ -167,6 +171,7 @@ def build_cohort(
     normal_fraction: float = 0.3,
     weights: dict[str, float] | None = None,
     add: dict[str, float] | None = None,
+    look: str = "plain",
 ) -> Path:
     """Render ``n`` cases into ``out`` (created; existing cohort files are overwritten) and return it.
 
@@ -174,7 +179,8 @@ def build_cohort(
     ``n_readers`` simulated readers read every image; ``ap_fraction`` of the views are AP and
     ``normal_fraction`` of the studies have no finding; ``weights`` change how often each finding
     kind is drawn; ``add`` gives every case each listed kind with its own probability, independent
-    of its other findings (e.g. ``{"nodule": 0.5}`` for a nodule-rich set of extra training images).
+    of its other findings (e.g. ``{"nodule": 0.5}`` for a nodule-rich set of extra training images);
+    ``look`` names the clinical look (``ml.cohort.look.LOOKS``: plain or clinical).
     """
     from tqdm import tqdm
 
@@ -202,7 +208,7 @@ def build_cohort(
     splits, styles = plan(n, seed)
     width = max(5, len(str(n - 1)))
     jobs = [
-        Job(i, f"C{i:0{width}d}", case_seed(seed, i), splits[i], styles[i], str(root), scale, n_readers, ap_fraction, normal_fraction, tuple((weights or {}).items()), tuple((add or {}).items()))
+        Job(i, f"C{i:0{width}d}", case_seed(seed, i), splits[i], styles[i], str(root), scale, n_readers, ap_fraction, normal_fraction, tuple((weights or {}).items()), tuple((add or {}).items()), look)
         for i in range(n)
     ]  # fmt: skip
     results: list[dict] = []

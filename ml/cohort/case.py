@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from ml.cohort import lesions as L
 from ml.cohort.ct import LOBES
+from ml.cohort.look import LOOKS, Look, apply_look
 from ml.cohort.render import MU_WATER, CTProjector, Exposure, Geometry, Scene, SlabStack, expose, to_stored
 from ml.types import CHEXPERT_OBSERVATIONS
 
@@ -45,6 +46,7 @@ class CaseSpec:
     bone_gain: float = 2.4
     gamma: float = 1.5
     findings: list[FindingSpec] = field(default_factory=list)
+    look: Look = LOOKS["plain"]  # the clinical look added after the exposure (``ml.cohort.look``)
 
 
 @dataclass
@@ -89,6 +91,7 @@ class RenderedCase:
     labels: dict[str, int]  # CheXpert-14: 1 positive, -1 uncertain, 0 negative
     magnification: float = 1.0  # at the beam centre: pixel spacing at the patient = pitch / this
     geometry: Geometry | None = None  # the geometry rendered (the spec's, scaled for small images)
+    look: dict = field(default_factory=dict)  # what the clinical look added (``apply_look``'s notes)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -218,8 +221,9 @@ def sample_case(
     normal_fraction: float = 0.3,
     weights: dict[str, float] | None = None,
     add: dict[str, float] | None = None,
+    look: Look = LOOKS["plain"],
 ) -> CaseSpec:
-    """Everything random about a case, drawn from ``seed`` alone."""
+    """Everything random about a case, drawn from ``seed`` alone (the look from its own stream)."""
     rng = np.random.default_rng(seed)
     ap = bool(rng.random() < ap_fraction)
     geometry = Geometry(
@@ -241,7 +245,7 @@ def sample_case(
     return CaseSpec(
         case_id, seed, geometry, exposure,
         bone_gain=float(rng.uniform(2.1, 2.7)), gamma=float(rng.uniform(1.35, 1.65)),
-        findings=sample_findings(rng, normal_fraction, weights, add),
+        findings=sample_findings(rng, normal_fraction, weights, add), look=look,
     )  # fmt: skip
 
 
@@ -321,6 +325,7 @@ class Renderer:
         # them, so it is as noisy as the full-size film averaged down, not pitch-ratio times noisier.
         area = (g.pixel_mm / spec.geometry.pixel_mm) ** 2
         image = expose(line, replace(spec.exposure, photons=spec.exposure.photons * area), g.pixel_mm, rng)
+        image, look = apply_look(image, spec.look, spec.seed, g.pixel_mm, g.view)
         pixels = to_stored(image, 12, spec.gamma)
         k = MASK_FACTOR if g.rows % MASK_FACTOR == 0 and g.cols % MASK_FACTOR == 0 else 1
         mg = replace(g, rows=g.rows // k, cols=g.cols // k, pixel_mm=g.pixel_mm * k)
@@ -351,7 +356,7 @@ class Renderer:
                 tf.lesion.extra["ctr"] = ctr
         labels = chexpert_labels([tf.spec.kind for tf in findings])
         mag = float(projector.magnification(projector.scene.center_mm[1]))
-        return RenderedCase(spec, pixels, findings, anatomy, ctr, labels, mag, g)
+        return RenderedCase(spec, pixels, findings, anatomy, ctr, labels, mag, g, look)
 
     def _inject(self, rng, hu, f: FindingSpec, before: dict) -> L.Lesion:
         # the injectors edit ``hu`` in place inside their box; keep the box's old values first

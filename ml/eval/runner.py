@@ -205,6 +205,7 @@ def run_eval(
             "ce_per_observation": {k: v.f1 for k, v in ce.per_observation.items()},
             "seconds_per_report": seconds[mode] / len(cases),
             "redrafted": sum(mode in c.get("redrafted", ()) for c in per_case),
+            "flagged": _flagged_share([c.get("out_of_domain", {}).get(mode) for c in per_case]),
         }
         if mode in (GazeMode.PREDICTED, GazeMode.NO_GNN) and predicted_vs_readers:
             rows[mode]["scanpath"] = _jsonable(metrics.mean_metrics(predicted_vs_readers))
@@ -216,6 +217,7 @@ def run_eval(
         "model": _jsonable(drafted["info"]),
         "decoding": vars(config.decoding),
         "rows": rows,
+        "domain": _domain_summary(per_case),
         "scanpath": {
             "predicted_vs_readers": _jsonable(metrics.mean_metrics(predicted_vs_readers))
             if predicted_vs_readers
@@ -238,6 +240,27 @@ def run_eval(
 
 
 _NO_MODES = "the model's generate() takes no mode= argument, so the ablation rows cannot be run"
+
+
+def _flagged_share(flags: list[bool | None]) -> float | None:
+    """Share of drafts flagged out of domain; None when no draft carried a domain check."""
+    known = [f for f in flags if f is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _domain_summary(per_case: list[dict[str, Any]]) -> dict[str, Any]:
+    """The split's share of images the domain gate flags (the gate sees the image, not the gaze
+    mode, so every row flags the same images), with the gate's method and threshold."""
+    checks = [c["domain"] for c in per_case if c.get("domain")]
+    if not checks:
+        return {"gate": None, "note": "no domain gate: the bundle carries none"}
+    return {
+        "gate": checks[0]["method"],
+        "threshold": checks[0]["threshold"],
+        "images": len(checks),
+        "flagged": sum(not c["in_domain"] for c in checks) / len(checks),
+        "flagged_ids": [c["id"] for c in per_case if c.get("domain") and not c["domain"]["in_domain"]],
+    }
 
 
 def _draft(
@@ -288,6 +311,12 @@ def _draft(
             drafts[mode] = draft
             bar.update(1)
         entry["redrafted"] = [m for m, d in drafts.items() if d.redrafted]
+        entry["out_of_domain"] = {
+            m: not d.domain.in_domain for m, d in drafts.items() if getattr(d, "domain", None) is not None
+        }
+        checks = [d.domain for d in drafts.values() if getattr(d, "domain", None) is not None]
+        if checks:
+            entry["domain"] = dataclasses.asdict(checks[0])
         # scanpath metrics: the predicted scanpath (the one the predicted row used) vs every reader
         t_sp = time.perf_counter()
         pred = (

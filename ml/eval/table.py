@@ -106,6 +106,18 @@ def _notes(results: dict[str, Any]) -> list[str]:
             f"- Redrafted (`redraft` {redraft}: the first draft disagreed with the image model's findings and a "
             f"sampled draft agreed better, `ml/models/redraft.py`), images per row: {counts}."
         )
+    domain = results.get("domain") or {}
+    if domain.get("gate"):
+        rows_flagged = ", ".join(
+            f"{r.get('label', m)} {float(r['flagged']):.0%}" for m, r in rows.items() if r.get("flagged") is not None
+        )
+        notes.append(
+            f"- Domain gate (`{domain['gate']}`, threshold {float(domain['threshold']):.3f}): "
+            f"{float(domain['flagged']):.1%} of the split's {domain['images']} images flagged as unlike the "
+            f"training images" + (f"; per row: {rows_flagged}." if rows_flagged else ".")
+        )
+    elif "domain" in results:
+        notes.append("- Domain gate: none (the bundle carries no domain gate; no image is flagged or cleared).")
     for metric, reason in (results.get("skipped") or {}).items():
         notes.append(f"- {metric}: {reason}")
     for warning in results.get("warnings") or []:

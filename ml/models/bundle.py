@@ -9,6 +9,10 @@ Layout::
     gnn.safetensors
     projector.safetensors
     vocabulary.txt           the training reports' words: what its drafts may spell (KnownWords)
+    domain.safetensors       the domain gate's parameters (``ml.models.domain``); the manifest's
+                             ``domain_gate`` names its method and threshold, ``calibration`` holds
+                             the per-label scales and biases (``ml.models.calibration``). A bundle
+                             without them loads and says "no domain gate" (``Draft.domain`` None).
 
 Loading resolves the base model (the embedded SmolLM2 for ``"default"``, or a local folder),
 hashes its weight files and refuses a base whose sha256 differs from the manifest's: LoRA
@@ -235,7 +239,51 @@ def load_bundle(
     net = net.to(dev).eval()
     words = iu_words() | (read_words(p / VOCABULARY) if (p / VOCABULARY).is_file() else set())
     net.known_words = KnownWords(tok, words) if words else None
+    net.domain_gate, net.calibration = read_domain(p, manifest)
     return Gaze2ReportDrafter(net, identity_of(manifest, p), mode=mode)
+
+
+def label_names(n: int) -> tuple[str, ...]:
+    """The encoder's label names: the CheXpert observations, or indices for another label count."""
+    from ml.types import CHEXPERT_OBSERVATIONS
+
+    return CHEXPERT_OBSERVATIONS if n == len(CHEXPERT_OBSERVATIONS) else tuple(str(j) for j in range(n))
+
+
+def write_domain(bundle: str | Path, gate: Any = None, calibration: Any = None, report: dict | None = None) -> None:
+    """Store a fitted ``DomainGate`` and/or ``Calibration`` in a bundle (file, manifest entry, hash);
+    ``report`` (how it was fitted and compared) goes into the gate's manifest entry."""
+    from ml.assets import sha256_of
+
+    p = Path(bundle)
+    manifest = read_manifest(p)
+    if gate is not None:
+        entry = {**gate.save(p), **(report or {})}
+        manifest["domain_gate"] = entry
+        manifest.setdefault("files", {})[entry["file"]] = sha256_of(p / entry["file"])
+    if calibration is not None:
+        names = label_names(len(calibration.scale))
+        manifest["calibration"] = calibration.to_dict(names)
+    (p / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def read_domain(path: str | Path | None, manifest: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """A bundle's ``(DomainGate | None, Calibration | None)``: None where it carries none."""
+    from ml.models.calibration import Calibration
+    from ml.models.domain import DomainError, DomainGate
+
+    p = Path(path) if path else DEMO_BUNDLE
+    manifest = manifest or read_manifest(p)
+    gate = calibration = None
+    if manifest.get("domain_gate"):
+        try:
+            gate = DomainGate.load(p, manifest["domain_gate"])
+        except DomainError as exc:
+            raise BundleError(str(exc)) from exc
+    if manifest.get("calibration"):
+        n = model_config_from_dict(manifest["config"]).encoder.n_labels
+        calibration = Calibration.from_dict(manifest["calibration"], label_names(n))
+    return gate, calibration
 
 
 def load_encoder(path: str | Path | None = None, device: str = "cpu"):

@@ -29,8 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.contracts import Decoding, Draft, EncoderFinding, GazeGraph, GazeMode, StatusError
+from ml.contracts import Decoding, DomainCheck, Draft, EncoderFinding, GazeGraph, GazeMode, StatusError
+from ml.models.calibration import Calibration
 from ml.models.config import ModelConfig
+from ml.models.domain import DomainGate
 from ml.models.encoder import VisionEncoder
 from ml.models.gnn import GazeGNN, GNNOutput, to_batch
 from ml.models.graph import build_graph
@@ -167,6 +169,9 @@ class Gaze2Report(nn.Module):
         self.tokenizer = tokenizer
         self.prompt = build_prompt_parts(tokenizer, cfg.llm.system, cfg.llm.instruction)
         self.known_words: KnownWords | None = None  # set from a bundle's words by ``load_bundle``
+        # set from the bundle by ``load_bundle``; None: the bundle carries none
+        self.domain_gate: DomainGate | None = None
+        self.calibration: Calibration | None = None
 
     # ---- pieces -------------------------------------------------------------------------
     @property
@@ -489,16 +494,39 @@ class Gaze2ReportDrafter:
         x = preprocess(image, self.net.cfg.encoder.image_size).to(self.net.device)
         return self.net.encoder.features(x)
 
-    def _findings(self, feats: torch.Tensor, text: str) -> list[EncoderFinding]:
-        """The encoder's likely findings for a draft, each marked with whether the draft names it."""
+    def _findings(
+        self, feats: torch.Tensor, text: str, domain: DomainCheck | None = None
+    ) -> list[EncoderFinding]:
+        """The encoder's likely findings for a draft, each marked with whether the draft names it.
+
+        Which findings are listed is what the prompt named (raw probability ≥ ``LIKELY``); the
+        probability shown is the calibrated one, pulled to the base rate out of domain
+        (``ml.models.calibration``)."""
         from ml.metrics.labeler import label_report
 
         label_logits, loc_logits = self.net.encoder.heads(feats)
         said = label_report(text)
         found = self.net.likely_findings(torch.sigmoid(label_logits[0]), torch.sigmoid(loc_logits[0]))
+        if self.net.calibration is not None:
+            shown = self.net.calibration.probabilities(label_logits[0], domain).tolist()
+            names = list(CHEXPERT_OBSERVATIONS)
+            for f in found:
+                f.probability = round(shown[names.index(f.label)], 4)
         for f in found:
             f.in_draft = said.get(f.label) == 1
         return found
+
+    def _domain(self, feats: torch.Tensor) -> DomainCheck | None:
+        gate = self.net.domain_gate
+        if gate is None:
+            return None
+        return gate.check(feats, self.net.encoder.heads(feats)[0])[0]
+
+    @torch.no_grad()
+    def check_domain(self, image: Image) -> DomainCheck | None:
+        """Whether ``image`` looks like the training images (None: the bundle has no domain gate)."""
+        with self._lock:
+            return self._domain(self._features(image))
 
     def _to_scanpath(self, xyd: torch.Tensor, image: Image) -> Scanpath:
         w, h = image.size
@@ -559,6 +587,7 @@ class Gaze2ReportDrafter:
         if mode == GazeMode.REAL_GAZE and (scanpath is None or not scanpath.fixations):
             raise GazeModeError("gaze mode 'real_gaze' needs a recorded scanpath with fixations")
         feats = self._features(image)
+        domain = self._domain(feats)
         used: Scanpath | None = None
         table = None
         if mode == GazeMode.PREDICTED or (mode == GazeMode.NO_GNN and (scanpath is None or not scanpath.fixations)):
@@ -577,7 +606,7 @@ class Gaze2ReportDrafter:
             used = _kept(used, graphs[0].kept)
         ids = self.net.generate_ids(prompts[0], decoding, on_token, should_stop)
         text = self.net.tokenizer.decode(ids, skip_special_tokens=True).strip()
-        findings = self._findings(feats, text)
+        findings = self._findings(feats, text, domain)
         redrafted = False
         stopped = bool(should_stop and should_stop())
         if decoding.redraft > 0 and not stopped and not agreement(text, findings).complete:
@@ -585,7 +614,7 @@ class Gaze2ReportDrafter:
             if better is not None:
                 ids, redrafted = better, True
                 text = self.net.tokenizer.decode(ids, skip_special_tokens=True).strip()
-                findings = self._findings(feats, text)
+                findings = self._findings(feats, text, domain)
         return Draft(
             findings=findings,
             text=text,
@@ -594,6 +623,7 @@ class Gaze2ReportDrafter:
             model={**self.info(), "gaze_mode": mode.value},
             n_tokens=len(ids),
             redrafted=redrafted,
+            domain=domain,
         )
 
     def _redraft(self, prompt, decoding, findings, first, should_stop) -> list[int] | None:  # noqa: ANN001

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import inspect
 import math
 
 import numpy as np
 
+from ml.imaging import ImageError, check_radiograph, load_image_bytes
+from ml.imaging import ImageTooLarge as ImagingTooLarge
 from ml.serve.errors import BadGaze, BadImage, ImageTooLarge
 from ml.serve.schemas import FileImageIn, GazePoint, ImageIn, RawImageIn
 from ml.types import Image, Scanpath, ScanpathSource
@@ -38,12 +39,8 @@ def _check_pixels(pixels: np.ndarray, max_pixels: int, what: str) -> None:
         shape = "×".join(str(s) for s in pixels.shape)
         kind = "a 3-D volume or colour image" if pixels.ndim == 3 else f"a {pixels.ndim}-D array"
         raise BadImage(f"{what} has shape {shape}: {kind} is not a 2-D radiograph (rows, columns)")
-    if pixels.shape[0] < 2 or pixels.shape[1] < 2:
-        raise BadImage(f"{what} is {pixels.shape[1]}×{pixels.shape[0]} pixels: too small to be a radiograph")
     if pixels.size > max_pixels:
         raise ImageTooLarge(f"{what} has {pixels.size:,} pixels, over the limit of {max_pixels:,}")
-    if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
-        raise BadImage(f"{what} contains NaN or infinite pixel values")
 
 
 def _raw(spec: RawImageIn, raw: bytes, max_pixels: int) -> Image:
@@ -57,24 +54,18 @@ def _raw(spec: RawImageIn, raw: bytes, max_pixels: int) -> Image:
             f"raw image data is {len(raw)} bytes but shape {list(shape)} of {spec.dtype} needs {n * dtype.itemsize}"
         )
     pixels = np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
-    _check_pixels(pixels, max_pixels, "raw image")
+    try:  # the same rules as every file loader: blank, tiny, non-finite or absurd is no radiograph
+        check_radiograph(pixels, spec.name or "raw image")
+    except ImageError as exc:
+        raise BadImage(f"image: {exc}") from None
     bits = 8 if spec.dtype == "uint8" else 16 if spec.dtype in ("uint16", "int16") else 32
     return Image(pixels=pixels, bits_stored=bits, source=spec.name or "raw upload")
 
 
 def _file(spec: FileImageIn, raw: bytes, max_pixels: int) -> Image:
-    try:
-        from ml.imaging import load_image_bytes
-        from ml.imaging.errors import ImageError
-        from ml.imaging.errors import ImageTooLarge as ImagingTooLarge
-    except ImportError as exc:  # the imaging layer is part of the install; say what is missing
-        raise RuntimeError(f"image decoding is unavailable: {exc}") from exc
     name = spec.name or ("upload.dcm" if spec.format == "dicom" else "upload.png")
-    kwargs = {}
-    if "max_pixels" in inspect.signature(load_image_bytes).parameters:
-        kwargs["max_pixels"] = max_pixels
     try:
-        image = load_image_bytes(raw, name, **kwargs)
+        image = load_image_bytes(raw, name, max_pixels=max_pixels)
     except ImagingTooLarge as exc:
         raise ImageTooLarge(f"image: {exc}") from None
     except ImageError as exc:

@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from ml.contracts import Decoding
+from ml.types import ScanpathSource
 
 MAX_FIXATIONS = 512
 
 RawDtype = Literal["uint8", "uint16", "int16", "float32"]
-ScanpathSourceName = Literal["recorded", "simulated", "predicted"]
 
 
 
@@ -221,7 +221,7 @@ class ScanpathsOut(BaseModel):
 
 class GraphOut(BaseModel):
     scanpath: Gaze
-    scanpath_source: ScanpathSourceName | None
+    scanpath_source: ScanpathSource | None
     node_attention: list[float]
     edges: list[tuple[int, int]]
     edge_attention: list[float]
@@ -252,7 +252,7 @@ class ReportOut(BaseModel):
     findings: list[FindingOut] = []
     redrafted: bool = False  # a sampled redraft replaced the streamed first draft
     scanpath: Gaze
-    scanpath_source: ScanpathSourceName | None
+    scanpath_source: ScanpathSource | None
     attention: list[float]
     n_tokens: int
     model: dict[str, Any]
@@ -262,13 +262,10 @@ class ReportOut(BaseModel):
     domain: DomainOut | None = None  # None: the model carries no domain gate
 
 
-class DomainEvent(BaseModel):
-    domain: DomainOut | None
-
 
 class ScanpathEvent(BaseModel):
     scanpath: Gaze
-    scanpath_source: ScanpathSourceName | None
+    scanpath_source: ScanpathSource | None
 
 
 class TokenEvent(BaseModel):

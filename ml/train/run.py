@@ -50,7 +50,7 @@ def train(
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
-    from ml.models.bundle import base_identity, build_model, save_bundle
+    from ml.models.bundle import base_identity, build_model, save_bundle, write_domain
     from ml.models.vocabulary import report_words
     from ml.train import data as data_mod
     from ml.train import stages as st
@@ -149,7 +149,11 @@ def train(
             "config": cfg.to_dict()["train"],
         }
         words = report_words(prepared.reports[i] for i in splits["train"])
+        gate, calibration, domain_report = _fit_domain(net.encoder, prepared, splits, all_val, tc.seed)
+        if "encoder" in checks:
+            checks["encoder"] = st.encoder_check(net.encoder, prepared, all_val, device, calibration=calibration)
         save_bundle(net, bundle_dir, base, metrics={"final_val": finals}, training=training, words=words)
+        write_domain(bundle_dir, gate, calibration, domain_report)
         summary = evaluate_summary(bundle_dir, studies, splits, tc.eval_samples, cfg)
         (bundle_dir / "eval_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         manifest = json.loads((bundle_dir / "manifest.json").read_text())
@@ -189,6 +193,29 @@ def _warn_if_collapsed(check: dict[str, Any]) -> bool:
             MIN_ENCODER_SPREAD,
         )
     return collapsed
+
+
+def _fit_domain(encoder, prepared, splits: dict[str, list[int]], heldout: list[int], seed: int):  # noqa: ANN001
+    """The bundle's domain gate and calibration (``ml.train.domain_fit``): fitted on every image the
+    encoder trained on, thresholded and calibrated on the whole validation split; the real dev
+    radiographs are compared against only when they are already in the asset cache."""
+    from ml.train.data import ENCODER_ONLY
+    from ml.train.domain_fit import cached_real_paths, fit_domain, format_comparison
+
+    fit = splits["train"] + splits.get(ENCODER_ONLY, [])
+    gate, calibration, report = fit_domain(
+        encoder,
+        prepared.images[fit],
+        prepared.labels[fit],
+        prepared.label_mask[fit],
+        prepared.images[heldout],
+        prepared.labels[heldout],
+        prepared.label_mask[heldout],
+        cached_real_paths(),
+        seed=seed,
+    )
+    log.info("domain gate and calibration:\n%s", format_comparison(report))
+    return gate, calibration, report
 
 
 def _grid_size(cfg: Config) -> int:

@@ -124,7 +124,7 @@ def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float | None:
 
 @torch.no_grad()
 def encoder_check(
-    encoder: nn.Module, data: Prepared, rows: list[int], device, chunk: int = 32
+    encoder: nn.Module, data: Prepared, rows: list[int], device, chunk: int = 32, calibration=None  # noqa: ANN001
 ) -> dict[str, float | dict[str, float]]:
     """Per-finding ROC AUC of ``encoder`` on ``rows``, its support, and the spread of its probabilities.
 
@@ -134,13 +134,17 @@ def encoder_check(
     A collapsed encoder (the same output for every image) has AUC 0.5 and a spread near 0;
     ``run`` warns then, because everything downstream (scanpaths, tokens, drafts) would only
     learn the prior.
+    ``ece`` is each finding's expected calibration error of the raw probabilities, and
+    ``ece_calibrated`` of the probabilities a ``calibration`` (``ml.models.calibration``) gives.
     """
+    from ml.models.calibration import expected_calibration_error
+
     was = encoder.training
     encoder.eval()
-    probs = (
+    logits = (
         torch.cat(
             [
-                torch.sigmoid(encoder(data.float_images(rows[i : i + chunk]).to(device)).label_logits).cpu()
+                encoder(data.float_images(rows[i : i + chunk]).to(device)).label_logits.cpu()
                 for i in range(0, len(rows), chunk)
             ]
         )
@@ -148,12 +152,16 @@ def encoder_check(
         else torch.zeros(0, data.labels.shape[1])
     )
     encoder.train(was)
+    probs = torch.sigmoid(logits)
+    calibrated = calibration.probabilities(logits) if calibration is not None else None
     y, m = data.labels[rows], data.label_mask[rows]
     names = CHEXPERT_OBSERVATIONS if y.shape[1] == len(CHEXPERT_OBSERVATIONS) else None
     per: dict[str, float] = {}
     positives: dict[str, int] = {}
     sens: dict[str, float] = {}
     fpr: dict[str, float] = {}
+    ece: dict[str, float] = {}
+    ece_cal: dict[str, float] = {}
     for j in range(y.shape[1]):
         keep = m[:, j] > 0
         a = roc_auc(probs[keep, j], y[keep, j])
@@ -164,6 +172,9 @@ def encoder_check(
             positives[name] = int(pos.sum())
             sens[name] = round(float(said[pos].float().mean()), 4)
             fpr[name] = round(float(said[~pos].float().mean()), 4)
+            ece[name] = round(expected_calibration_error(probs[keep, j], y[keep, j]), 4)
+            if calibrated is not None:
+                ece_cal[name] = round(expected_calibration_error(calibrated[keep, j], y[keep, j]), 4)
     spread = float(probs.std(0).mean()) if len(rows) > 1 else 0.0
     mean_auc = sum(per.values()) / len(per) if per else float("nan")
     return {
@@ -174,6 +185,8 @@ def encoder_check(
         "positives": positives,
         "sensitivity": sens,
         "false_positive_rate": fpr,
+        "ece": ece,
+        **({"ece_calibrated": ece_cal} if calibrated is not None else {}),
     }
 
 

@@ -141,10 +141,9 @@ def test_tobii_validation_per_eye_then_recording(opened, qtbot, tobii_sdk):
     ctl.begin("tobii", validate=True, dialog_kwargs={"travel_s": 0.05, "dwell_s": 0.3, "full_screen": False})
     cal = ctl.calibration_dialog
     assert cal is not None
-    with qtbot.waitSignal(cal.computed, timeout=20000) as computed:
+    with qtbot.waitSignal(cal.computed, timeout=20000, raising=True) as computed:
         pass
     outcome = computed.args[0]
-    assert not isinstance(outcome, str), outcome
     assert outcome.ok and len(outcome.points) == 5
     assert outcome.mean_error_deg("left") < 1.0
     cal.next_btn.click()
@@ -193,3 +192,23 @@ def test_recording_undoes_and_locks_rotation_and_flips(opened, qtbot):
         win.session.stop()
     qtbot.waitUntil(lambda: win.session.state == IDLE, timeout=10000)
     assert win.act_rotate.isEnabled() and win.act_flip_v.isEnabled()
+
+
+def test_a_tracker_calibration_that_cannot_start_says_why(qtbot):
+    """The failure is its own signal with the reason, never a string where an outcome is expected."""
+    from app.session.calibration import TobiiCalibrationDialog
+
+    class UnpluggedTracker:
+        def enter(self):
+            raise RuntimeError("the eye tracker was unplugged")
+
+        def leave(self):
+            pass
+
+    dlg = TobiiCalibrationDialog(UnpluggedTracker(), full_screen=False)
+    qtbot.addWidget(dlg)
+    with qtbot.waitSignal(dlg.failed, timeout=10000) as failed:
+        dlg.start()
+    assert "unplugged" in failed.args[0]
+    assert "Calibration failed" in dlg.summary.text()
+    dlg.reject()

@@ -247,3 +247,27 @@ def test_images_without_recorded_gaze_are_left_out_of_every_row():
     assert only_image["n_cases"] == 3 and only_image["warnings"] == []
     with pytest.raises(EvalError, match="recorded scanpath"):
         run_eval(FakeModel(), [cases[1]], EvalConfig(meteor=False, progress=False), image_loader=_load)
+
+
+class GatedModel(FakeModel):
+    """The fake model behind a domain gate that finds "img-c" unlike its training images."""
+
+    def generate(self, image, scanpath=None, decoding=None, on_token=None, should_stop=None, mode=None):
+        from ml.contracts import DomainCheck
+
+        draft = super().generate(image, scanpath, decoding, on_token, should_stop, mode)
+        score = 30.0 if image.source == "img-c" else 5.0
+        draft.domain = DomainCheck(score <= 12.0, score, 12.0, "mahalanobis")
+        return draft
+
+
+def test_the_share_flagged_out_of_domain_is_reported_per_row_and_split(results):
+    gated = run_eval(GatedModel(), _cases(), EvalConfig(meteor=False, progress=False, examples=0), image_loader=_load)
+    assert gated["domain"]["gate"] == "mahalanobis" and gated["domain"]["threshold"] == 12.0
+    assert gated["domain"]["flagged"] == pytest.approx(1 / 3) and gated["domain"]["flagged_ids"] == ["img-c"]
+    assert {m: r["flagged"] for m, r in gated["rows"].items()} == pytest.approx(dict.fromkeys(GazeMode.values(), 1 / 3))
+    assert [c["domain"]["in_domain"] for c in gated["cases"]] == [True, True, False]
+    assert "33.3% of the split's 3 images flagged" in results_markdown(gated)
+
+    assert results["domain"]["gate"] is None and all(r["flagged"] is None for r in results["rows"].values())
+    assert "Domain gate: none" in results_markdown(results)

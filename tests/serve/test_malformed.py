@@ -285,3 +285,20 @@ def test_a_chunked_body_over_the_limit_is_a_json_413(client):
     assert r.status_code == 413, r.text
     assert r.json() == {"detail": "request body is over the 2 MiB limit", "code": "too_large", "error_id": None}
     assert client.get("/v1/health").json()["ready"] is True
+
+
+@pytest.mark.parametrize(
+    "pixels, dtype, says",
+    [
+        (np.zeros((64, 64), np.uint16), "uint16", "one value (0) everywhere"),
+        (np.full((64, 64), 65535, np.uint16), "uint16", "one value (65535) everywhere"),
+        (np.zeros((64, 64), np.float32), "float32", "one value (0) everywhere"),
+        (np.full((64, 64), 3e38, np.float32), "float32", "beyond any detector's range"),
+        (np.arange(4, dtype=np.uint8).reshape(2, 2), "uint8", "2×2 pixels"),
+    ],
+)
+def test_a_raw_upload_that_cannot_be_a_radiograph_is_refused_like_a_file(client, pixels, dtype, says):
+    image = {**_raw(pixels.astype(pixels.dtype.newbyteorder("<")), dtype), "name": "scan.raw"}
+    r = client.post("/v1/reports", json={"image": image}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["code"] == "bad_image", r.text
+    assert r.json()["detail"].startswith("image: scan.raw ") and says in r.json()["detail"]

@@ -51,6 +51,11 @@ def test_train_resume_and_generate_json(tmp_path, studies):
     summary = json.loads((bundle / "eval_summary.json").read_text())
     assert set(summary["modes"]) == {"predicted", "image_only", "real_gaze", "no_gnn"}
     assert (bundle / "training_log.txt").exists()
+    gate = manifest["domain_gate"]  # every trained bundle carries a domain gate and a calibration
+    assert gate["method"] == gate["comparison"]["chosen"] and isinstance(gate["threshold"], float)
+    assert gate["fitted_on"]["training_images"] == manifest["training"]["splits"]["train"]
+    assert set(manifest["calibration"]["scale"]) == set(manifest["calibration"]["prevalence"])
+    assert "ece" in manifest["training"]["checks"]["encoder"]
 
     with pytest.raises(RunError, match="--resume"):
         train(None, run, overrides=_overrides(tmp_path / "data"))

@@ -2,7 +2,8 @@
 
 A client that hangs up stops the generation it asked for: the plain endpoint watches for the
 disconnect, the stream stops when its iterator is closed. The stream sends ``scanpath``, then
-``domain`` (whether the image looks like the training images) before the first ``token``, then
+``domain`` (whether the image looks like the training images, when the model has a domain gate)
+before the first ``token``, then
 ``done`` (the plain endpoint's answer) or ``error``.
 """
 
@@ -27,7 +28,6 @@ from ml.serve.images import from_scanpath, to_scanpath
 from ml.serve.schemas import (
     MODEL_ERRORS,
     DecodingIn,
-    DomainEvent,
     DomainOut,
     FindingOut,
     ReportOut,
@@ -139,8 +139,9 @@ async def reports_stream(req: ReportRequest, m: ModelDep, backend: BackendDep):
         source = sp.source.value if sp is not None else None
         emit("scanpath", ScanpathEvent(scanpath=from_scanpath(sp), scanpath_source=source))
         check_domain = getattr(m, "check_domain", None)
-        if check_domain is not None:  # a model that cannot tell before drafting says so only in `done`
-            emit("domain", DomainEvent(domain=domain_out(check_domain(image))))
+        domain = domain_out(check_domain(image)) if check_domain is not None else None
+        if domain is not None:  # no gate (or none callable before drafting): `done` alone says so
+            emit("domain", domain)
         return m.generate(
             image,
             sp,
