@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.annotation.tools import POINTER
 from app.components.reading import GazeChoice
+from ml.types import AnnotationShape
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -42,7 +44,17 @@ def command(
 
 def build_actions(win: MainWindow) -> None:
     """Create the window's menus, toolbar and actions (``win.act_*``)."""
-    v, bar, menus = win.view, win.toolbar, win.menuBar()
+    bar = win.toolbar = win.addToolBar("Viewer")
+    bar.setObjectName("viewerToolbar")
+    bar.setMovable(False)
+    bar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+    win.preset_box = QtWidgets.QComboBox()
+    win.preset_box.setToolTip("Window/level presets (right-drag: horizontal = level, vertical = width)")
+    win.preset_box.setMinimumWidth(170)
+    win.record_btn = QtWidgets.QToolButton()
+    win.record_btn.setText("● Record gaze")
+    win.record_btn.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+    v, menus = win.view, win.menuBar()
     file_menu, view_menu = menus.addMenu("&File"), menus.addMenu("&View")
     report_menu, gaze_menu = menus.addMenu("&Report"), menus.addMenu("&Gaze")
     annotate_menu, help_menu = menus.addMenu("&Annotate"), menus.addMenu("&Help")
@@ -54,10 +66,10 @@ def build_actions(win: MainWindow) -> None:
         return action
 
     win.act_open = act("Open…", win.open_dialog, "Ctrl+O", "Open DICOM/PNG files or a folder", file_menu, True)
-    win.act_next = act("Next study", win.next_study, "PgDown", menu=file_menu)
-    win.act_prev = act("Previous study", win.prev_study, "PgUp", menu=file_menu)
+    win.act_next = act("Next study", lambda: win.step_study(1), "PgDown", menu=file_menu)
+    win.act_prev = act("Previous study", lambda: win.step_study(-1), "PgUp", menu=file_menu)
     file_menu.addSeparator()
-    win.act_settings = act("Settings…", win.show_settings, "Ctrl+,", "Backend, reader, data directory, screen geometry", file_menu)
+    win.act_settings = act("Settings…", win.settings_ctl.edit, "Ctrl+,", "Backend, reader, data directory, screen geometry", file_menu)
     bar.addSeparator()
     win.act_fit = act("Fit", v.fit, "F", "Fit the image to the window", view_menu, True)
     win.act_zoom_in = act("Zoom in", lambda: v.zoom_by(1.2), ["+", "="], menu=view_menu)
@@ -98,7 +110,9 @@ def build_actions(win: MainWindow) -> None:
     win.act_compare = act("Compare", win.show_compare, "C", "Real vs predicted gaze with the metrics", gaze_menu, True)
 
     ap, ac = win.annotation_panel, win.annotations
-    for tool, key in (("pointer", "Esc"), ("ellipse", "E"), ("box", "B"), ("polygon", "P"), ("point", "T")):
+    shortcut_of = {POINTER: "Esc", AnnotationShape.ELLIPSE: "E", AnnotationShape.BOX: "B"}
+    shortcut_of |= {AnnotationShape.POLYGON: "P", AnnotationShape.POINT: "T"}
+    for tool, key in shortcut_of.items():
         act(f"Annotation tool: {tool}", lambda t=tool: (ap.set_tool(t), win.annotation_dock.raise_()), key,
             menu=annotate_menu)
     act("Finish polygon", ac.finish_polygon, "Return", menu=annotate_menu)

@@ -74,6 +74,7 @@ def run_gui(args) -> int:
         win.drafting.draft_ready.connect(shoot)
         win.drafting.draft_failed.connect(shoot)
         win.studies_ctl.study_failed.connect(shoot)
+        win.studies_ctl.study_loaded.connect(lambda _uid: win.reading.versions and shoot())  # reopened: no draft
         QtCore.QTimer.singleShot(int(timeout_s * 1000), shoot)
     code = app.exec()
     return int(code)

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app import theme, workers
 from app.actions import build_actions
-from app.backend.launcher import BackendManager, BackendState
+from app.backend.launcher import BackendManager
+from app.backend.status import BackendBanner, BackendIndicator
 from app.components.reading import GazeChoice, ImageStatus, ReadingSession
 from app.controllers.drafting import DraftController
 from app.controllers.export import ExportController
 from app.controllers.review import ReviewController
+from app.controllers.settings import SettingsController
 from app.controllers.studies import StudyController
 from app.report.panel import ReportPanel
 from app.settings import WorkstationSettings
@@ -29,42 +30,8 @@ from app.worklist.panel import WorklistPanel
 from ml.contracts import Draft
 from ml.types import Image, Study
 
-BACKEND_COLOURS = {
-    BackendState.READY: theme.OK,
-    BackendState.LOADING: theme.WARN,
-    BackendState.STARTING: theme.WARN,
-    BackendState.ERROR: theme.BAD,
-    BackendState.DEAD: theme.BAD,
-}
-
-
-class BackendBanner(QtWidgets.QFrame):
-    """A red strip with the reason and a restart button; shown only when the backend is dead."""
-
-    restart = QtCore.Signal()
-
-    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("banner")
-        self.label = QtWidgets.QLabel("")
-        self.label.setWordWrap(True)
-        self.button = QtWidgets.QPushButton("Restart backend")
-        self.button.clicked.connect(self.restart)
-        lay = QtWidgets.QHBoxLayout(self)
-        lay.setContentsMargins(10, 6, 10, 6)
-        lay.addWidget(self.label, 1)
-        lay.addWidget(self.button)
-        self.hide()
-
-    def show_message(self, text: str) -> None:
-        self.label.setText(text)
-        self.show()
-
 
 class MainWindow(QtWidgets.QMainWindow):
-    predictions_ready = QtCore.Signal(list)  # sampled predicted scanpaths, drawn as the predicted layer
-    predictions_failed = QtCore.Signal(str)
-
     def __init__(
         self,
         settings: WorkstationSettings | None = None,
@@ -72,8 +39,7 @@ class MainWindow(QtWidgets.QMainWindow):
         auto_draft: bool = True,
     ) -> None:
         super().__init__()
-        self.settings = settings or WorkstationSettings.load()
-        self.setWindowTitle("Gaze2Report")
+        self.settings_ctl = SettingsController(settings or WorkstationSettings.load(), parent=self)
         self.resize(1600, 1000)
         self.auto_draft = auto_draft
         self.reading = ReadingSession()
@@ -113,15 +79,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([self.worklist_dock], [300], QtCore.Qt.Orientation.Horizontal)
 
         # status bar: the backend indicator is always visible
-        self.backend_dot = QtWidgets.QLabel()
-        self.backend_text = QtWidgets.QLabel("backend: not started")
-        self.backend_text.setObjectName("backendStatus")
         self.status_msg = QtWidgets.QLabel("")
-        sb = self.statusBar()
-        sb.addWidget(self.status_msg, 1)
-        sb.addPermanentWidget(self.backend_dot)
-        sb.addPermanentWidget(self.backend_text)
-        self._set_backend_indicator(theme.MUTED, "backend: not started")
+        self.statusBar().addWidget(self.status_msg, 1)
+        self.backend_status = BackendIndicator(self.backend, self.banner)
+        self.statusBar().addPermanentWidget(self.backend_status)
 
         # controllers
         author = lambda: self.settings.user_name  # noqa: E731 - the settings object can be replaced
@@ -130,7 +91,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.reading, self.backend, self.report, self.store, self.studies_ctl.gaze_for, parent=self
         )
         self.review = ReviewController(self.reading, self.report, self.store, author, parent=self)
-        self.review.named = self.ensure_reader
+        self.review.named = self.settings_ctl.ensure_reader
         self.exports = ExportController(self.reading, self.report, self.annotations, self.store, author, parent=self)
         from app.session.controller import GazeSessionController
 
@@ -140,22 +101,12 @@ class MainWindow(QtWidgets.QMainWindow):
         # the recording bar floats over the image: showing it must not move the image under the gaze
         self.view.set_top_bar(self.session.bar)
 
-        self.toolbar = self.addToolBar("Viewer")
-        self.toolbar.setObjectName("viewerToolbar")
-        self.toolbar.setMovable(False)
-        self.toolbar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.preset_box = QtWidgets.QComboBox()
-        self.preset_box.setToolTip("Window/level presets (right-drag: horizontal = level, vertical = width)")
-        self.preset_box.setMinimumWidth(170)
-        self.record_btn = QtWidgets.QToolButton()
-        self.record_btn.setText("● Record gaze")
-        self.record_btn.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.MenuButtonPopup)
-        build_actions(self)
+        build_actions(self)  # menus, toolbar (with the preset box and the record button), shortcuts
         self.overlays.shortcuts(self)
         self.report.use_actions(self.act_generate, self.act_save, self.act_sign, self.act_amend)
         self._connect()
         self._sync()
-        self._show_signer()
+        self._on_settings(self.settings)
 
     def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
         dock = QtWidgets.QDockWidget(title, self)
@@ -169,16 +120,15 @@ class MainWindow(QtWidgets.QMainWindow):
         r, s, d = self.reading, self.studies_ctl, self.drafting
         r.state_changed.connect(self._sync)
         r.image_changed.connect(lambda _status: self._sync())
-        r.draft_changed.connect(self._show_draft)
-        self.backend.state_changed.connect(self._on_backend_state)
-        self.banner.restart.connect(self.backend.restart)
+        r.draft_changed.connect(self.report.show_draft)  # the draft's AI context on every view
+        r.draft_changed.connect(self.overlays.show_draft)
         self.worklist.study_activated.connect(lambda i: self.open_study(s.studies[i]))
         self.preset_box.activated.connect(lambda i: self.view.apply_preset(self.preset_box.itemText(i)))
         self.view.window_changed.connect(self._show_preset)
         s.studies_added.connect(lambda _new: self.worklist.set_studies(s.studies))
         s.chosen.connect(self.open_study)
-        r.study_changed.connect(lambda study: self.worklist.select(s.studies.index(study)))
-        s.statuses.connect(self._on_statuses)
+        r.study_changed.connect(self._select)
+        s.statuses.connect(lambda statuses: [self.worklist.set_status(uid, st) for uid, st in statuses.items()])
         s.image_ready.connect(self._on_image)
         s.study_loaded.connect(self._on_study_loaded)
         s.study_failed.connect(self._on_study_failed)
@@ -198,12 +148,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.stop_requested.connect(d.stop)
         self.report.versions_requested.connect(self.review.show_versions)
         self.report.export_requested.connect(self.export_dialog)
-        self.report.chip_clicked.connect(self.show_attention_for)
+        self.report.chip_clicked.connect(lambda observation: self.say(self.overlays.show_attention(observation)))
         self.report.editor.edited.connect(self._on_edited)
-        self.report.editor.sentence_clicked.connect(self._on_sentence)
-        self.overlays.sample_btn.clicked.connect(lambda: self.sample_predictions(3))
-        self.overlays.changed.connect(self._keep_layers)
-        self.annotations.selected.connect(self._on_annotation_selected)
+        self.report.editor.sentence_clicked.connect(self.annotation_panel.follow_sentence)
+        self.annotations.selected.connect(lambda ann: ann.sentence and self.report.editor.highlight_sentence(ann.sentence))
+        self.overlays.sample_btn.clicked.connect(lambda: d.sample_scanpaths(3))
+        d.predictions_ready.connect(lambda paths: self.say(self.overlays.show_predictions(paths)))
+        d.predictions_failed.connect(self.say)
+        self.overlays.changed.connect(lambda: self.settings_ctl.keep_layers(self.overlays.visibility()))
+        self.settings_ctl.changed.connect(self._on_settings)
+        self.settings_ctl.failed.connect(self.say)
+        self.annotations.store_failed.connect(self.say)
 
     # ------------------------------------------------------------------ state → views
     def say(self, text: str) -> None:
@@ -218,31 +173,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_sign.setEnabled(r.can_sign and not busy)
         self.act_amend.setEnabled(r.can_amend and not busy)
         self.report.set_locked(not r.can_edit, r.signed, r.amending)
-        study = r.study
-        if study is None:
-            self.report.title.setText("Report")
-        elif r.image_status is ImageStatus.FAILED:
-            self.report.title.setText(f"Report — {study.id} (image not loaded)")
-        else:
-            self.report.title.setText(f"Report — {study.id}")
-        self.setWindowTitle(f"Gaze2Report — {study.id}" if study else "Gaze2Report")
-
-    def _show_draft(self, draft: Draft | None) -> None:
-        """The draft's AI context on every view: badge, the image model's findings, gaze and attention."""
-        self.overlays.set_predicted([])
-        self.overlays.set_attention(None, [])
-        self.report.set_domain(draft.domain if draft else None)
-        if draft is None:
-            self.report.set_model_badge(None)
-            self.report.set_suspected([])
-            return
-        source = draft.scanpath.source.value if draft.scanpath is not None else None
-        self.report.set_model_badge(draft.model, bool(draft.model.get("untrained")), source)
-        self.report.set_suspected(draft.findings, unreliable=draft.domain is not None and not draft.domain.in_domain)
-        if draft.scanpath is not None and len(draft.scanpath):
-            if source == "predicted":
-                self.overlays.set_predicted([draft.scanpath])
-            self.overlays.set_attention(draft.scanpath, draft.attention)
+        study = r.study.id if r.study else ""
+        self.report.set_study(study, failed=r.image_status is ImageStatus.FAILED)
+        self.setWindowTitle(f"Gaze2Report — {study}" if study else "Gaze2Report")
 
     def _on_image(self, image: Image, display: DisplayData) -> None:
         study = self.reading.study
@@ -253,11 +186,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.overlays.clear()
         self.overlays.set_findings(study.findings if study else [])
         if study is not None:
-            self.load_annotations(study)
+            self.annotations.open_study(study.id, study.image_path)
 
     def _show_preset(self, *_window) -> None:
         """The preset box names the window on screen (or is blank for a manual one)."""
         self.preset_box.setCurrentIndex(self.preset_box.findText(self.view.preset_name()))
+
+    def _select(self, study: Study) -> None:
+        if study in self.studies_ctl.studies:
+            self.worklist.select(self.studies_ctl.studies.index(study))
 
     def _on_study_loaded(self, uid: str) -> None:
         r = self.reading
@@ -268,25 +205,20 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.auto_draft:
                 self.drafting.generate(GazeChoice.AUTO)
             return
-        self.report.editor.set_text(latest.text)
-        who = f" by {latest.author}" if latest.author else ""
-        when = latest.created_at.replace("T", " ")[:16]
-        self.report.set_state(f"{r.state.value.capitalize()}{who} · {when} UTC · v{latest.version}")
+        self.report.show_version(latest, r.state.value)
         self.review.update_labels()
 
     def _on_study_failed(self, uid: str, message: str) -> None:
         self.view.clear()
         self.overlays.clear()
         self.report.editor.clear()
-        self.report.set_state(f"Could not open the image: {message}")
-
-    def _on_statuses(self, statuses: dict) -> None:
-        for uid, st in statuses.items():
-            self.worklist.set_status(uid, st)
+        self.report.set_state(f"Could not open {uid}: {message}")
 
     def _on_edited(self) -> None:
         self.reading.edited()
-        if self.reading.dirty:
+        if self.reading.amending:
+            self.report.set_state("Addendum — not signed yet (Ctrl+Shift+S)")
+        elif self.reading.dirty:
             self.report.set_state("Edited — not saved yet (Ctrl+S)")
 
     def _saved(self) -> None:
@@ -294,21 +226,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.studies_ctl.refresh_status(self.reading.study.id)
         self.say("")
 
-    def _show_signer(self) -> None:
-        s = self.settings
-        who = f"{s.user_name}{f' ({s.reader_id})' if s.reader_id else ''}" if s.reader_confirmed else "asked at signing"
-        self.report.set_signer(f"Signs as: {who}")
-
-    def _set_backend_indicator(self, colour: str, text: str) -> None:
-        self.backend_dot.setPixmap(theme.dot(colour, 11))
-        self.backend_text.setText(text)
-
-    def _on_backend_state(self, state: str, message: str) -> None:
-        self._set_backend_indicator(BACKEND_COLOURS.get(BackendState(state), theme.MUTED), message)
-        if state in (BackendState.DEAD, BackendState.ERROR):
-            self.banner.show_message(f"Backend {state}: {message}")
-        else:
-            self.banner.hide()
+    def _on_settings(self, settings: WorkstationSettings) -> None:
+        self.annotations.reader = settings.user_name
+        self.report.set_signer(self.settings_ctl.signer())
 
     def _lock_orientation_while_recording(self, state: str, _msg: str = "") -> None:
         """Gaze is mapped to image pixels through an axis-aligned viewport (ml.gaze.geometry), so a
@@ -335,21 +255,18 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_default_case(self) -> None:
         """Open the embedded default case (built on a worker thread the first time)."""
-        from app.defaults import ensure_default_case
-
-        self.say("Preparing the default case…")
         self.report.set_state("Preparing the default case…")
-
-        def failed(exc: BaseException) -> None:
-            msg = workers.error_text(exc)
-            self.say(msg)
-            self.report.set_state(f"No default case: {msg}. Open a radiograph with Ctrl+O.")
-            self.studies_ctl.study_failed.emit("default case", msg)
-
-        workers.submit(ensure_default_case, lambda folder: self.open_paths([str(folder)]), failed, context=self)
+        self.studies_ctl.open_default_case()
 
     def open_study(self, study: Study) -> None:
-        """Leave the open study (its unsaved edits become a version) and open ``study``."""
+        """Leave the open study (its unsaved edits become a version; an unsigned addendum is only
+        dropped when the reader says so) and open ``study``."""
+        r = self.reading
+        if r.amending and r.dirty and r.study is not study:
+            question = f"The addendum to the report of {r.study.id} is not signed. Discard it?"
+            if not self.review.confirm("Unsigned addendum", question):
+                self._select(r.study)  # the worklist goes back to the study being amended
+                return
         self.drafting.stop(quiet=True)
         self.review.autosave()
         self.say("")
@@ -358,50 +275,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report.set_state(f"{study.id}: loading the image…")
         self.studies_ctl.open_study(study)
 
-    def next_study(self) -> None:
-        study = self.studies_ctl.step(1)
+    def step_study(self, delta: int) -> None:
+        """Open the next (1) or previous (-1) study of the worklist."""
+        study = self.studies_ctl.step(delta)
         if study is not None:
             self.open_study(study)
-
-    def prev_study(self) -> None:
-        study = self.studies_ctl.step(-1)
-        if study is not None:
-            self.open_study(study)
-
-    def sample_predictions(self, n: int = 3) -> None:
-        """Several predicted scanpaths from the backend, drawn as the predicted layer."""
-        image, study = self.reading.image, self.reading.study
-        if image is None or self.backend.state != BackendState.READY:
-            self.say("Sampling needs an open study and a ready backend")
-            return
-        client = self.backend.client()
-
-        def done(paths) -> None:
-            if self.reading.study is study:
-                self.overlays.set_predicted(paths)
-                self.overlays.set_visible("predicted", True)
-                self.say(f"{len(paths)} predicted scanpaths")
-            self.predictions_ready.emit(paths)
-
-        def fail(exc: BaseException) -> None:
-            self.say(f"No predicted scanpaths: {workers.error_text(exc)}")
-            self.predictions_failed.emit(workers.error_text(exc))
-
-        workers.submit(lambda: client.scanpaths(image, n=n, seed=0), done, fail, context=self)
-
-    def show_attention_for(self, observation: str) -> None:
-        """A clicked chip shows where the model attended: the attention layer with its top nodes."""
-        layer = self.overlays.layers["attention"]
-        if not layer.has_data:
-            self.say("No attention for this draft (the model gave none)")
-            return
-        self.overlays.set_visible("attention", True)
-        top = layer.top_nodes(3)
-        layer.highlight(top)
-        self.say(f"{observation}: the draft's most attended fixations are #{', #'.join(str(i + 1) for i in top)}")
 
     def export_dialog(self, kind: str) -> None:
-        if self.reading.study is None or (kind.startswith("sr") and not self.ensure_reader()):
+        if self.reading.study is None or (kind.startswith("sr") and not self.settings_ctl.ensure_reader()):
             return
         default = str(Path.home() / self.exports.default_name(kind))
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export", default)
@@ -410,42 +291,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
             ExportResult(self, self.exports)
             self.exports.export(kind, path)
-
-    def show_settings(self):
-        from app.dialogs import SettingsDialog
-
-        dlg = SettingsDialog(self.settings, self)
-        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
-            self.apply_settings(dlg.values())
-        return dlg
-
-    def apply_settings(self, new: WorkstationSettings) -> None:
-        """Keep and save new settings; the reader name and gaze options apply at once."""
-        self.settings = new
-        self.annotations.reader = new.user_name
-        self._show_signer()
-        workers.submit(new.save, None, lambda exc: self.say(workers.error_text(exc)), context=self)
-
-    def ensure_reader(self) -> bool:
-        """Before the first signature the reader names themselves; False if they decline."""
-        if self.settings.reader_confirmed:
-            return True
-        from app.dialogs import ReaderDialog
-
-        dlg = ReaderDialog(self.settings, self)
-        named = dlg.values() if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted else None
-        if named is None:
-            self.report.set_state("Not signed: the reader's name is needed to sign")
-            return False
-        self.apply_settings(named)
-        return True
-
-    def _keep_layers(self) -> None:
-        """The reader's overlay choice persists (the settings file, written off the GUI thread)."""
-        layers = self.overlays.visibility()
-        if layers != self.settings.layers:
-            self.settings.layers = layers
-            workers.submit(self.settings.save, None, lambda exc: self.say(workers.error_text(exc)), context=self)
 
     def show_shortcuts(self):
         from app.dialogs import ShortcutsDialog
@@ -465,6 +310,10 @@ class MainWindow(QtWidgets.QMainWindow):
         return dlg
 
     # ------------------------------------------------------------------ what the gaze and compare views read
+    @property
+    def settings(self) -> WorkstationSettings:
+        return self.settings_ctl.settings
+
     @property
     def current(self) -> Study | None:
         return self.reading.study
@@ -488,31 +337,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.studies_ctl.add_session_scanpath(study, scanpath)
         if self.reading.study is study:
             self.overlays.set_visible("recorded", True)
-
-    # ------------------------------------------------------------------ annotations
-    def load_annotations(self, study: Study) -> None:
-        from app.annotation.tools import DrawnFinding
-
-        reader = self.settings.user_name
-        self.annotations.load(study.id, [])
-
-        def done(rows) -> None:
-            if self.reading.study is study:
-                self.annotations.load(study.id, [DrawnFinding(r.finding, r.sentence, r.id) for r in rows])
-
-        self.store.call(
-            lambda s: s.annotations(s.add_study(study.id, study.image_path), reader=reader),
-            done,
-            lambda exc: self.say(f"Database: {workers.error_text(exc)}"),
-        )
-
-    def _on_sentence(self, sentence: str) -> None:
-        self.annotation_panel.sentence = sentence
-        self.annotations.select_sentence(sentence)
-
-    def _on_annotation_selected(self, ann) -> None:
-        if ann is not None and ann.sentence:
-            self.report.editor.highlight_sentence(ann.sentence)
 
     # ------------------------------------------------------------------ lifecycle
     def moveEvent(self, ev: QtGui.QMoveEvent) -> None:  # noqa: N802

@@ -37,7 +37,7 @@ QPushButton:disabled {{ color: #5b6270; border-color: #2a2e35; }}
 QPushButton#primary {{ background: #1f4f99; border-color: {ACCENT}; color: white; font-weight: bold; }}
 QPushButton#danger {{ background: #5a1f22; border-color: {BAD}; color: white; }}
 QLabel#sectionTitle {{ color: {MUTED}; font-weight: bold; letter-spacing: 1px; font-size: 9pt; padding-top: 4px; }}
-QLabel#cornerText {{ background: transparent; color: #e6e6e6; font-family: "DejaVu Sans Mono"; font-size: 9pt; }}
+QLabel#cornerText {{ background: rgba(0, 0, 0, 130); border-radius: 3px; padding: 1px 3px; color: #e6e6e6; font-family: "DejaVu Sans Mono"; font-size: 9pt; }}
 QLabel#legend {{ background: rgba(20, 22, 26, 200); color: #e6e6e6; border: 1px solid #3a404a; border-radius: 4px; padding: 6px 8px; font-size: 9pt; }}
 QLabel#viewerPlaceholder {{ background: transparent; color: #555b66; font-size: 16pt; }}
 QLabel#panelTitle {{ font-size: 12pt; font-weight: bold; color: #ffffff; }}

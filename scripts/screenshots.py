@@ -104,18 +104,19 @@ def main(argv: list[str] | None = None) -> int:
         widget.grab().save(str(path))
         print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
-    settings = WorkstationSettings(user_name="Dr. A. Reader", backend_bundle=args.bundle)
+    settings = WorkstationSettings(user_name="Dr. A. Reader", reader_confirmed=True, backend_bundle=args.bundle)
     if args.backend:
         settings.backend_url = args.backend
         settings.backend_token = os.environ.get("GAZE2REPORT_TOKEN", "")
     win = MainWindow(settings)
+    win.review.confirm = lambda title, text: True  # the reader answers Yes to "Sign the report?"
     win.resize(1600, 1000)
     win.move(0, 0)
     win.show()
     win.start_backend()
     t0 = time.monotonic()
     win.open_default_case()
-    result = wait_for(win.draft_finished, args.timeout, "the draft")[0]
+    result = wait_for(win.drafting.draft_ready, args.timeout, "the draft", win.drafting.draft_failed)[0]
     print(f"draft after {time.monotonic() - t0:.0f} s: {result if isinstance(result, str) else 'ok'}")
     if not win.reading.labels:
         wait_for(win.review.labels_updated, 30, "the labeler")
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if win.reading.labels:
         first = next((k for k, v in win.reading.labels.items() if v == 1), None)
         if first:
-            win.show_attention_for(first)
+            win.say(win.overlays.show_attention(first))
     shot(win, "02_gaze_attention.png")
     win.overlays.set_visible("heatmap", False)
     dlg = win.show_compare()
@@ -207,9 +208,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # 6. export the signed report as DICOM SR (validated by reading it back)
     export_dir = tmp / "export"
+    from app.dialogs import ExportResult
+
+    told = ExportResult(win, win.exports)
     win.exports.export("sr", str(export_dir / "default_case_report.dcm"))
-    kind, path = wait_for(win.exports.exported, 60, "the SR export")
-    box = win.show_export_result(kind, path)
+    wait_for(win.exports.exported, 60, "the SR export", win.exports.failed)
+    box = told.box
     pause(600)  # grab the window with the message box on top of it
     screen = app.primaryScreen()
     pix = screen.grabWindow(0, 0, 0, win.frameGeometry().width(), win.frameGeometry().height())

@@ -15,7 +15,8 @@ from collections.abc import Callable
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ml.types import CHEXPERT_OBSERVATIONS, Finding
+from app import workers
+from ml.types import CHEXPERT_OBSERVATIONS, AnnotationShape, Finding
 
 CERTAINTY = {
     1: "1 unlikely",
@@ -26,7 +27,8 @@ CERTAINTY = {
 }
 COLOUR = "#ffd54f"
 SELECTED = "#ff6e40"
-TOOLS = ("pointer", "ellipse", "box", "polygon", "point")
+POINTER = "pointer"  # the tool that draws nothing (pan and select)
+TOOLS = (POINTER, *AnnotationShape.values())
 
 
 @dataclasses.dataclass
@@ -45,7 +47,7 @@ def finding_from_roi(roi: pg.ROI, base: Finding) -> Finding:
         xs, ys = [p[0] for p in xy], [p[1] for p in xy]
         return dataclasses.replace(base, x0=min(xs), y0=min(ys), x1=max(xs), y1=max(ys), points=xy)
     pos, size = roi.pos(), roi.size()
-    if base.shape == "point":
+    if base.shape == AnnotationShape.POINT:
         cx, cy = pos.x() + size.x() / 2, pos.y() + size.y() / 2
         return dataclasses.replace(base, x0=cx, y0=cy, x1=cx, y1=cy)
     x0, y0 = float(pos.x()), float(pos.y())
@@ -54,7 +56,7 @@ def finding_from_roi(roi: pg.ROI, base: Finding) -> Finding:
 
 def size_mm(f: Finding, spacing: tuple[float, float] | None) -> str:
     """' 24 × 18 mm' (width × height) for a drawn region when the pixel spacing is known, else ''."""
-    if spacing is None or f.shape == "point":
+    if spacing is None or f.shape == AnnotationShape.POINT:
         return ""
     row_mm, col_mm = spacing
     return f" {abs(f.x1 - f.x0) * col_mm:.0f} × {abs(f.y1 - f.y0) * row_mm:.0f} mm"
@@ -63,14 +65,14 @@ def size_mm(f: Finding, spacing: tuple[float, float] | None) -> str:
 def roi_for(f: Finding, point_radius: float) -> pg.ROI:
     pen = pg.mkPen(COLOUR, width=2)
     hover = pg.mkPen(SELECTED, width=2)
-    if f.shape == "polygon" and f.points:
+    if f.shape == AnnotationShape.POLYGON and f.points:
         roi: pg.ROI = pg.PolyLineROI(f.points, closed=True, pen=pen, hoverPen=hover)
-    elif f.shape == "point":
+    elif f.shape == AnnotationShape.POINT:
         r = point_radius
         roi = pg.CircleROI((f.x0 - r, f.y0 - r), (2 * r, 2 * r), pen=pen, hoverPen=hover, resizable=False)
         for h in list(roi.handles):
             roi.removeHandle(h["item"])
-    elif f.shape == "box":
+    elif f.shape == AnnotationShape.BOX:
         roi = pg.RectROI((f.x0, f.y0), (max(f.x1 - f.x0, 1), max(f.y1 - f.y0, 1)), pen=pen, hoverPen=hover)
     else:
         roi = pg.EllipseROI((f.x0, f.y0), (max(f.x1 - f.x0, 1), max(f.y1 - f.y0, 1)), pen=pen, hoverPen=hover)
@@ -95,6 +97,7 @@ class AnnotationController(QtCore.QObject):
     changed = QtCore.Signal()
     selected = QtCore.Signal(DrawnFinding)
     deselected = QtCore.Signal()
+    store_failed = QtCore.Signal(str)  # an annotation could not be read or written
 
     def __init__(self, view, store=None, reader: str = "", parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -105,7 +108,7 @@ class AnnotationController(QtCore.QObject):
         self.items: list[DrawnFinding] = []
         self.current: DrawnFinding | None = None
         self.undo = QtGui.QUndoStack(self)
-        self.tool = "pointer"
+        self.tool = POINTER
         self.label = "Lung Opacity"
         self.certainty = 4
         self._drag_start: QtCore.QPointF | None = None
@@ -131,6 +134,19 @@ class AnnotationController(QtCore.QObject):
             self.items.append(a)
         self.changed.emit()
 
+    def open_study(self, study_id: str, image_path: str) -> None:
+        """Show the reader's stored annotations of a study (cleared at once, filled from the store)."""
+        self.load(study_id, [])
+        if self.store is None:
+            return
+        reader = self.reader
+
+        def done(rows) -> None:
+            if self.study_id == study_id:
+                self.load(study_id, [DrawnFinding(r.finding, r.sentence, r.id) for r in rows])
+
+        self.store.call(lambda s: s.annotations(s.add_study(study_id, image_path), reader=reader), done, self._failed)
+
     def findings(self) -> list[Finding]:
         return [a.finding for a in self.items]
 
@@ -145,14 +161,14 @@ class AnnotationController(QtCore.QObject):
         return self.view.root.mapFromScene(scene_pos)
 
     def _on_drag(self, ev) -> bool:
-        if self.tool not in ("ellipse", "box") or self.view.image is None:
+        if self.tool not in (AnnotationShape.ELLIPSE, AnnotationShape.BOX) or self.view.image is None:
             return False
         ev.accept()
         p = self._image_pos(ev.scenePos())
         if ev.isStart():
             self._drag_start = self._image_pos(ev.buttonDownScenePos())
             self._show_preview(
-                QtWidgets.QGraphicsEllipseItem() if self.tool == "ellipse" else QtWidgets.QGraphicsRectItem()
+                QtWidgets.QGraphicsEllipseItem() if self.tool == AnnotationShape.ELLIPSE else QtWidgets.QGraphicsRectItem()
             )
         if self._drag_start is None:
             return True
@@ -177,12 +193,12 @@ class AnnotationController(QtCore.QObject):
         return True
 
     def _on_click(self, ev) -> bool:
-        if self.view.image is None or self.tool not in ("point", "polygon"):
+        if self.view.image is None or self.tool not in (AnnotationShape.POINT, AnnotationShape.POLYGON):
             return False
         ev.accept()
         p = self._image_pos(ev.scenePos())
-        if self.tool == "point":
-            self.add(Finding(self.label, p.x(), p.y(), p.x(), p.y(), "point", self.certainty))
+        if self.tool == AnnotationShape.POINT:
+            self.add(Finding(self.label, p.x(), p.y(), p.x(), p.y(), AnnotationShape.POINT, self.certainty))
         else:
             if ev.double():
                 self.finish_polygon()
@@ -201,7 +217,7 @@ class AnnotationController(QtCore.QObject):
         self._clear_preview()
         if len(pts) >= 3:
             xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            self.add(Finding(self.label, min(xs), min(ys), max(xs), max(ys), "polygon", self.certainty, pts))
+            self.add(Finding(self.label, min(xs), min(ys), max(xs), max(ys), AnnotationShape.POLYGON, self.certainty, pts))
 
     def _draw_poly_preview(self) -> None:
         self._clear_preview()
@@ -349,6 +365,9 @@ class AnnotationController(QtCore.QObject):
         return None
 
     # ----------------------------------------------------------------- persistence
+    def _failed(self, exc: BaseException) -> None:
+        self.store_failed.emit(f"Annotations: {workers.error_text(exc)}")
+
     def _persist_add(self, ann: DrawnFinding) -> None:
         if self.store is None or not self.study_id:
             return
@@ -357,7 +376,7 @@ class AnnotationController(QtCore.QObject):
         def run(s):  # the store thread runs calls in order, so later updates/deletes see the id
             ann.db_id = s.add_annotation(uid, finding, reader, sentence)
 
-        self.store.call(run)
+        self.store.call(run, None, self._failed)
 
     def _persist_update(self, ann: DrawnFinding) -> None:
         if self.store is None:
@@ -368,7 +387,7 @@ class AnnotationController(QtCore.QObject):
             if ann.db_id is not None:
                 s.update_annotation(ann.db_id, finding, sentence)
 
-        self.store.call(run)
+        self.store.call(run, None, self._failed)
 
     def _persist_delete(self, ann: DrawnFinding) -> None:
         if self.store is None:
@@ -379,7 +398,7 @@ class AnnotationController(QtCore.QObject):
                 s.delete_annotation(ann.db_id)
                 ann.db_id = None
 
-        self.store.call(run)
+        self.store.call(run, None, self._failed)
 
 
 class AnnotationPanel(QtWidgets.QWidget):
@@ -392,11 +411,11 @@ class AnnotationPanel(QtWidgets.QWidget):
         tools = QtWidgets.QHBoxLayout()
         group = QtWidgets.QButtonGroup(self)
         for tool, text, key in (
-            ("pointer", "Pan", "Esc"),
-            ("ellipse", "Ellipse", "E"),
-            ("box", "Box", "B"),
-            ("polygon", "Polygon", "P"),
-            ("point", "Point", "T"),
+            (POINTER, "Pan", "Esc"),
+            (AnnotationShape.ELLIPSE, "Ellipse", "E"),
+            (AnnotationShape.BOX, "Box", "B"),
+            (AnnotationShape.POLYGON, "Polygon", "P"),
+            (AnnotationShape.POINT, "Point", "T"),
         ):
             b = QtWidgets.QToolButton()
             b.setObjectName("toolButton")  # the active tool is highlighted (theme)
@@ -407,7 +426,7 @@ class AnnotationPanel(QtWidgets.QWidget):
             group.addButton(b)
             tools.addWidget(b)
             self.tool_buttons[tool] = b
-        self.tool_buttons["pointer"].setChecked(True)
+        self.tool_buttons[POINTER].setChecked(True)
         self.label = QtWidgets.QComboBox()
         self.label.setEditable(True)
         self.label.addItems(list(CHEXPERT_OBSERVATIONS[1:]))
@@ -457,6 +476,12 @@ class AnnotationPanel(QtWidgets.QWidget):
                 ev.ignore()
                 return True
         return super().eventFilter(obj, ev)
+
+    def follow_sentence(self, sentence: str) -> None:
+        """The report's caret entered ``sentence``: link target for the next annotation, and select
+        the annotation already linked to it."""
+        self.sentence = sentence
+        self.ctl.select_sentence(sentence)
 
     def set_tool(self, tool: str) -> None:
         self.ctl.set_tool(tool)

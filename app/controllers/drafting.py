@@ -28,6 +28,8 @@ class DraftController(QtCore.QObject):
     version_stored = QtCore.Signal(str)  # study id whose model version was stored
     store_failed = QtCore.Signal(str)
     busy_changed = QtCore.Signal(bool)  # a generation started or ended
+    predictions_ready = QtCore.Signal(list)  # sampled predicted scanpaths of the open study
+    predictions_failed = QtCore.Signal(str)
 
     def __init__(
         self,
@@ -43,7 +45,8 @@ class DraftController(QtCore.QObject):
         self.gaze_for = gaze_for
         self.stream: ReportStream | None = None
         self.pending: GazeChoice | None = None
-        self.decoding: dict | None = None  # None: the backend's default decoding
+        self.decoding: dict | None = None  # what to ask for; None: the backend's default decoding
+        self.served_decoding: dict | None = None  # the backend's default, as /v1/model says
         backend.state_changed.connect(self._on_backend_state)
 
     @property
@@ -92,13 +95,42 @@ class DraftController(QtCore.QObject):
         if not quiet:
             self.panel.set_state("Generation stopped")
 
+    def sample_scanpaths(self, n: int = 3) -> None:
+        """Several predicted scanpaths of the open image from the backend."""
+        image, study = self.session.image, self.session.study
+        if image is None or self.backend.state != BackendState.READY:
+            self.predictions_failed.emit("Sampling needs an open study and a ready backend")
+            return
+        client = self.backend.client()
+
+        def done(paths: list) -> None:
+            if self.session.study is study:
+                self.predictions_ready.emit(paths)
+
+        workers.submit(
+            lambda: client.scanpaths(image, n=n, seed=0),
+            done,
+            lambda exc: self.predictions_failed.emit(f"No predicted scanpaths: {workers.error_text(exc)}"),
+            context=self,
+        )
+
     def _on_backend_state(self, state: str, _message: str) -> None:
         if state in (BackendState.DEAD, BackendState.ERROR) and self.stream is not None:
             self.stop(quiet=True)
             self._failed("the backend went away during generation")
+        if state == BackendState.READY:
+            self._learn_decoding()
         if state == BackendState.READY and self.pending is not None:
             choice, self.pending = self.pending, None
             self.generate(choice)
+
+    def _learn_decoding(self) -> None:
+        """The decoding a draft without one gets, so the stored AI context can say how it was decoded."""
+
+        def keep(body: dict) -> None:
+            self.served_decoding = body.get("decoding") or None
+
+        workers.submit(self.backend.client().model, keep, lambda _exc: None, context=self)
 
     def _done(self, draft: Draft, elapsed_s: float) -> None:
         self.stream = None
@@ -107,7 +139,7 @@ class DraftController(QtCore.QObject):
         self.busy_changed.emit(False)
         study = self.session.study
         try:
-            request = self.session.draft_ready(draft, self.panel.editor.text(), self.decoding)
+            request = self.session.draft_ready(draft, self.panel.editor.text(), self.decoding or self.served_decoding)
         except ReadingError as exc:
             self.panel.set_state(str(exc))
             self.draft_failed.emit(str(exc))

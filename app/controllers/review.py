@@ -26,6 +26,8 @@ def ask_confirmation(parent: QtWidgets.QWidget | None, title: str, text: str) ->
         QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.Cancel,
         QtWidgets.QMessageBox.StandardButton.Cancel,
     )
+    if parent is not None:
+        parent.activateWindow()  # the keys go back to the window, whatever the window manager does
     return answer == QtWidgets.QMessageBox.StandardButton.Yes
 
 

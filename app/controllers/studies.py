@@ -64,6 +64,18 @@ class StudyController(QtCore.QObject):
             context=self,
         )
 
+    def open_default_case(self) -> None:
+        """The embedded default case (built on a worker thread the first time) joins the worklist."""
+        from app.defaults import ensure_default_case
+
+        def failed(exc: BaseException) -> None:
+            msg = f"{workers.error_text(exc)}. Open a radiograph with Ctrl+O."
+            self.message.emit(msg)
+            self.study_failed.emit("the default case", msg)
+
+        self.message.emit("Preparing the default case…")
+        workers.submit(ensure_default_case, lambda folder: self.open_paths([str(folder)]), failed, context=self)
+
     def add_studies(self, studies: list[Study]) -> None:
         """Add studies to the worklist (those already there are kept, not doubled); the first is ``chosen``."""
         if not studies:

@@ -7,7 +7,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app import theme
 from app.report.editor import ReportEditor
 from app.report.sr import domain_text
-from ml.contracts import DomainCheck, EncoderFinding
+from ml.contracts import DomainCheck, Draft, EncoderFinding
 
 OUT_OF_DOMAIN = "⚠ This image is unlike the model's training images: the draft is unreliable."
 
@@ -161,6 +161,18 @@ class ReportPanel(QtWidgets.QWidget):
         self.sign_btn.setText("Sign addendum" if amending else "Signed" if signed else "Sign")
         self.amend_btn.setVisible(signed and not amending)
 
+    def show_version(self, version, state: str) -> None:
+        """A stored version in the editor, with what it is, who wrote it and when on the state line."""
+        self.editor.set_text(version.text)
+        who = f" by {version.author}" if version.author else ""
+        when = version.created_at.replace("T", " ")[:16]
+        self.set_state(f"{state.capitalize()}{who} · {when} UTC · v{version.version}")
+
+    def set_study(self, study_id: str, failed: bool = False) -> None:
+        """The title names the open study, and says so when its image did not load."""
+        suffix = " (image not loaded)" if failed else ""
+        self.title.setText(f"Report — {study_id}{suffix}" if study_id else "Report")
+
     def set_signer(self, text: str) -> None:
         self.signer.setText(text)
 
@@ -183,6 +195,17 @@ class ReportPanel(QtWidgets.QWidget):
         if untrained or model.get("untrained"):
             text += f"<br><span style='color:{theme.WARN}'>⚠ untrained base LLM — not a clinical draft</span>"
         self.badge.setText(text)
+
+    def show_draft(self, draft: Draft | None) -> None:
+        """The draft's context beside the text: model badge, domain banner, the image model's findings."""
+        self.set_domain(draft.domain if draft else None)
+        if draft is None:
+            self.set_model_badge(None)
+            self.set_suspected([])
+            return
+        source = draft.scanpath.source.value if draft.scanpath is not None else None
+        self.set_model_badge(draft.model, bool(draft.model.get("untrained")), source)
+        self.set_suspected(draft.findings, unreliable=draft.domain is not None and not draft.domain.in_domain)
 
     def set_domain(self, domain: DomainCheck | None) -> None:
         """The unmistakable banner over the report when the image is out of the model's domain."""

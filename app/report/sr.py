@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ml.contracts import DomainCheck
-from ml.types import Finding, Image, Report
+from ml.types import AnnotationShape, Finding, Image, Report
 
 CERTAINTY_TEXT = {1: "Unlikely", 2: "Less likely", 3: "Possibly", 4: "Suggestive of", 5: "Consistent with"}
 PRIVATE_SCHEME = "99G2R"
@@ -274,12 +274,12 @@ def _graphic(f: Finding) -> tuple[str, np.ndarray]:
     """Finding -> (SCOORD graphic type, (N, 2) column/row image coordinates)."""
     x0, y0, x1, y1 = min(f.x0, f.x1), min(f.y0, f.y1), max(f.x0, f.x1), max(f.y0, f.y1)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    if f.shape == "point":
+    if f.shape == AnnotationShape.POINT:
         return "POINT", np.array([[cx, cy]], dtype=float)
-    if f.shape == "polygon" and len(f.points) >= 3:
+    if f.shape == AnnotationShape.POLYGON and len(f.points) >= 3:
         pts = [tuple(p) for p in f.points]
         return "POLYLINE", np.array(pts + [pts[0]], dtype=float)
-    if f.shape == "box":
+    if f.shape == AnnotationShape.BOX:
         return "POLYLINE", np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=float)
     # ellipse: major axis end points, then minor axis end points (PS3.3 C.18.6.1.2)
     if (x1 - x0) >= (y1 - y0):

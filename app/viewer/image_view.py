@@ -547,6 +547,8 @@ class ImageView(QtWidgets.QWidget):
     def _layout_corners(self) -> None:
         w, h, m = self.graphics.width(), self.graphics.height(), 10
         for name, lab in self._corner.items():
+            if name != "tr":  # the legend shows and hides itself
+                lab.setVisible(bool(lab.text()))  # an empty corner draws no background box
             lab.adjustSize()
             x = m if name[1] == "l" else w - lab.width() - m
             y = m if name[0] == "t" else h - lab.height() - m

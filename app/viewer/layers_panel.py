@@ -20,6 +20,8 @@ from app.viewer.overlays import (
     ScanpathLayer,
     legend_html,
 )
+from ml.contracts import Draft
+from ml.types import ScanpathSource
 
 #: key -> default visibility: a calm first look (the predicted path and the findings, not every
 #: reader's numbered fixations); the reader's own choice then persists in the settings
@@ -111,6 +113,33 @@ class LayersPanel(QtWidgets.QWidget):
             self.checks[key].setChecked(on)
         self._update_legend()
         self.changed.emit()
+
+    def show_draft(self, draft: Draft | None) -> None:
+        """A draft's gaze: its predicted scanpath (a recorded one is already the recorded layer) and
+        the model's attention over it; cleared for no draft."""
+        self.set_predicted([])
+        self.set_attention(None, [])
+        if draft is None or draft.scanpath is None or not len(draft.scanpath):
+            return
+        if draft.scanpath.source == ScanpathSource.PREDICTED:
+            self.set_predicted([draft.scanpath])
+        self.set_attention(draft.scanpath, draft.attention)
+
+    def show_predictions(self, paths: list) -> str:
+        """Sampled predicted scanpaths as the predicted layer; says what it showed."""
+        self.set_predicted(paths)
+        self.set_visible("predicted", True)
+        return f"{len(paths)} predicted scanpaths"
+
+    def show_attention(self, observation: str) -> str:
+        """Show where the model attended (the attention layer with its top nodes); says what it showed."""
+        layer = self.layers["attention"]
+        if not layer.has_data:
+            return "No attention for this draft (the model gave none)"
+        self.set_visible("attention", True)
+        top = layer.top_nodes(3)  # type: ignore[attr-defined]
+        layer.highlight(top)  # type: ignore[attr-defined]
+        return f"{observation}: the draft's most attended fixations are #{', #'.join(str(i + 1) for i in top)}"
 
     def visibility(self) -> dict[str, bool]:
         return {key: layer.isVisible() for key, layer in self.layers.items()}

@@ -75,6 +75,8 @@ class WorklistPanel(QtWidgets.QWidget):
         self.filter.textChanged.connect(self._apply_filter)
         self.list = QtWidgets.QListWidget()
         self.list.setObjectName("worklist")
+        self.list.setWordWrap(True)  # a study's badges wrap instead of scrolling sideways
+        self.list.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.itemActivated.connect(lambda it: self.study_activated.emit(self.list.row(it)))
         self.list.itemClicked.connect(lambda it: self.study_activated.emit(self.list.row(it)))
         self.count = QtWidgets.QLabel("")

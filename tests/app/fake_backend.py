@@ -87,6 +87,7 @@ class FakeBackend:
                             {
                                 **outer.model_info(),
                                 "capabilities": {"scanpaths": True, "graph": True, "stream": True},
+                                "decoding": {"max_new_tokens": 160, "num_beams": 1, "redraft": 7},
                             },
                         )
                 else:

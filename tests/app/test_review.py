@@ -124,10 +124,10 @@ def test_worklist_next_previous(qtbot, fake_backend, png_path, dicom_path):
         win.open_paths([str(png_path), str(dicom_path)])
     assert win.current.id == "case1"
     with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
-        win.next_study()
+        win.step_study(1)
     assert win.current.id == "case2" and win.worklist.list.currentRow() == 1
     with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
-        win.prev_study()
+        win.step_study(-1)
     assert win.current.id == "case1"
 
 

@@ -87,7 +87,7 @@ def test_settings_dialog_and_shortcuts(qtbot, fake_backend):
     dlg.live_cursor.setChecked(True)
     new = dlg.values()
     assert new.user_name == "Dr B" and new.viewing_distance_mm == 600.0 and new.live_gaze_cursor
-    win.apply_settings(new)
+    win.settings_ctl.apply(new)
     qtbot.waitUntil(lambda: WorkstationSettings.path().exists(), timeout=5000)
     assert WorkstationSettings.load().user_name == "Dr B"
     rows = dict((t, k) for k, t in shortcut_rows(win))
@@ -125,3 +125,14 @@ def test_gui_command_screenshot_mode(tmp_path, fake_backend, png_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert out.stat().st_size > 10000
     assert any(req["path"] == "/v1/reports/stream" for req in fake_backend.requests)
+
+
+def test_main_py_with_a_file_opens_it_in_the_workstation(monkeypatch, png_path):
+    import main
+
+    opened = []
+    monkeypatch.setattr("app.main.run_gui", lambda args: opened.append(list(args.paths)) or 0)
+    assert main.main([str(png_path)]) == 0
+    assert opened == [[str(png_path)]]
+    with pytest.raises(SystemExit):  # a word that is neither a command nor a file stays an error
+        main.main(["no-such-command-or-file"])

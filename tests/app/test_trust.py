@@ -196,7 +196,7 @@ def test_the_reader_names_themselves_before_the_first_signature(drafted, qtbot, 
     from app.settings import WorkstationSettings
 
     win = drafted
-    win.apply_settings(WorkstationSettings(**{**win.settings.__dict__, "user_name": "root", "reader_confirmed": False}))
+    win.settings_ctl.apply(WorkstationSettings(**{**win.settings.__dict__, "user_name": "root", "reader_confirmed": False}))
     assert "asked at signing" in win.report.signer.text()
     monkeypatch.setattr(ReaderDialog, "exec", lambda self: QtWidgets.QDialog.DialogCode.Rejected)
     win.review.sign()
@@ -288,6 +288,8 @@ def test_reopening_a_study_restores_its_ai_context_also_after_a_restart(qtbot, f
         press(qtbot, win, Key.Key_PageUp)
     assert win.current.id == "case1" and _ai_context_on_screen(win) == drafted
     assert win.reading.draft.domain.score == 3.4 and win.reading.draft.model["name"] == "fake-bundle"
+    stored = versions(win)[0].ai_context
+    assert stored["decoding"] == {"max_new_tokens": 160, "num_beams": 1, "redraft": 7}  # the backend's default
     with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.worklist.study_activated.emit(1)
     with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
@@ -301,3 +303,29 @@ def test_reopening_a_study_restores_its_ai_context_also_after_a_restart(qtbot, f
     with qtbot.waitSignal(restarted.studies_ctl.study_loaded, timeout=10000):
         restarted.open_paths([str(png_path)])
     assert _ai_context_on_screen(restarted) == drafted
+
+
+def test_an_unsigned_addendum_is_not_dropped_by_moving_on_unless_the_reader_says_so(
+    qtbot, fake_backend, png_path, dicom_path, monkeypatch, confirmations
+):
+    win = make_window(qtbot, fake_backend)
+    with qtbot.waitSignal(win.drafting.draft_ready, timeout=15000):
+        win.open_paths([str(png_path)])
+    win.auto_draft = False
+    with qtbot.waitSignal(win.review.report_saved, timeout=5000):
+        win.review.sign()
+    win.review.amend()
+    win.report.editor.impression.setPlainText("Cardiomegaly. Addendum in progress.")
+    monkeypatch.setattr(
+        QtWidgets.QMessageBox, "question", lambda *a, **k: QtWidgets.QMessageBox.StandardButton.Cancel
+    )
+    win.open_paths([str(dicom_path)])
+    qtbot.waitUntil(lambda: len(win.studies) == 2, timeout=5000)
+    qtbot.wait(300)
+    assert win.current.id == "case1" and win.reading.amending and win.worklist.list.currentRow() == 0
+    monkeypatch.setattr(
+        QtWidgets.QMessageBox, "question", lambda *a, **k: QtWidgets.QMessageBox.StandardButton.Yes
+    )
+    with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
+        win.step_study(1)
+    assert win.current.id == "case2"

@@ -140,7 +140,7 @@ def test_sample_predicted_scanpaths_and_folder_discovery(qtbot, fake_backend, pn
     win = make_window(qtbot, fake_backend, auto_draft=False)
     with qtbot.waitSignal(win.studies_ctl.study_loaded, timeout=10000):
         win.open_paths([str(png_path)])
-    with qtbot.waitSignal(win.predictions_ready, timeout=10000) as blocker:
+    with qtbot.waitSignal(win.drafting.predictions_ready, timeout=10000) as blocker:
         win.overlays.sample_btn.click()
     paths = blocker.args[0]
     assert len(paths) == 3 and all(len(p) == 5 for p in paths)
