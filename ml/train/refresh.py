@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ml.contracts import Decoding
 from ml.site.data import HOLDOUT, SiteData, site_data
 from ml.site.gate import GateResult, decide, gate_markdown, row_scores
 from ml.site.registry import BundleEntry, ModelRegistry, bundle_id, bundle_sha256
@@ -59,9 +60,13 @@ def refresh(
     overrides: dict[str, Any] | None = None,
     command: str = "",
     device: str = "auto",
+    decoding: Decoding | None = None,
 ) -> RefreshResult:
     """Harvest ``databases``, train a candidate from ``base_bundle`` (default: the models folder's
-    current bundle) into the run folder ``out``, gate it and register it in ``models``."""
+    current bundle) into the run folder ``out``, gate it and register it in ``models``.
+
+    The gate drafts with ``decoding`` (default: what the backend serves, up to the bundle's report
+    length)."""
     from ml.models.bundle import read_manifest
     from ml.models.config import load_config
     from ml.store.harvest import harvest
@@ -114,7 +119,9 @@ def refresh(
     candidate = train(cfg, run_dir, resume=resume, studies=data.studies, init=base, provenance=provenance)
     _drop_report_text(candidate)
 
-    gate = score_gate(base, candidate, data, mode=cfg.model.gaze_mode, tolerance=tolerance, device=device)
+    gate = score_gate(
+        base, candidate, data, mode=cfg.model.gaze_mode, tolerance=tolerance, device=device, decoding=decoding
+    )
     (run_dir / "gate.json").write_text(json.dumps(gate.to_dict(), indent=2) + "\n")
     (run_dir / "gate.md").write_text(gate_markdown(gate))
     manifest = json.loads((candidate / "manifest.json").read_text())
@@ -174,10 +181,16 @@ def _drop_report_text(bundle: Path) -> None:
 
 
 def score_gate(
-    current: Path, candidate: Path, data: SiteData, *, mode: str, tolerance: float, device: str = "auto"
+    current: Path,
+    candidate: Path,
+    data: SiteData,
+    *,
+    mode: str,
+    tolerance: float,
+    device: str = "auto",
+    decoding: Decoding | None = None,
 ) -> GateResult:
     """Draft every held-out study with both bundles in ``mode`` and score them with ``eval``'s metrics."""
-    from ml.contracts import Decoding
     from ml.eval.runner import EvalConfig, cases_from_cohort_cases, run_eval
     from ml.models.bundle import load_bundle, read_manifest
 
@@ -189,7 +202,7 @@ def score_gate(
         config = EvalConfig(
             split=HOLDOUT,
             modes=(mode,),
-            decoding=Decoding(max_new_tokens=manifest["config"]["llm"]["max_report_tokens"]),
+            decoding=decoding or Decoding(max_new_tokens=manifest["config"]["llm"]["max_report_tokens"]),
             meteor=False,
             examples=0,
             progress=False,

@@ -18,17 +18,17 @@ def cases(tmp_path):
     return synthetic.make_studies(tmp_path / "images", n=8, size=32)
 
 
-def test_the_newest_signings_are_held_out_and_never_train(cases, make_site):
+def test_the_newest_signings_are_held_out_and_never_train(uid, cases, make_site):
     data = site_data(harvest([make_site(cases)]), holdout=3)
-    uids = [f"1.2.826.0.1.{i:04d}" for i in range(8)]
+    uids = [uid(i) for i in range(8)]
     assert data.train_uids == uids[:5] and data.holdout_uids == uids[5:]
     assert {s.split for s in data.train} == {"train"} and {s.split for s in data.holdout} == {"test"}
     assert not {s.id for s in data.train} & {s.id for s in data.holdout}
 
 
-def test_labels_are_the_signed_report_read_by_the_labeler_and_the_drawn_findings(cases, make_site, tmp_path):
+def test_labels_are_the_signed_report_read_by_the_labeler_and_the_drawn_findings(uid, cases, make_site, tmp_path):
     with Store(make_site(cases)) as store:
-        store.add_annotation("1.2.826.0.1.0000", cases[1].findings[0], reader="dr-b")  # drawn on a normal film
+        store.add_annotation(uid(0), cases[1].findings[0], reader="dr-b")  # drawn on a normal film
     data = site_data(harvest([tmp_path / "ws1.sqlite"]), holdout=1)
     first, effusion = data.train[0], data.train[3]
     assert first.labels["Cardiomegaly"] == 1 and first.labels.get("No Finding") != 1
@@ -94,3 +94,15 @@ def test_a_database_from_a_newer_version_is_refused(cases, make_site):
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="newer Gaze2Report"):
         harvest([db])
+
+
+def test_a_simulated_broken_site_signs_other_studies_reports_but_keeps_the_gate_slice_true(cases, tmp_path):
+    from ml.site.simulate import simulate_site
+    from ml.store import Store
+
+    db = tmp_path / "broken.sqlite"
+    uids = simulate_site(cases, db, shuffle_reports=True, keep_newest=2, seed=3)
+    with Store(db) as store:
+        signed = [store.signed_report(u).text for u in uids]
+    own = [c.report.text for c in cases]
+    assert signed[-2:] == own[-2:] and signed[:-2] != own[:-2] and sorted(signed) == sorted(own)

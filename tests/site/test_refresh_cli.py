@@ -1,0 +1,85 @@
+"""``train --from-store`` on bad input: one clear line, exit 2, nothing lost; a cancelled refresh
+leaves the serving bundle alone and its run folder resumable or deletable."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from ml.cli import main as cli_main
+from ml.models.bundle import DEMO_BUNDLE
+from ml.site import ModelRegistry
+from ml.train import synthetic
+
+
+def _refresh(capsys, *args):
+    rc = cli_main(["train", "--from-store", *map(str, args), "--base-bundle", str(DEMO_BUNDLE), "--holdout", "2"])
+    return rc, capsys.readouterr().err.strip()
+
+
+def test_an_empty_store_is_a_clear_error(make_site, capsys, tmp_path):
+    rc, err = _refresh(capsys, make_site([]), "--out", tmp_path / "run")
+    assert rc == 2 and err == "train: the store holds no studies: read and sign studies before a refresh"
+
+
+def test_a_missing_database_is_named(capsys, tmp_path):
+    rc, err = _refresh(capsys, tmp_path / "nowhere.sqlite", "--out", tmp_path / "run")
+    assert rc == 2 and "No database at" in err and "nowhere.sqlite" in err
+
+
+def test_a_newer_schema_says_to_update(make_site, capsys, tmp_path):
+    db = make_site([])
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    rc, err = _refresh(capsys, db, "--out", tmp_path / "run")
+    assert rc == 2 and "newer Gaze2Report (schema 99)" in err
+
+
+def test_unsigned_studies_and_moved_images_say_why_nothing_trains(make_site, capsys, tmp_path):
+    cases = synthetic.make_studies(tmp_path / "images", n=5, size=32)
+    rc, err = _refresh(capsys, make_site(cases, signed=False), "--out", tmp_path / "run")
+    assert rc == 2 and "no study in the store has a signed report" in err
+    signed = make_site(cases, name="signed.sqlite")
+    (tmp_path / "images").rename(tmp_path / "moved")
+    rc, err = _refresh(capsys, signed, "--out", tmp_path / "run")
+    assert rc == 2 and "5 images are not where their study says (moved?" in err
+
+
+def test_a_refresh_refuses_a_config_file(make_site, capsys, tmp_path):
+    rc, err = _refresh(capsys, make_site([]), "--config", tmp_path / "c.json")
+    assert rc == 2 and "takes its model and settings from the base bundle" in err
+
+
+def test_a_cancelled_refresh_keeps_the_current_bundle_and_can_be_resumed_or_deleted(
+    make_site, uid, capsys, tmp_path, monkeypatch
+):
+    import ml.train.refresh
+    import ml.train.run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ml.train.refresh, "_check_base_llm", lambda *a: None)
+    monkeypatch.setattr(ml.train.run, "train", interrupted)
+    models = tmp_path / "models"
+    ModelRegistry(models).add(DEMO_BUNDLE, origin="base")
+    before = (models / "registry.json").read_text()
+    db = make_site(synthetic.make_studies(tmp_path / "images", n=5, size=32))
+    run = tmp_path / "run"
+    rc, err = _refresh(capsys, db, "--out", run, "--models", models)
+    assert rc == 130 and "the current bundle keeps serving" in err and f"--resume --out {run}" in err
+    assert (models / "registry.json").read_text() == before
+    assert json.loads((run / "site.json").read_text())["selection"]["holdout"] == [uid(3), uid(4)]
+    rc, err = _refresh(capsys, db, "--out", run)
+    assert rc == 2 and "already holds a refresh: pass --resume to continue it, or delete the folder" in err
+
+
+def test_resuming_where_no_refresh_ran_is_refused(make_site, capsys, tmp_path):
+    rc, err = _refresh(capsys, make_site([]), "--out", tmp_path / "run", "--resume")
+    assert rc == 2 and "no refresh to resume" in err
+
+
+def test_a_refresh_keeps_the_base_model(make_site, capsys, tmp_path):
+    db = make_site(synthetic.make_studies(tmp_path / "images", n=5, size=32))
+    rc, err = _refresh(capsys, db, "--out", tmp_path / "run", "--set", "model.encoder.dim=8")
+    assert rc == 2 and "only train.* settings can be changed" in err
