@@ -83,3 +83,18 @@ def test_a_refresh_keeps_the_base_model(make_site, capsys, tmp_path):
     db = make_site(synthetic.make_studies(tmp_path / "images", n=5, size=32))
     rc, err = _refresh(capsys, db, "--out", tmp_path / "run", "--set", "model.encoder.dim=8")
     assert rc == 2 and "only train.* settings can be changed" in err
+
+
+def test_a_finished_refresh_prints_the_gate_table_and_where_the_candidate_is(capsys, tmp_path, monkeypatch):
+    import ml.train.refresh
+    from ml.site import decide
+    from ml.site.registry import BundleEntry
+
+    scores = {"CE-F1": 0.5, "per_observation": {"Pneumothorax": 0.4}, "scanpath": {}}
+    gate = decide(scores, {**scores, "CE-F1": 0.3}, mode="predicted", tolerance=0.02, holdout=2)
+    entry = BundleEntry("g2r-0.1.0+site.1", tmp_path, "", "refresh", "", gate.to_dict(), False)
+    monkeypatch.setattr(ml.train.refresh, "refresh", lambda *a, **k: ml.train.refresh.RefreshResult(tmp_path / "b", gate, entry))
+    rc = cli_main(["train", "--from-store", "ws1.sqlite", "--models", str(tmp_path / "models")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "| **CE-F1** | 0.500 | 0.300 | -0.200 |" in out and "REFUSED: CE-F1 0.300" in out
+    assert "registered as 'g2r-0.1.0+site.1'" in out and "the gate refused it" in out
