@@ -7,7 +7,7 @@ one (``gate``) and keeps the models folder of current, candidate and earlier bun
 training and scoring that need it live in ``ml.train.refresh``.
 """
 
-from ml.site.data import SiteData, SiteDataError, site_data, uid_digest
+from ml.site.data import SiteData, SiteDataError, arrived_since, site_data, uid_digest
 from ml.site.gate import GATE_METRIC, GateResult, decide, gate_markdown
 from ml.site.registry import ModelRegistry, RegistryError
 
@@ -18,6 +18,7 @@ __all__ = [
     "RegistryError",
     "SiteData",
     "SiteDataError",
+    "arrived_since",
     "decide",
     "gate_markdown",
     "site_data",

@@ -173,3 +173,10 @@ def _decoded_size(path: str) -> tuple[int, int]:
     from ml.imaging import load_image
 
     return load_image(path).size
+
+
+def arrived_since(harvest: Harvest, since: str) -> tuple[int, int]:
+    """Signed studies signed after ``since`` (ISO-8601 UTC, e.g. a bundle's ``created``) and their
+    usable gaze sessions: what a refresh now would add."""
+    new = [h for h in harvest.studies if h.signed_at[:19] > since[:19]]
+    return len(new), sum(len(h.sessions) for h in new)

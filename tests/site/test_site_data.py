@@ -106,3 +106,14 @@ def test_a_simulated_broken_site_signs_other_studies_reports_but_keeps_the_gate_
         signed = [store.signed_report(u).text for u in uids]
     own = [c.report.text for c in cases]
     assert signed[-2:] == own[-2:] and signed[:-2] != own[:-2] and sorted(signed) == sorted(own)
+
+
+def test_what_arrived_since_a_bundle_was_made_counts_later_signings_and_their_gaze(cases, make_site):
+    from ml.site import arrived_since
+
+    got = harvest([make_site(cases)])
+    cut = got.studies[5].signed_at
+    assert arrived_since(got, "2000-01-01T00:00:00Z") == (8, 16)
+    assert arrived_since(got, "2999-01-01T00:00:00Z") == (0, 0)
+    later = [h for h in got.studies if h.signed_at[:19] > cut[:19]]
+    assert arrived_since(got, cut) == (len(later), 2 * len(later))
