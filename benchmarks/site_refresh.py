@@ -9,7 +9,7 @@ signings. ``--shuffle-reports`` signs every study but the held-out ones with ano
 report: the broken site whose refresh the gate must refuse. Prints JSON (the gate, the harvest, the wall time).
 
     python benchmarks/site_refresh.py --cohort runs/site-cohort --out runs/site-proof [--holdout 40]
-        [--shuffle-reports] [--set train.report.epochs=1 ...] [--json FILE]
+        [--shuffle-reports] [--set train.report.epochs=1 ...] [--max-new-tokens N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -34,11 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float, default=0.02)
     p.add_argument("--shuffle-reports", action="store_true")
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
+    p.add_argument("--max-new-tokens", type=int, default=0, help="gate drafts' length (0: the bundle's)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
 
     from ml.cli.train import _overrides
     from ml.cohort.load import load_cohort
+    from ml.contracts import Decoding
     from ml.models.bundle import DEMO_BUNDLE
     from ml.site.gate import gate_markdown
     from ml.site.simulate import simulate_site
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         holdout=args.holdout,
         tolerance=args.tolerance,
         overrides=_overrides(argparse.Namespace(set=args.set, cohort=None, seed=None)),
+        decoding=Decoding(max_new_tokens=args.max_new_tokens) if args.max_new_tokens else None,
         command="benchmarks/site_refresh.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     )
     print(gate_markdown(result.gate), file=sys.stderr)

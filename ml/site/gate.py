@@ -35,6 +35,7 @@ class GateResult:
     candidate_bundle: str = ""
     metric: str = GATE_METRIC
     warnings: list[str] = field(default_factory=list)
+    support: dict[str, int] = field(default_factory=dict)  # held-out studies positive per observation
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +67,7 @@ def decide(
     current_bundle: str = "",
     candidate_bundle: str = "",
     warnings: list[str] | None = None,
+    support: dict[str, int] | None = None,
 ) -> GateResult:
     """Pass when the candidate's CE-F1 is not below the current one's by more than ``tolerance``."""
     if tolerance < 0:
@@ -81,7 +83,7 @@ def decide(
         passed, reason = False, f"{said}: worse by more than the tolerance {tolerance:g}, stays a candidate"
     return GateResult(
         passed, reason, mode, tolerance, holdout, current, candidate, current_bundle, candidate_bundle,
-        warnings=list(warnings or []),
+        warnings=list(warnings or []), support=dict(support or {}),
     )  # fmt: skip
 
 
@@ -97,7 +99,8 @@ def _fmt(value: Any) -> str:
 
 
 def gate_markdown(gate: GateResult | dict[str, Any]) -> str:
-    """The gate's table: overall scores, then CE-F1 per observation, then the verdict."""
+    """The gate's table: overall scores, then CE-F1 per observation (those some held-out study has,
+    with how many), then the verdict."""
     g = gate if isinstance(gate, GateResult) else GateResult.from_dict(gate)
     cur, cand = g.current, g.candidate
     lines = [
@@ -120,7 +123,10 @@ def gate_markdown(gate: GateResult | dict[str, Any]) -> str:
             row(f"scanpath {key}", cur.get("scanpath", {}).get(key), cand.get("scanpath", {}).get(key))
     observations = [o for o in cur.get("per_observation", {}) if o in cand.get("per_observation", {})]
     for o in observations:
-        row(f"{g.metric} {o}", cur["per_observation"][o], cand["per_observation"][o])
+        if g.support and not g.support.get(o):
+            continue  # no held-out study has it: its F1 says nothing
+        n = f" (n={g.support[o]})" if g.support else ""
+        row(f"{g.metric} {o}{n}", cur["per_observation"][o], cand["per_observation"][o])
     lines += ["", ("PASSED: " if g.passed else "REFUSED: ") + g.reason]
     lines += [f"warning: {w}" for w in g.warnings]
     return "\n".join(lines) + "\n"

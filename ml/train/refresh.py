@@ -212,9 +212,13 @@ def score_gate(
         names.append(f"{manifest['name']} {manifest['version']}")
         warnings += [w for w in results.get("warnings", []) if w not in warnings]
         del model
+    support: dict[str, int] = {}
+    for study in data.holdout:
+        for observation, value in study.labels.items():
+            support[observation] = support.get(observation, 0) + (value == 1)
     return decide(
         scores[0], scores[1], mode=str(mode), tolerance=tolerance, holdout=len(cases),
-        current_bundle=names[0], candidate_bundle=names[1], warnings=warnings,
+        current_bundle=names[0], candidate_bundle=names[1], warnings=warnings, support=support,
     )  # fmt: skip
 
 

@@ -48,3 +48,10 @@ def test_the_table_shows_each_observation_and_the_verdict():
     assert "| CE-F1 Pleural Effusion | 0.200 | 0.900 | +0.700 |" in text
     assert "| **CE-F1** | 0.500 | 0.400 | -0.100 |" in text and "| scanpath cc | 0.400 | 0.400 | +0.000 |" in text
     assert text.splitlines()[-1].startswith("REFUSED: CE-F1 0.400 vs current 0.500")
+
+
+def test_the_table_leaves_out_observations_no_held_out_study_has_and_counts_the_others():
+    gate = _gate((0.50, 0.2), (0.40, 0.9))
+    gate.support = {"Pleural Effusion": 3, "Cardiomegaly": 0}
+    text = gate_markdown(gate)
+    assert "| CE-F1 Pleural Effusion (n=3) | 0.200 | 0.900 | +0.700 |" in text and "Cardiomegaly" not in text
