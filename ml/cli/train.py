@@ -146,6 +146,8 @@ def run_refresh(args: argparse.Namespace) -> int:
     ) as exc:  # fmt: skip
         print(f"train: {exc}", file=sys.stderr)
         return 2
+    if result.gate is None:  # another process of `accelerate launch`: the main one gates and prints
+        return 0
     print(gate_markdown(result.gate))
     print(f"candidate bundle: {result.bundle}")
     if result.entry is not None:

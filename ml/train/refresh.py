@@ -43,7 +43,7 @@ class RefreshError(RuntimeError):
 @dataclass
 class RefreshResult:
     bundle: Path  # the candidate bundle in the run folder
-    gate: GateResult
+    gate: GateResult | None  # None in the other processes of ``accelerate launch`` (the main one gates)
     entry: BundleEntry | None  # the candidate in the models folder, when one was given
 
 
@@ -67,6 +67,8 @@ def refresh(
 
     The gate drafts with ``decoding`` (default: what the backend serves, up to the bundle's report
     length)."""
+    from accelerate import PartialState
+
     from ml.models.bundle import read_manifest
     from ml.models.config import load_config
     from ml.store.harvest import harvest
@@ -82,6 +84,8 @@ def refresh(
     if not resume and site_file.exists():
         raise RefreshError(f"{run_dir} already holds a refresh: pass --resume to continue it, or delete the folder")
     recorded = json.loads(site_file.read_text()) if resume else {}
+    state = PartialState()  # under ``accelerate launch``: the main process writes, all train
+    state.wait_for_everyone()  # every process has checked the run folder before anything is written
     base = _base_bundle(base_bundle or recorded.get("base_bundle"), registry)
     base_manifest = read_manifest(base)
     base_sha = bundle_sha256(base)
@@ -95,7 +99,7 @@ def refresh(
     cfg = load_config(None, _refresh_overrides(base_manifest, version, overrides or {}))
     _check_base_llm(base_manifest, cfg.model.llm.name_or_path)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
+    if not resume and state.is_main_process:
         site_file.write_text(
             json.dumps(
                 {
@@ -117,6 +121,8 @@ def refresh(
         "command": command,
     }
     candidate = train(cfg, run_dir, resume=resume, studies=data.studies, init=base, provenance=provenance)
+    if not state.is_main_process:
+        return RefreshResult(candidate, None, None)
     _drop_report_text(candidate)
 
     gate = score_gate(
