@@ -98,3 +98,10 @@ def test_a_finished_refresh_prints_the_gate_table_and_where_the_candidate_is(cap
     out = capsys.readouterr().out
     assert rc == 0 and "| **CE-F1** | 0.500 | 0.300 | -0.200 |" in out and "REFUSED: CE-F1 0.300" in out
     assert "registered as 'g2r-0.1.0+site.1'" in out and "the gate refused it" in out
+
+
+def test_without_a_base_bundle_an_empty_models_folder_says_what_to_name(make_site, capsys, tmp_path):
+    rc = cli_main(["train", "--from-store", str(make_site([])), "--models", str(tmp_path / "models"), "--out", str(tmp_path / "run")])
+    assert rc == 2 and "name the bundle to continue from: --base-bundle DIR" in capsys.readouterr().err
+    assert cli_main(["model", "list", "--models", str(tmp_path / "models")]) == 0
+    assert "no bundles yet" in capsys.readouterr().out
