@@ -79,3 +79,21 @@ def test_a_site_refresh_is_gated_promoted_and_served_without_a_restart(uid, tmp_
                     overrides={"train": {"report": {"max_steps": 2}}})  # fmt: skip
     assert again.entry.id == result.entry.id and again.bundle == result.bundle
     assert (run / "train.log").read_text().count("complete in checkpoint, skipped") == 3
+
+
+@pytest.mark.slow
+def test_a_refresh_starts_from_every_weight_of_the_base_bundle(base_bundle):
+    import torch
+    from safetensors.torch import load_file
+
+    from ml.models.bundle import build_model, read_manifest
+    from ml.models.config import model_config_from_dict
+    from ml.train.warm import load_bundle_weights
+
+    net = build_model(model_config_from_dict(read_manifest(base_bundle)["config"]), tiny=True)
+    load_bundle_weights(net, base_bundle)
+    for name, module in net.small_modules().items():
+        saved = load_file(base_bundle / f"{name}.safetensors")
+        assert all(torch.equal(module.state_dict()[k].float(), v) for k, v in saved.items()), name
+    lora = {k: v for k, v in net.llm.state_dict().items() if "lora_B" in k}
+    assert lora and any(v.abs().sum() > 0 for v in lora.values())  # fresh LoRA B matrices are zero
