@@ -17,6 +17,7 @@ COMMANDS: tuple[str, ...] = (
     "serve",
     "generate",
     "train",
+    "model",
     "eval",
     "encoder-check",
     "domain-fit",

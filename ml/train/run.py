@@ -44,8 +44,17 @@ def train(
     out: str | Path | None = None,
     resume: bool = False,
     overrides: dict[str, Any] | None = None,
+    *,
+    studies: list | None = None,
+    init: str | Path | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> Path:
-    """Run the configured stages; returns the bundle directory."""
+    """Run the configured stages; returns the bundle directory.
+
+    ``studies`` (splits set) replace ``train.cohort``'s, e.g. a site's signed studies; ``init`` is
+    a bundle (of the same model config) whose weights every stage continues from, keeping its
+    encoder's input centring; ``provenance`` goes into the manifest's ``training.site``.
+    """
     import torch
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
@@ -59,7 +68,7 @@ def train(
 
     cfg = config if isinstance(config, Config) else load_config(config, overrides)
     tc = cfg.train
-    if not tc.cohort:
+    if not tc.cohort and studies is None:
         raise ConfigError(
             "train.cohort is empty: set it to a cohort directory (python main.py cohort --out DIR)"
         )
@@ -82,7 +91,7 @@ def train(
         resume,
     )
 
-    studies = list(data_mod.load_studies(tc.cohort))
+    studies = list(studies) if studies is not None else list(data_mod.load_studies(tc.cohort))
     for extra in tc.encoder_cohorts:
         studies.extend(data_mod.as_encoder_only(data_mod.load_studies(extra), Path(extra).name))
     grid = _grid_size(cfg)
@@ -102,6 +111,11 @@ def train(
 
     device = accelerator.device
     net = build_model(cfg.model, device=str(device), tiny=cfg.model.llm.name_or_path == "tiny")
+    if init is not None:
+        from ml.train.warm import load_bundle_weights
+
+        load_bundle_weights(net, init)
+        log.info("continuing from the weights of %s", init)
     metrics = MetricLog(run_dir / "metrics.jsonl")
     common = dict(
         net=net,
@@ -123,8 +137,9 @@ def train(
         tr, va = splits["train"], splits["val"]
         if name == "encoder":
             stage = st.encoder_stage(
-                net, prepared, tr + splits.get(data_mod.ENCODER_ONLY, []), va, device, tc.seed
-            )
+                net, prepared, tr + splits.get(data_mod.ENCODER_ONLY, []), va, device, tc.seed,
+                fit_norm=init is None,
+            )  # fmt: skip
         elif name == "scanpath":
             stage = st.scanpath_stage(net, prepared, tr, va, device, tc.seed)
         else:
@@ -148,6 +163,8 @@ def train(
             "checks": checks,
             "config": cfg.to_dict()["train"],
         }
+        if provenance:
+            training["site"] = provenance
         words = report_words(prepared.reports[i] for i in splits["train"])
         gate, calibration, domain_report = _fit_domain(net.encoder, prepared, splits, all_val, tc.seed)
         if "encoder" in checks:

@@ -71,14 +71,17 @@ class EncoderTask(nn.Module):
 
 
 def encoder_stage(
-    net: Gaze2Report, data: Prepared, train: list[int], val: list[int], device, seed: int
+    net: Gaze2Report, data: Prepared, train: list[int], val: list[int], device, seed: int, fit_norm: bool = True
 ) -> Stage:
+    """``fit_norm``: centre the input on these training images (False: keep the encoder's, when
+    continuing from a bundle whose weights were learnt on its centring)."""
     pos_weight = None
     if net.cfg.encoder.balance and train:
         y, m = data.labels[train], data.label_mask[train]
         pos = (y * m).sum(0)
         pos_weight = ((m.sum(0) - pos) / pos.clamp_min(1.0)).clamp(1.0, 20.0)
-    net.encoder.fit_input_norm(data.images[train])
+    if fit_norm:
+        net.encoder.fit_input_norm(data.images[train])
     task = EncoderTask(net.encoder, pos_weight)
     params = list(net.encoder.parameters())
     set_trainable(net, params)

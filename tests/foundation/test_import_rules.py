@@ -24,6 +24,7 @@ TORCH_FREE = (
     "ml.metrics",
     "ml.store",
     "ml.cohort",
+    "ml.site",
 )
 
 _PROBE = """
