@@ -59,6 +59,13 @@ def build_actions(win: MainWindow) -> None:
     report_menu, gaze_menu = menus.addMenu("&Report"), menus.addMenu("&Gaze")
     annotate_menu, help_menu = menus.addMenu("&Annotate"), menus.addMenu("&Help")
 
+    def show_model(win) -> None:
+        from app.model_dialog import ModelDialog
+
+        dlg = ModelDialog(win.settings.data_path / "models", [win.settings.db_path], win)
+        dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+
     def act(text, slot, shortcut=None, tip="", menu=None, toolbar=False):
         action = command(win, text, slot, shortcut, tip, menu)
         if toolbar:
@@ -70,6 +77,8 @@ def build_actions(win: MainWindow) -> None:
     win.act_prev = act("Previous study", lambda: win.step_study(-1), "PgUp", menu=file_menu)
     file_menu.addSeparator()
     win.act_settings = act("Settings…", win.settings_ctl.edit, "Ctrl+,", "Backend, reader, data directory, screen geometry", file_menu)
+    win.act_model = act("Model…", lambda: show_model(win), None,
+                        "The serving model, its gate table, and a refresh from this site's signed studies", file_menu)
     bar.addSeparator()
     win.act_fit = act("Fit", v.fit, "F", "Fit the image to the window", view_menu, True)
     win.act_zoom_in = act("Zoom in", lambda: v.zoom_by(1.2), ["+", "="], menu=view_menu)

@@ -70,3 +70,4 @@ def test_the_next_refresh_resumes_a_run_that_has_no_gate_yet(tmp_path):
     assert unfinished_run(runs) == runs / "refresh-2"
     cmd = refresh_command([tmp_path / "ws1.sqlite"], tmp_path / "models", runs / "refresh-2", resume=True)
     assert cmd[2:5] == ["train", "--from-store", str(tmp_path / "ws1.sqlite")] and cmd[-1] == "--resume"
+
