@@ -304,7 +304,7 @@ def run_eval(
         "per_observation": _per_observation(rows, ref_labels),
         "seeds": _seed_spread(seed_f1, [config.decoding.seed + k for k in range(config.seeds)]),
         "domain": _domain_summary(per_case),
-        "scanpath": {
+        "scanpath": {  # ml.metrics' predicted-vs-recorded scores; distances of distributions belong here too
             "predicted_vs_readers": _jsonable(metrics.mean_metrics(predicted_vs_readers))
             if predicted_vs_readers
             else {},
