@@ -270,10 +270,11 @@ def run_eval(
     ref_labels = [labeler.label(t) for t in references]
     rows: dict[str, Any] = {}
     skipped: dict[str, str] = {}
+    labels = {row: [labeler.label(t) for t in generated[row]] for row in config.rows}
     for row in config.rows:
         nlg = compute_nlg(references, generated[row], meteor=config.meteor)
         skipped.update(nlg.skipped)
-        ce = clinical_efficacy(ref_labels, [labeler.label(t) for t in generated[row]])
+        ce = clinical_efficacy(ref_labels, labels[row])
         rows[row] = {
             "label": row.label,
             "nlg": nlg.scores,
@@ -303,6 +304,7 @@ def run_eval(
         "differing_drafts": differing_drafts(generated),
         "per_observation": _per_observation(rows, ref_labels),
         "seeds": _seed_spread(seed_f1, [config.decoding.seed + k for k in range(config.seeds)]),
+        "image_resampling": image_resampling(ref_labels, labels, seed=config.seed),
         "domain": _domain_summary(per_case),
         "scanpath": {  # ml.metrics' predicted-vs-recorded scores; distances of distributions belong here too
             "predicted_vs_readers": _jsonable(metrics.mean_metrics(predicted_vs_readers))
@@ -379,6 +381,43 @@ def _spread(values: list[float]) -> dict[str, Any]:
         "mean": statistics.fmean(values),
         "std": statistics.stdev(values) if len(values) > 1 else None,  # sample std; none from one run
     }
+
+
+def image_resampling(
+    ref_labels: list[dict[str, Any]], labels: dict[str, list[dict[str, Any]]], resamples: int = 2000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """For each comparison whose rows both ran: the CE-F1 gap and its 95% paired bootstrap interval
+    over the images (the same resampled images for both rows).
+
+    The seeds' spread is the decoding's noise; this is the noise of which images the split holds,
+    and with greedy first drafts, where image-only and real-gaze drafts do not depend on the seed,
+    the one that says whether a gap between them would hold on other images.
+    """
+    from ml.metrics.clinical import clinical_efficacy
+
+    def counts(row: str) -> np.ndarray:  # (images, 3): TP, FP, FN of each image's draft
+        return np.array(
+            [[(m := clinical_efficacy([r], [g]).micro).tp, m.fp, m.fn] for r, g in zip(ref_labels, labels[row], strict=True)],
+            dtype=np.float64,
+        ).reshape(-1, 3)
+
+    def f1(c: np.ndarray) -> np.ndarray:  # micro F1 of summed counts, 0 where undefined (as clinical.py)
+        tp, fp, fn = c[..., 0], c[..., 1], c[..., 2]
+        den = 2 * tp + fp + fn
+        return np.divide(2 * tp, den, out=np.zeros_like(den), where=den > 0)
+
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(ref_labels), size=(resamples, len(ref_labels)))
+    out = []
+    for a, b in COMPARISONS:
+        if a not in labels or b not in labels:
+            continue
+        ca, cb = counts(a), counts(b)
+        gaps = f1(ca[picks].sum(axis=1)) - f1(cb[picks].sum(axis=1))
+        low, high = np.percentile(gaps, [2.5, 97.5])
+        gap = float(f1(ca.sum(axis=0)) - f1(cb.sum(axis=0)))
+        out.append({"row": a, "over": b, "gap": gap, "low": float(low), "high": float(high), "resamples": resamples})
+    return out
 
 
 def _seed_spread(f1: dict[str, list[float]], seeds: list[int]) -> dict[str, Any]:

@@ -134,6 +134,20 @@ def seeds_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def resampling_table(results: dict[str, Any]) -> list[str]:
+    """Each compared pair's CE-F1 gap with its 95% paired bootstrap interval over the images."""
+    gaps = results.get("image_resampling") or []
+    if not gaps:
+        return []
+    lines = [f"CE-F1 gap with its 95% interval over {gaps[0]['resamples']} resamplings of the images (paired); "
+             "an interval that holds 0 is no evidence either way.", "",
+             "| Rows compared | CE-F1 gap | 95% interval |", "|---|---:|---:|"]  # fmt: skip
+    for g in gaps:
+        lines.append(f"| {_label(results, g['row'])} − {_label(results, g['over'])} | {float(g['gap']):+.3f} | "
+                     f"{float(g['low']):+.3f} to {float(g['high']):+.3f} |")  # fmt: skip
+    return lines
+
+
 def _pm(spread: dict[str, Any], signed: bool = False) -> str:
     mean = f"{float(spread['mean']):+.3f}" if signed else f"{float(spread['mean']):.3f}"
     return mean + (f" ± {float(spread['std']):.3f}" if spread.get("std") is not None else "")
@@ -234,6 +248,7 @@ def results_markdown(results: dict[str, Any]) -> str:
         "",
         *_section("Do the rows differ?", differing_table(results)),
         *_section("Run-to-run spread", seeds_table(results)),
+        *_section("Gaps over resampled images", resampling_table(results)),
         *_section("Per observation (CE F1; — where no reference and no draft names it)", per_observation_table(results)),
         "## Scanpath prediction",
         "",
@@ -272,6 +287,7 @@ def readme_section(results_json: str | Path | dict[str, Any]) -> str:
         *[line for line in [differing_sentence(results)] if line],
         "",
         *(seeds + [""] if (seeds := seeds_table(results)) else []),
+        *(gaps + [""] if (gaps := resampling_table(results)) else []),
         "Published reference points on real data (other data sets, other models; quoted for context, "
         "not produced by this repository):",
         "",

@@ -384,3 +384,25 @@ def test_seeds_give_each_row_its_run_to_run_spread_of_ce_f1():
     assert one["seeds"]["ce_f1"]["image_only"]["std"] is None and "decoding seeds" not in results_markdown(one)
     with pytest.raises(EvalError, match="seeds must be at least 1"):
         run_eval(SeededModel(), _cases(), EvalConfig(seeds=0, progress=False), image_loader=_load)
+
+
+def test_gaps_between_rows_come_with_an_interval_over_resampled_images(results):
+    from ml.eval.runner import image_resampling
+
+    gaps = {(g["row"], g["over"]): g for g in results["image_resampling"]}
+    assert set(gaps) == {("real_gaze", "image_only"), ("real_gaze", "shuffled_gaze"), ("predicted", "image_only"),
+                         ("predicted", "no_gnn")}  # fmt: skip
+    rows = results["rows"]
+    for (a, b), g in gaps.items():
+        assert g["gap"] == pytest.approx(rows[a]["ce"]["CE-F1"] - rows[b]["ce"]["CE-F1"])
+        assert g["low"] <= g["gap"] <= g["high"]
+    assert "Gaps over resampled images" in results_markdown(results)
+
+    found, none = {"Cardiomegaly": 1}, {"Cardiomegaly": 0}
+    refs = [found] * 20
+    always = image_resampling(refs, {"real_gaze": [found] * 20, "image_only": [none] * 20})
+    assert [(g["gap"], g["low"], g["high"]) for g in always] == [(1.0, 1.0, 1.0)]
+    # each finds the cardiomegaly on a different half of the images: no gap, and an interval around 0
+    halves = {"real_gaze": [found] * 10 + [none] * 10, "image_only": [none] * 10 + [found] * 10}
+    [g] = image_resampling(refs, halves)
+    assert g["gap"] == 0.0 and g["low"] < 0 < g["high"]
