@@ -10,8 +10,8 @@ scanpath metrics with the inter-reader ceiling (``ml.metrics``).
 
 An ablation is only a test if its rows can differ, so the run also counts, for every pair of rows,
 the images whose drafts differ word for word, and with ``seeds`` > 1 repeats the drafting with
-more decoding seeds to give each row's run-to-run spread of CE-F1 (a gap between rows smaller than
-that spread is not evidence).
+more decoding seeds to give each row's run-to-run spread of CE-F1, and gives each compared gap a
+bootstrap interval over the images (a gap inside either noise is not evidence).
 
 The model is any ``ReportModel`` whose ``generate`` accepts ``mode=`` (a ``GazeMode``), as
 ``ml.models.bundle.load_bundle`` returns; tests use a small fake.
@@ -71,7 +71,7 @@ def shuffle_positions(scanpath: Scanpath, seed: int, key: str = "") -> Scanpath:
     dwell, the revisits and which places follow each other are broken. Positions drawn uniformly
     within the lung field would test more (whether any place on the chest serves as well), but
     no lung field is at hand for every data set's images at evaluation time. A permutation that
-    leaves every position in place is drawn again (possible only with two or more positions).
+    leaves every position in place is drawn again (unless fewer than two distinct positions).
     """
     fixations = scanpath.fixations
     rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
@@ -214,9 +214,9 @@ def run_eval(
     Drafts are seeded per call, so the rows are the same as with one job; the drafting is nearly
     all of an evaluation's time, and the workers share it where the CPU has cores to spare.
 
-    With ``config.seeds`` > 1 the drafting is repeated with the decoding seed (which seeds the
-    predicted scanpath, sampled redrafts and the shuffle) raised by 1 each time; the rows, cases
-    and scanpath metrics are those of the first seed, ``results["seeds"]`` has every seed's CE-F1.
+    With ``config.seeds`` > 1 the drafting is repeated with the decoding seed (it seeds the predicted
+    scanpath and sampled redrafts) and ``config.seed`` (the shuffle) raised by 1 each time; the rows,
+    cases and scanpath metrics are those of the first seed, ``results["seeds"]`` has every seed's CE-F1.
     """
     from ml import metrics
     from ml.metrics.clinical import clinical_efficacy
