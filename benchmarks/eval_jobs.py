@@ -1,6 +1,6 @@
 """Evaluation wall time with worker processes: ``eval --jobs N`` against one process, same images.
 
-Runs the demo bundle (or ``--bundle``) through all four gaze modes on the first ``--limit`` images
+Runs the demo bundle (or ``--bundle``) through every ablation row on the first ``--limit`` images
 of a cohort split, once in this process and once with ``--jobs`` spawned workers, alternating the
 order over ``--rounds`` so shared-CPU noise hits both alike; reports the median ratio of wall
 times and checks the drafts are identical. Prints JSON.
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 "load_avg_after": os.getloadavg(),
             },
             "images": len(cases),
-            "modes": len(config.modes),
+            "rows": len(config.rows),
             "jobs": args.jobs,
             "threads_per_process": 1,
             "seconds_one_process": times["one"],

@@ -1,6 +1,6 @@
 """``eval``: run the ablation rows of a bundle on a cohort split and write the results table.
 
-    python main.py eval --bundle DIR --cohort DIR [--split test] [--out DIR] [--limit N] [--jobs N]
+    python main.py eval --bundle DIR --cohort DIR [--split test] [--out DIR] [--limit N] [--jobs N] [--seeds N]
 
 Writes ``results.json``, ``results.md`` (paper-style table) and ``example_<n>.png`` into ``--out``;
 ``--readme`` also prints the README's results section generated from the run.
@@ -16,7 +16,8 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ml.contracts import Decoding, GazeMode
+    from ml.contracts import Decoding
+    from ml.eval.runner import Row
 
     p = sub.add_parser(
         "eval", help="ablation table: NLG, clinical efficacy and scanpath metrics on a cohort split"
@@ -29,8 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/eval", help="output folder (default runs/eval)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images of the split")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    p.add_argument("--modes", default=",".join(GazeMode.values()),
-                   help="comma-separated gaze modes (rows) to run")  # fmt: skip
+    p.add_argument("--rows", default=",".join(Row.values()),
+                   help="comma-separated ablation rows to run (default: all)")  # fmt: skip
+    p.add_argument("--seeds", type=int, default=1,
+                   help="draft with N decoding seeds (seed, seed+1, ...) and report each row's CE-F1 "
+                        "mean ± std over them; N times the generation (default 1)")  # fmt: skip
     p.add_argument("--max-new-tokens", type=int, default=120, help="report length cap per generation")
     p.add_argument("--num-beams", type=int, default=1)
     p.add_argument(
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from ml.contracts import Decoding
     from ml.eval.runner import EvalConfig, EvalError, load_cases, run_eval, write_outputs
 
-    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    rows = tuple(r.strip() for r in args.rows.split(",") if r.strip())
     try:
         cases, reference = load_cases(args.cohort, split=args.split, limit=args.limit)
     except Exception as exc:  # dataset errors carry one-line messages
@@ -91,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     config = EvalConfig(
         split=args.split,
         limit=args.limit,
-        modes=modes,
+        rows=rows,
+        seeds=args.seeds,
         decoding=Decoding(
             max_new_tokens=args.max_new_tokens,
             num_beams=args.num_beams,

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ml.contracts import GazeMode
+from ml.eval.runner import Row
 
 NLG_COLUMNS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 CE_COLUMNS = (("CE-P", "CE-P"), ("CE-R", "CE-R"), ("CE-F1", "CE-F1"))
@@ -51,11 +51,11 @@ def multimatch_mean(scores: dict[str, Any] | None) -> float | None:
 
 
 def main_table(results: dict[str, Any]) -> list[str]:
-    """Rows = ablation modes; columns = NLG, CE (micro), and the headline scanpath metrics."""
+    """Rows = ablation rows; columns = NLG, CE (micro), and the headline scanpath metrics."""
     head = ["Model", *NLG_COLUMNS, *(h for _, h in CE_COLUMNS), "MultiMatch", "ScanMatch", "CC", "IoU"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     rows = results.get("rows", {})
-    order = GazeMode.values()
+    order = Row.values()
     for mode in [m for m in order if m in rows] + [m for m in rows if m not in order]:
         row = rows[mode]
         sp = row.get("scanpath")
@@ -66,6 +66,91 @@ def main_table(results: dict[str, Any]) -> list[str]:
                   _fmt((sp or {}).get("iou"))]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _label(results: dict[str, Any], row: str) -> str:
+    return (results.get("rows", {}).get(row) or {}).get("label", row)
+
+
+def differing_table(results: dict[str, Any]) -> list[str]:
+    """For each pair of rows, the images whose drafts differ word for word (of the images scored)."""
+    diff = results.get("differing_drafts") or {}
+    pairs, n = diff.get("pairs") or [], diff.get("n", 0)
+    if not pairs:
+        return []
+    lines = ["| Rows compared | Drafts that differ |", "|---|---:|"]
+    for p in pairs:
+        lines.append(f"| {_label(results, p['a'])} vs {_label(results, p['b'])} | {p['differ']} of {n} |")
+    return lines
+
+
+def differing_sentence(results: dict[str, Any]) -> str:
+    """One line for the README: how many drafts gaze changes, pair by pair."""
+    diff = results.get("differing_drafts") or {}
+    pairs, n = diff.get("pairs") or [], diff.get("n", 0)
+    if not pairs:
+        return ""
+    parts = "; ".join(f"{_label(results, p['a'])} vs {_label(results, p['b'])}: {p['differ']}" for p in pairs)
+    return f"- Drafts that differ word for word between rows, of {n} images: {parts}."
+
+
+def per_observation_table(results: dict[str, Any]) -> list[str]:
+    """F1 per CheXpert observation and row, with the references that name it and real gaze's gains."""
+    rows = results.get("rows") or {}
+    per = results.get("per_observation") or {}
+    support = per.get("reference_positives") or {}
+    order = [r for r in Row.values() if r in rows] + [r for r in rows if r not in Row.values()]
+    if not support or not order:
+        return []
+    gains = [(k, h) for k, h in (("real_gaze_minus_image_only", "Real − image only"),
+                                 ("real_gaze_minus_shuffled_gaze", "Real − shuffled")) if k in per]  # fmt: skip
+    head = ["Observation", "Positive refs", *(_label(results, r) for r in order), *(h for _, h in gains)]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for obs, n in support.items():
+        cells = [obs, str(n)]
+        cells += [_fmt((rows[r].get("ce_per_observation") or {}).get(obs), 2) for r in order]
+        cells += [_signed(per[k].get(obs)) for k, _ in gains]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _signed(value: Any) -> str:
+    return "—" if value is None else f"{float(value):+.2f}"
+
+
+def seeds_table(results: dict[str, Any]) -> list[str]:
+    """CE-F1 over the decoding seeds, mean ± std per row and per compared pair of rows."""
+    seeds = results.get("seeds") or {}
+    used = seeds.get("decoding_seeds") or []
+    if len(used) < 2:
+        return []
+    lines = [f"CE-F1 over {len(used)} decoding seeds ({', '.join(str(s) for s in used)}): mean ± sample std.", "",
+             "| Row | CE-F1 | min | max |", "|---|---:|---:|---:|"]  # fmt: skip
+    for row, s in (seeds.get("ce_f1") or {}).items():
+        lines.append(f"| {_label(results, row)} | {_pm(s)} | {min(s['per_seed']):.3f} | {max(s['per_seed']):.3f} |")
+    for gap in seeds.get("ce_f1_gaps") or []:
+        lines.append(f"| {_label(results, gap['row'])} − {_label(results, gap['over'])} | {_pm(gap, signed=True)} | "
+                     f"{min(gap['per_seed']):+.3f} | {max(gap['per_seed']):+.3f} |")  # fmt: skip
+    return lines
+
+
+def resampling_table(results: dict[str, Any]) -> list[str]:
+    """Each compared pair's CE-F1 gap with its 95% paired bootstrap interval over the images."""
+    gaps = results.get("image_resampling") or []
+    if not gaps:
+        return []
+    lines = [f"CE-F1 gap with its 95% interval over {gaps[0]['resamples']} resamplings of the images (paired); "
+             "an interval that holds 0 is no evidence either way.", "",
+             "| Rows compared | CE-F1 gap | 95% interval |", "|---|---:|---:|"]  # fmt: skip
+    for g in gaps:
+        lines.append(f"| {_label(results, g['row'])} − {_label(results, g['over'])} | {float(g['gap']):+.3f} | "
+                     f"{float(g['low']):+.3f} to {float(g['high']):+.3f} |")  # fmt: skip
+    return lines
+
+
+def _pm(spread: dict[str, Any], signed: bool = False) -> str:
+    mean = f"{float(spread['mean']):+.3f}" if signed else f"{float(spread['mean']):.3f}"
+    return mean + (f" ± {float(spread['std']):.3f}" if spread.get("std") is not None else "")
 
 
 def scanpath_table(results: dict[str, Any]) -> list[str]:
@@ -161,6 +246,10 @@ def results_markdown(results: dict[str, Any]) -> str:
         "",
         *main_table(results),
         "",
+        *_section("Do the rows differ?", differing_table(results)),
+        *_section("Run-to-run spread", seeds_table(results)),
+        *_section("Gaps over resampled images", resampling_table(results)),
+        *_section("Per observation (CE F1; — where no reference and no draft names it)", per_observation_table(results)),
         "## Scanpath prediction",
         "",
         *scanpath_table(results),
@@ -171,6 +260,10 @@ def results_markdown(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _section(title: str, body: list[str]) -> list[str]:
+    return [f"### {title}", "", *body, ""] if body else []
 
 
 def readme_section(results_json: str | Path | dict[str, Any]) -> str:
@@ -191,7 +284,10 @@ def readme_section(results_json: str | Path | dict[str, Any]) -> str:
         *scanpath_table(results),
         "",
         *_notes(results),
+        *[line for line in [differing_sentence(results)] if line],
         "",
+        *(seeds + [""] if (seeds := seeds_table(results)) else []),
+        *(gaps + [""] if (gaps := resampling_table(results)) else []),
         "Published reference points on real data (other data sets, other models; quoted for context, "
         "not produced by this repository):",
         "",

@@ -68,13 +68,14 @@ def test_eval_cli_on_a_tiny_bundle(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     results = json.loads((out / "results.json").read_text())
-    assert set(results["rows"]) == {"image_only", "real_gaze", "predicted", "no_gnn"}
+    assert set(results["rows"]) == {"image_only", "real_gaze", "shuffled_gaze", "predicted", "no_gnn"}
     assert results["n_cases"] == 2 and results["n_readers"] == [2]
     for row in results["rows"].values():
         assert 0.0 <= row["nlg"]["BLEU-1"] <= 1.0 and 0.0 <= row["ce"]["CE-F1"] <= 1.0
     assert results["scanpath"]["predicted_vs_readers"]["n"] == 2
     assert results["scanpath"]["inter_reader_ceiling"]["n"] == 2
-    assert all(len(c["generated"]) == 4 for c in results["cases"])
+    assert all(len(c["generated"]) == 5 for c in results["cases"])
+    assert len(results["differing_drafts"]["pairs"]) == 10 and results["seeds"]["decoding_seeds"] == [0]
     assert (out / "results.md").is_file() and (out / "example_1.png").is_file()
     assert "Predicted gaze (Gaze2Report)" in captured.out and "synthetic cohort" in captured.out
 
