@@ -14,6 +14,8 @@ on the embedded default case, and saves into ``docs/screenshots/``:
   08_recording.png            a mouse-gaze session while recording
   09_session_saved.png        the session's fixations as the recorded overlay
   10_export.png               the DICOM SR export, validated by reading it back
+  11_compare_readings.png     the compare view with two recorded readings (two readers) side by side
+  12_out_of_domain.png        a film unlike the model's training images: the banner over its draft
 
 Every picture is made from the current code; nothing is drawn by this script except the
 simulated reader's mouse positions (the "gaze" of the mouse session).
@@ -222,6 +224,45 @@ def main(argv: list[str] | None = None) -> int:
     pix.save(str(out / "10_export.png"))
     print(f"saved {out / '10_export.png'}")
     box.close()
+
+    # 7. a second reader's session, then the compare view with the two recorded readings side by side
+    win.settings.user_name = "Dr. B. Second"
+    ctl.begin("mouse", validate=False)
+    while ctl.state != "recording":
+        wait_for(ctl.state_changed, 30, "the second recording")
+    second = [(640, 280), (420, 330), (380, 470), (650, 470), (700, 620), (400, 660), (560, 760)]
+    for i, (x, y) in enumerate(second):
+        ctl.source.move_to(*win.view.viewport_state().to_screen(x, y))
+        pause(420 + 150 * (i % 2))
+    ctl.stop()
+    wait_for(ctl.session_saved, 60, "the second session")
+    dlg = win.show_compare()
+    dlg.resize(1500, 860)
+    wait_for(dlg.computed, 300, "the compare metrics", dlg.unavailable)
+    labels = [r.label for r in dlg.readings]
+    first_reader = next(i for i, label in enumerate(labels) if label.startswith("Dr. A."))
+    second_reader = next(i for i, label in enumerate(labels) if label.startswith("Dr. B."))
+    dlg.pick(first_reader, second_reader)
+    wait_for(dlg.computed, 300, "the two readings' metrics", dlg.unavailable)
+    shot(dlg, "11_compare_readings.png")
+    dlg.close()
+
+    # 8. a film unlike the training images: the default case with its grey scale inverted (a lost
+    # MONOCHROME1 flag looks like this); the domain gate flags it and the report says so
+    import numpy as np
+    from PIL import Image as PILImage
+
+    from ml.cohort.default_case import default_case_dir
+
+    grey = np.asarray(PILImage.open(default_case_dir() / "image.png"))
+    inverted = tmp / "default_case_inverted.png"
+    PILImage.fromarray((grey.max() - grey).astype(grey.dtype)).save(inverted)
+    win.settings.user_name = "Dr. A. Reader"
+    win.studies_ctl.open_paths([str(inverted)])
+    wait_for(win.drafting.draft_ready, args.timeout, "the out-of-domain draft", win.drafting.draft_failed)
+    if not win.reading.labels:
+        wait_for(win.review.labels_updated, 30, "the labeler")
+    shot(win, "12_out_of_domain.png")
     win.close()
     shutil.rmtree(tmp, ignore_errors=True)
     sys.stdout.flush()

@@ -220,6 +220,7 @@ def run_eval(
     """
     from ml import metrics
     from ml.metrics.clinical import clinical_efficacy
+    from ml.metrics.distributions import distribution_distances, reader_baseline
     from ml.metrics.labeler import Labeler
     from ml.metrics.nlg import compute_nlg
 
@@ -311,6 +312,14 @@ def run_eval(
             if predicted_vs_readers
             else {},
             "inter_reader_ceiling": _jsonable(metrics.mean_metrics(ceilings)) if ceilings else {},
+            # Wasserstein-1 between predicted and recorded distributions of saccade amplitude, fixation
+            # duration, fixation count and coverage, and the readers' own level (one held out in turn)
+            "distributions": _jsonable(
+                distribution_distances(drafted["predicted_paths"], [p for g in drafted["reader_paths"] for p in g])
+            )
+            if drafted["predicted_paths"]
+            else {},
+            "reader_distributions": _jsonable(reader_baseline(drafted["reader_paths"])),
         },
         "skipped": skipped,
         "warnings": warnings,
@@ -477,6 +486,8 @@ def _draft(
     per_case: list[dict[str, Any]] = []
     predicted_vs_readers: list[dict[str, Any]] = []
     ceilings: list[dict[str, Any]] = []
+    predicted_paths: list[Scanpath] = []  # for the distances between distributions, pooled over images
+    reader_paths: list[list[Scanpath]] = []
     examples: list[dict[str, Any]] = []
     scanpath_seconds = 0.0
     bar = tqdm(
@@ -522,6 +533,8 @@ def _draft(
         if case.scanpaths:
             scores = metrics.compare_to_readers(pred, case.scanpaths, size)
             predicted_vs_readers.append(scores)
+            predicted_paths.append(pred)
+            reader_paths.append(list(case.scanpaths))
             entry["scanpath"] = _jsonable(scores)
         if len(case.scanpaths) >= 2:
             ceiling = metrics.inter_reader_agreement(case.scanpaths, size)
@@ -541,6 +554,8 @@ def _draft(
         "per_case": per_case,
         "predicted_vs_readers": predicted_vs_readers,
         "ceilings": ceilings,
+        "predicted_paths": predicted_paths,
+        "reader_paths": reader_paths,
         "examples": examples,
         "scanpath_seconds": scanpath_seconds,
     }
@@ -592,7 +607,7 @@ def _draft_in_processes(
         "seconds": {r: sum(p["seconds"][r] for p in parts) for r in config.rows},
         "scanpath_seconds": sum(p["scanpath_seconds"] for p in parts),
     }
-    for key in ("per_case", "predicted_vs_readers", "ceilings", "examples"):
+    for key in ("per_case", "predicted_vs_readers", "ceilings", "predicted_paths", "reader_paths", "examples"):
         merged[key] = [x for p in parts for x in p[key]]
     merged["examples"] = merged["examples"][: config.examples]
     return merged

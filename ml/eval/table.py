@@ -172,6 +172,22 @@ def scanpath_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def distribution_table(results: dict[str, Any]) -> list[str]:
+    """Human-likeness: Wasserstein-1 between predicted and recorded distributions, beside the readers'
+    own level (one reader held out against the others); lower is more human-like."""
+    sp = results.get("scanpath", {})
+    dist, floor = sp.get("distributions") or {}, sp.get("reader_distributions") or {}
+    if not dist:
+        return []
+    keys = ("saccade_amplitude", "fixation_duration", "fixation_count", "coverage")
+    head = ["Distribution distance ↓", "saccade amplitude (image diagonals)", "fixation duration (s)",
+            "fixation count", "coverage (8×8 cells)"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    lines.append("| Predicted vs recorded readers | " + " | ".join(_fmt(dist.get(k)) for k in keys) + " |")
+    lines.append("| Reader vs the other readers | " + " | ".join(_fmt(floor.get(k)) for k in keys) + " |")
+    return lines
+
+
 def _notes(results: dict[str, Any]) -> list[str]:
     notes = [
         f"- {results.get('n_cases', '?')} images of the `{results.get('split', '?')}` split; readers per image: "
@@ -253,6 +269,8 @@ def results_markdown(results: dict[str, Any]) -> str:
         "## Scanpath prediction",
         "",
         *scanpath_table(results),
+        "",
+        *distribution_table(results),
         "",
         "## Notes",
         "",

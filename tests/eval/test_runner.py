@@ -143,6 +143,17 @@ def test_scanpath_metrics_and_ceiling(results):
     assert "scanpath" in results["rows"]["predicted"] and "scanpath" not in results["rows"]["image_only"]
 
 
+def test_eval_reports_how_far_predicted_scanpaths_are_from_the_readers_in_distribution(results):
+    """Predicted: 4 fixations with a 3-saccade path on every image; readers: 4 and 3 fixations."""
+    dist, floor = results["scanpath"]["distributions"], results["scanpath"]["reader_distributions"]
+    assert set(dist) == set(floor) == {"saccade_amplitude", "fixation_duration", "fixation_count", "coverage"}
+    # fixation counts: predicted always 4; readers 4 and 3 on each image → W1 = 0.5; readers vs each other → 1
+    assert dist["fixation_count"] == pytest.approx(0.5)
+    assert floor["fixation_count"] == pytest.approx(1.0)
+    assert all(v is not None and v >= 0 for v in (*dist.values(), *floor.values()))
+    assert "| Predicted vs recorded readers | " in results_markdown(results).split("Distribution distance")[1]
+
+
 def test_outputs_tables_and_figures(results, tmp_path):
     res = dict(results)
     paths = write_outputs(res, tmp_path, cohort="fake-cohort", bundle="fake-bundle")
