@@ -104,7 +104,7 @@ class Hand:
         self.events += 1
         if self.events % 25 == 0:
             process()
-        if self.guard is not None and self.events % 200 == 0:
+        if self.guard is not None and self.events % 50 == 0:
             self.guard.check(f"{self.events} mouse events")
 
     def move(self, fx: float, fy: float) -> None:
