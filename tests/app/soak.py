@@ -156,7 +156,9 @@ def timeline(top: QtWidgets.QWidget) -> QtWidgets.QSlider | None:
     return None
 
 
-def play_through(top: QtWidgets.QWidget, hand: Hand, key=Qt.Key.Key_K, limit_s: float = 120.0) -> bool:
+def play_through(
+    top: QtWidgets.QWidget, hand: Hand, key=Qt.Key.Key_K, limit_s: float = 120.0, hovers_per_tick: int = 4
+) -> bool:
     """Start the scanpath playback with its key and keep hovering until the timeline reaches its end."""
     slider = timeline(top)
     if slider is None:
@@ -164,12 +166,13 @@ def play_through(top: QtWidgets.QWidget, hand: Hand, key=Qt.Key.Key_K, limit_s: 
     slider.setFocus()
     QTest.keyClick(slider, Qt.Key.Key_Home)  # from the start
     process()
+    top.activateWindow()  # a window shortcut needs its window active (no window manager under Xvfb)
     QTest.keyClick(top, key)
     process(50)
     moved = False
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:  # the playback advances one 40 ms step per timer tick
-        hand.hover_path(4, seed=time.monotonic())
+        hand.hover_path(hovers_per_tick, seed=time.monotonic())
         process(40)
         moved = moved or 0 < slider.value() < slider.maximum()
         if moved and slider.value() >= slider.maximum():
