@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.app.soak import (
         Hand,
         NoneGuard,
+        activate,
         image_view,
         overlays_on,
         play_through,
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return False
 
     def key(k, mod=QtCore.Qt.KeyboardModifier.NoModifier) -> None:
-        win.activateWindow()
+        activate(win)
         QTest.keyClick(win, k, mod)
         process(100)
 

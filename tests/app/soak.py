@@ -68,6 +68,12 @@ def process(ms: int = 0) -> None:
         QTest.qWait(ms)
 
 
+def activate(top: QtWidgets.QWidget) -> None:
+    """Make ``top`` the active window, as its shortcuts need (activation is asynchronous on X11)."""
+    top.activateWindow()
+    QTest.qWaitForWindowActive(top, 2000)
+
+
 def image_view(top: QtWidgets.QWidget) -> QtWidgets.QGraphicsView:
     """The largest visible graphics view under ``top``: the image."""
     views = [v for v in top.findChildren(QtWidgets.QGraphicsView) if v.isVisible()]
@@ -166,7 +172,7 @@ def play_through(
     slider.setFocus()
     QTest.keyClick(slider, Qt.Key.Key_Home)  # from the start
     process()
-    top.activateWindow()  # a window shortcut needs its window active (no window manager under Xvfb)
+    activate(top)
     QTest.keyClick(top, key)
     process(50)
     moved = False
