@@ -328,7 +328,8 @@ def _deflated_complete(src: Path | bytes) -> bool:
     """True if the deflated dataset after the file meta group is a whole deflate stream.
 
     A cut deflate stream still inflates to most of the dataset, often with every pixel in it,
-    so the stream's own end marker is what says the file is whole.
+    so the stream's own end marker is what says the file is whole, and the even length the
+    standard pads it to (PS3.5 A.5) says that not even the padding byte is missing.
     """
     data = src.read_bytes() if isinstance(src, Path) else src
     start = 132 if data[128:132] == b"DICM" else 0
@@ -337,12 +338,13 @@ def _deflated_complete(src: Path | bytes) -> bool:
         return True  # no group length to find the stream by: pydicom's own reading decides
     (meta_length,) = struct.unpack("<I", head[8:12])
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    stream = start + 12 + meta_length
     try:
-        for at in range(start + 12 + meta_length, len(data), 1 << 20):
+        for at in range(stream, len(data), 1 << 20):
             inflater.decompress(data[at : at + (1 << 20)], 0)
     except zlib.error:
         return True  # corrupt rather than short: pydicom's reading says what is wrong
-    return inflater.eof
+    return inflater.eof and (len(data) - stream) % 2 == 0
 
 
 def _encapsulated_complete(ds: Dataset, src: Path | bytes) -> bool:

@@ -74,18 +74,22 @@ class KnownWords(LogitsProcessor):
     """Masks every token but the ``top_k`` likeliest that keep each word known (see module doc).
 
     If none of them does (the model wants to close "pneumothorace", and the lone "s" that makes
-    "pneumothoraces" is far down its list, since BPE writes "aces" as one token), the ``wide_k``
-    likeliest are searched (``None``: the whole vocabulary; dead ends are rare, so this costs little);
-    if none of those does either, the step is left as it was: a dead end must not stop a draft.
+    "pneumothoraces" is far down its list, since BPE writes "aces" as one token), every token that
+    does is kept (found once per open word and cached: a noisy image makes such steps common); if
+    none does, the step is left as it was: a dead end must not stop a draft.
     """
 
-    def __init__(self, tokenizer, words: Iterable[str], top_k: int = 16, wide_k: int | None = None):  # noqa: ANN001
+    #: Open words whose full list of allowed tokens is kept (each list is one pass over the vocabulary).
+    CACHE = 4096
+
+    def __init__(self, tokenizer, words: Iterable[str], top_k: int = 16):  # noqa: ANN001
         self.tok = tokenizer
         self.words = frozenset(words)
         self.prefixes = frozenset(w[:i] for w in self.words for i in range(1, len(w) + 1))
-        self.top_k, self.wide_k = top_k, wide_k
+        self.top_k = top_k
         self.eos = tokenizer.eos_token_id
         self._piece: dict[int, str] = {}
+        self._every: dict[tuple[str, int], torch.Tensor] = {}
 
     def piece(self, token: int) -> str:
         if token not in self._piece:
@@ -121,23 +125,32 @@ class KnownWords(LogitsProcessor):
                 return m.group()
             n *= 2
 
+    def every_allowed(self, partial: str, vocab: int) -> torch.Tensor:
+        """All tokens (ids below ``vocab``) that may follow ``partial``, cached per open word."""
+        key = (partial, vocab)
+        found = self._every.get(key)
+        if found is None:
+            found = torch.tensor([t for t in range(vocab) if self.allowed(partial, t)], dtype=torch.long)
+            if len(self._every) < self.CACHE:
+                self._every[key] = found
+        return found
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         out = torch.full_like(scores, float("-inf"))
         for row in range(scores.shape[0]):
             partial = self.open_word(input_ids[row].tolist())
             finite = torch.isfinite(scores[row])
-            keep: list[int] = []
-            for k in (self.top_k, self.wide_k or scores.shape[-1]):
-                candidates = scores[row].topk(min(k, scores.shape[-1])).indices.tolist()
-                keep = [t for t in candidates if self.allowed(partial, t)]
-                live = [t for t in keep if finite[t]]
-                if live:
-                    out[row, live] = scores[row, live]
-                    break
-            else:
-                if keep:  # only banned tokens (-inf: a repetition rule) keep the word known: they win
-                    floor = scores[row][finite].min() if bool(finite.any()) else scores.new_tensor(0.0)
-                    out[row, keep] = floor
-                else:  # nothing at all can: leave the step alone rather than stall the draft
-                    out[row] = scores[row]
+            top = scores[row].topk(min(self.top_k, scores.shape[-1])).indices.tolist()
+            live = [t for t in top if finite[t] and self.allowed(partial, t)]
+            if live:
+                out[row, live] = scores[row, live]
+                continue
+            every = self.every_allowed(partial, scores.shape[-1]).to(scores.device)
+            live_every = every[finite[every]]
+            if live_every.numel():
+                out[row, live_every] = scores[row, live_every]
+            elif every.numel():  # only banned tokens (-inf: a repetition rule) keep the word known: they win
+                out[row, every] = scores[row][finite].min() if bool(finite.any()) else 0.0
+            else:  # nothing at all can: leave the step alone rather than stall the draft
+                out[row] = scores[row]
         return out
