@@ -68,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtTest import QTest
 
     from app import theme
-    from app.backend.launcher import READY, BackendManager
+    from app.backend.launcher import BackendManager, BackendState
     from app.defaults import ensure_default_case
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.settings import WorkstationSettings
     from tests.app.soak import (
         Hand,
         NoneGuard,
@@ -95,12 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         fake = FakeBackend(delay=0.02).__enter__()
         fake.image_size = (1024, 1024)
         url, token = fake.url, fake.token
-    win = MainWindow(Settings(backend_url=url, backend_token=token), backend=BackendManager(url, token))
+    settings = WorkstationSettings(backend_url=url, backend_token=token, user_name="Dr. Soak", reader_confirmed=True)
+    win = MainWindow(settings, backend=BackendManager(url, token))
     win.resize(1800, 1000)
     win.show()
     win.start_backend()
     drafts: list[object] = []
-    win.draft_finished.connect(drafts.append)
+    win.drafting.draft_ready.connect(drafts.append)
     answer = QtCore.QTimer()
     answer.timeout.connect(_accept_dialogs)
     answer.start(200)
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         process(100)
 
     log = (args.out / "soak.jsonl").open("w")
-    wait(lambda: win.backend.state == READY, 60)
+    wait(lambda: win.backend.state == BackendState.READY, 60)
     win.open_paths([str(ensure_default_case()), str(_second_image(work))])
     wait(lambda: drafts, 300)
     overlays_on(win)

@@ -197,7 +197,7 @@ def score_gate(
     decoding: Decoding | None = None,
 ) -> GateResult:
     """Draft every held-out study with both bundles in ``mode`` and score them with ``eval``'s metrics."""
-    from ml.eval.runner import EvalConfig, cases_from_cohort_cases, run_eval
+    from ml.eval.runner import EvalConfig, Row, cases_from_cohort_cases, run_eval
     from ml.models.bundle import load_bundle, read_manifest
 
     cases = cases_from_cohort_cases(data.holdout, split=HOLDOUT)
@@ -207,7 +207,7 @@ def score_gate(
         model = load_bundle(bundle, device=device)
         config = EvalConfig(
             split=HOLDOUT,
-            modes=(mode,),
+            rows=(Row(mode),),
             decoding=decoding or Decoding(max_new_tokens=manifest["config"]["llm"]["max_report_tokens"]),
             meteor=False,
             examples=0,
