@@ -93,9 +93,7 @@ def make_factory(bundle: Path | None, llm: str | None, device: str, cpu_quant: s
         note = ""
         if bundle is not None:
             try:
-                from ml.models.bundle import load_bundle
-
-                return load_bundle(bundle, device)
+                return load_served_bundle(bundle, device, cpu_quant)
             except Exception as exc:  # any load failure: serve the drafter and say why
                 note = f"bundle {bundle} failed to load ({type(exc).__name__}: {exc}); serving the untrained drafter"
                 note = note.splitlines()[0]
@@ -105,13 +103,23 @@ def make_factory(bundle: Path | None, llm: str | None, device: str, cpu_quant: s
     return factory
 
 
-def bundle_loader(device: str):
+def load_served_bundle(path: Path, device: str, cpu_quant: str = "none"):
+    """A bundle as the backend serves it: on the CPU, LoRA merged and the LLM in ``cpu_quant``."""
+    from ml.models.bundle import load_bundle
+
+    model = load_bundle(path, device)
+    if device == "cpu":
+        from ml.models.fastcpu import fast_cpu_bundle
+
+        fast_cpu_bundle(model, cpu_quant)
+    return model
+
+
+def bundle_loader(device: str, cpu_quant: str = "none"):
     """What ``POST /v1/admin/bundle`` loads a bundle with (a ``BundleError`` is its 409)."""
 
     def load(path: Path):
-        from ml.models.bundle import load_bundle
-
-        return load_bundle(path, device)
+        return load_served_bundle(path, device, cpu_quant)
 
     return load
 
@@ -178,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         token,
         settings,
         admin_token=admin_token,
-        loader=bundle_loader(device),
+        loader=bundle_loader(device, args.cpu_quant),
     )
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET

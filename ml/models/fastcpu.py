@@ -118,3 +118,31 @@ def optimize_for_cpu(model: Any, scheme: str = "int4", group_size: int = 32) -> 
     model.eval()
     model.gaze2report_cpu_scheme = scheme
     return model
+
+
+def merge_lora(model: Any) -> Any:
+    """The plain causal LM with a peft model's LoRA weights added into its base weights.
+
+    A merged model computes the same function as the adapter on its base, with no extra matmuls
+    per layer, and is an ordinary model that ``optimize_for_cpu`` (or any engine) can convert.
+    A model without an adapter is returned as it is.
+    """
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+def fast_cpu_bundle(drafter: Any, scheme: str = "int4") -> Any:
+    """Convert a loaded bundle's drafter (``Gaze2ReportDrafter``) for CPU decoding, in place.
+
+    The LoRA adapter is merged into the base weights first, then the LLM gets ``scheme``; the
+    encoder, scanpath predictor, GNN and projector stay fp32 (they run once per draft). Its
+    ``info()`` says which scheme serves it, because int4 can change a word of a draft. ``none``
+    changes nothing.
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown CPU scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    net = drafter.net
+    if scheme != "none":
+        with drafter._lock:
+            net.llm = optimize_for_cpu(merge_lora(net.llm), scheme)
+    drafter.identity["inference"] = {"device": str(net.device), "cpu_scheme": scheme}
+    return drafter
