@@ -153,6 +153,8 @@ def build_prompt_parts(tokenizer: Any, system: str, instruction: str) -> PromptP
 
 
 class Gaze2Report(nn.Module):
+    engine: Any = None  # what decodes instead of ml.models.decode when set (serve --engine vllm)
+
     def __init__(self, cfg: ModelConfig, llm: nn.Module, tokenizer: Any):
         super().__init__()
         self.cfg = cfg
@@ -411,6 +413,11 @@ class Gaze2Report(nn.Module):
             if streamer is not None:
                 streamer.put(torch.empty(0, dtype=torch.long))  # generate()'s (empty) prompt push
                 on_step = lambda t: streamer.put(torch.tensor([t]))  # noqa: E731
+            if self.engine is not None:  # another engine decodes (ml/models/vllm_engine.py)
+                return self.engine.decode(
+                    prompt, decoding, n, decoding.do_sample, decoding.temperature,
+                    tok.eos_token_id, tok.pad_token_id, on_step, should_stop,
+                )  # fmt: skip
             temperature = decoding.temperature if decoding.do_sample else None
             return decode(
                 self.llm, prompt, decoding.max_new_tokens, [tok.eos_token_id], tok.pad_token_id,
