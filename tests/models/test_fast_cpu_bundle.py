@@ -9,7 +9,7 @@ from torch import nn
 from ml.contracts import Decoding
 from ml.eval.cpu_quality import TOLERANCE, compare_formats, report_nll
 from ml.models.bundle import base_identity, load_bundle, save_bundle
-from ml.models.fastcpu import fast_cpu_bundle, merge_lora
+from ml.models.fastcpu import Int4WeightLinear, Int8WeightLinear, fast_cpu_bundle, merge_lora
 
 
 @pytest.fixture
@@ -48,6 +48,10 @@ def test_a_fast_bundle_drafts_within_tolerance_of_fp32(bundle, studies):
     reference = load_bundle(bundle)
     fast = fast_cpu_bundle(load_bundle(bundle), "int4")
     assert not any(isinstance(m, nn.Linear) for m in fast.net.llm.modules())
+    layer = fast.net.llm.model.layers[0]
+    # the adapter's layers are off the base's 4-bit grid once merged: they keep 8 bits
+    assert isinstance(layer.self_attn.q_proj, Int8WeightLinear) and isinstance(layer.self_attn.o_proj, Int8WeightLinear)
+    assert isinstance(layer.mlp.gate_proj, Int4WeightLinear)
     assert fast.info()["inference"] == {"device": "cpu", "cpu_scheme": "int4"}
     result = compare_formats(reference, fast, studies, Decoding(max_new_tokens=12, redraft=0))
     assert result["n"] == 3
