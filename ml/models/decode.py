@@ -9,6 +9,8 @@ temperature), so greedy drafts are token for token ``generate``'s. What it saves
   (``generate`` with ``num_return_sequences`` prefills every row: n times the prompt's work);
 - per-token bookkeeping (stopping criteria objects, streamer calls, cache and mask updates,
   unfinished-sequence tracking on tensors) shrinks to a few tensor ops;
+- a sampled row that has ended leaves the batch (its KV cache rows are dropped), where
+  ``generate`` keeps decoding padding for it until the longest row ends;
 - the LM head runs on the last position only during the prefill.
 
 What did not help on this CPU is recorded in ``benchmarks/results/decode_loop.json``.
@@ -57,8 +59,9 @@ def decode(
     """Generate after ``prompt`` (T, D embeddings): (n, L) token ids, rows that ended padded with ``pad_id``.
 
     Greedy unless ``sample`` (multinomial over the processed scores; seed torch beforehand). With
-    ``n`` > 1 the prompt is prefilled once and its cache repeated for the ``n`` rows. ``on_step``
-    gets row 0's new token each step (the streamed draft); ``should_stop`` is asked after each step.
+    ``n`` > 1 the prompt is prefilled once and its cache repeated for the ``n`` rows; a row that
+    ends leaves the batch. ``on_step`` gets row 0's new tokens (the streamed draft, up to its end);
+    ``should_stop`` is asked after each step.
     """
     from transformers import DynamicCache
 
@@ -70,22 +73,30 @@ def decode(
         cache.batch_repeat_interleave(n)
         logits = logits.expand(n, -1).contiguous()
     ends = torch.tensor(list(end_ids), device=prompt.device)
+    rows: list[list[int]] = [[] for _ in range(n)]
+    alive = list(range(n))  # rows still decoding; the batch holds only these
     ids = torch.empty(n, 0, dtype=torch.long, device=prompt.device)
-    done = torch.zeros(n, dtype=torch.bool, device=prompt.device)
     for _ in range(max_new_tokens):
         scores = logits
         for p in logits_processors:
             scores = p(ids, scores)
         nxt = torch.multinomial(torch.softmax(scores, -1), 1)[:, 0] if sample else scores.argmax(-1)
-        nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
         ids = torch.cat([ids, nxt[:, None]], 1)
-        done |= torch.isin(nxt, ends)
-        if on_step is not None:
-            on_step(int(nxt[0]))
-        if bool(done.all()) or (should_stop is not None and should_stop()):
+        for r, t in zip(alive, nxt.tolist(), strict=True):
+            rows[r].append(t)
+        if on_step is not None and alive[0] == 0:
+            on_step(rows[0][-1])
+        ended = torch.isin(nxt, ends)
+        if bool(ended.all()) or (should_stop is not None and should_stop()):
             break
+        if bool(ended.any()):  # a row that ended leaves the batch: no more work on its padding
+            keep = (~ended).nonzero()[:, 0]
+            cache.batch_select_indices(keep)
+            ids, nxt = ids[keep], nxt[keep]
+            alive = [alive[i] for i in keep.tolist()]
         logits = llm(input_ids=nxt[:, None], **kv).logits[:, -1].float()
-    return ids
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [pad_id] * (width - len(r)) for r in rows], dtype=torch.long, device=prompt.device)
 
 
 def _cache_argument(llm: Any) -> str:

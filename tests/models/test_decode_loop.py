@@ -107,3 +107,35 @@ def test_drafts_stream_and_redraft_through_the_loop(tiny_net):
     assert "".join(pieces).strip() == draft.text and draft.n_tokens > 0
     samples = tiny_net.sample_ids(_prompt(tiny_net), Decoding(max_new_tokens=6, seed=4), 3, 0.7)
     assert len(samples) == 3 and all(len(ids) <= 6 for ids, _ in samples)
+
+
+def test_rows_that_end_leave_the_batch_and_the_others_keep_their_cache(tiny_net):
+    tok, llm = tiny_net.tokenizer, tiny_net.llm
+    prompt, end = _prompt(tiny_net), tok.eos_token_id
+    seen = []
+
+    def record(ids, scores):
+        seen.append((ids.clone(), scores.clone()))
+        return scores
+
+    def end_early(ids, scores):  # a row ends after 2, 3 or 4 tokens, by its first token
+        out = scores.clone()
+        for j in range(ids.shape[0]):
+            if ids.shape[1] and ids.shape[1] >= 2 + int(ids[j, 0]) % 3:
+                out[j] = float("-inf")
+                out[j, end] = 0.0
+        return out
+
+    torch.manual_seed(5)
+    rows = decode(llm, prompt, 8, [end], tok.pad_token_id, [record, end_early], n=6, sample=True)
+    batch_sizes = [ids.shape[0] for ids, _ in seen]
+    assert batch_sizes[0] == 6 and batch_sizes[-1] < 6 and batch_sizes == sorted(batch_sizes, reverse=True)
+    for row in rows.tolist():
+        body = row[: row.index(end) + 1]
+        assert len(body) == 3 + body[0] % 3 and all(t == tok.pad_token_id for t in row[len(body) :])
+    for ids, scores in seen[1:]:
+        for j in range(ids.shape[0]):
+            embeds = torch.cat([prompt, llm.get_input_embeddings()(ids[j : j + 1])[0]])[None]
+            with torch.no_grad():
+                want = llm(inputs_embeds=embeds).logits[0, -1].float()
+            assert torch.allclose(scores[j], want, atol=1e-4)
