@@ -110,11 +110,12 @@ class VLLMDecoder:
             ignore_eos=False,
         )
         request_id = f"draft-{next(self._ids)}"
-        sent, final = 0, None
+        sent, latest = 0, {}  # the newest (cumulative) output of each of the n completions
         embeds = prompt.detach().to("cpu", self.dtype)
         async for out in self.engine.generate({"prompt_embeds": embeds}, params, request_id):
-            final = out
-            first = list(out.outputs[0].token_ids) if out.outputs else []
+            for o in out.outputs:
+                latest[o.index] = o
+            first = list(latest[0].token_ids) if 0 in latest else []
             if on_step is not None:
                 for t in first[sent:]:
                     on_step(int(t))
@@ -123,7 +124,7 @@ class VLLMDecoder:
                 await self.engine.abort(request_id)
                 break
         rows = []
-        for o in sorted(final.outputs if final else [], key=lambda o: o.index):
+        for _, o in sorted(latest.items()):
             ids = list(o.token_ids)
             if o.finish_reason == "stop" and (not ids or ids[-1] != end_id):
                 ids.append(end_id)  # ended on the end token, which vLLM may leave out
