@@ -119,13 +119,16 @@ def _timing(start: float, first: float, end: float, n: int, text: str) -> dict:
     }
 
 
-def start_server(token: str, threads: int, cpu_quant: str, tmp: Path) -> tuple[subprocess.Popen, str]:
+def start_server(
+    token: str, threads: int, cpu_quant: str, tmp: Path, model_args: tuple[str, ...] = ("--untrained",)
+) -> tuple[subprocess.Popen, str]:
+    """``main.py serve`` on a free loopback port (``model_args``: which model, how many at once)."""
     import httpx
 
     port_file = tmp / "port"
     env = {**os.environ, "GAZE2REPORT_TOKEN": token}
     cmd = [sys.executable, str(ROOT / "main.py"), "serve", "--port", "0", "--port-file", str(port_file)]
-    cmd += ["--untrained", "--device", "cpu", "--threads", str(threads), "--cpu-quant", cpu_quant]
+    cmd += [*model_args, "--device", "cpu", "--threads", str(threads), "--cpu-quant", cpu_quant]
     cmd += ["--log-level", "warning"]
     log = open(tmp / "serve.log", "w")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)

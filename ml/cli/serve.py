@@ -14,6 +14,7 @@ from pathlib import Path
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 #: CPU weight format the backend uses unless told otherwise (see ml/models/fastcpu.py).
 DEFAULT_CPU_QUANT = "int4"
+ENGINES = ("torch", "vllm")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +50,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="CPU threads for torch (default: half the cores, so the GUI and OS keep the rest)",
     )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="torch",
+        help="what decodes: torch (default; fast CPU formats on the CPU) or vllm (a CUDA GPU server: "
+        "concurrent drafts batched by vLLM; needs a trained bundle and the vllm extra)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="drafts decoded at once (default 1 for torch, 16 for vllm, which batches them)",
+    )
     p.add_argument("--queue", type=int, default=8, help="requests that may wait for the model (default 8)")
     p.add_argument("--max-pixels", type=int, default=36_000_000, help="largest image accepted, in pixels")
     p.add_argument("--max-body-mb", type=int, default=128, help="largest request body, in MiB")
@@ -81,7 +95,9 @@ def default_bundle() -> Path | None:
     return DEMO_BUNDLE if (DEMO_BUNDLE / "manifest.json").exists() else None
 
 
-def make_factory(bundle: Path | None, llm: str | None, device: str, cpu_quant: str = "none"):
+def make_factory(
+    bundle: Path | None, llm: str | None, device: str, cpu_quant: str = "none", engine: str = "torch"
+):
     """A callable that loads the bundle, or the drafter (with the reason) when there is none."""
 
     def factory():
@@ -93,9 +109,7 @@ def make_factory(bundle: Path | None, llm: str | None, device: str, cpu_quant: s
         note = ""
         if bundle is not None:
             try:
-                from ml.models.bundle import load_bundle
-
-                return load_bundle(bundle, device)
+                return load_served_bundle(bundle, device, cpu_quant, engine)
             except Exception as exc:  # any load failure: serve the drafter and say why
                 note = f"bundle {bundle} failed to load ({type(exc).__name__}: {exc}); serving the untrained drafter"
                 note = note.splitlines()[0]
@@ -105,13 +119,28 @@ def make_factory(bundle: Path | None, llm: str | None, device: str, cpu_quant: s
     return factory
 
 
-def bundle_loader(device: str):
+def load_served_bundle(path: Path, device: str, cpu_quant: str = "none", engine: str = "torch"):
+    """A bundle as the backend serves it: on the CPU, LoRA merged and the LLM in ``cpu_quant``;
+    with the vllm engine, its LLM decoding in vLLM."""
+    from ml.models.bundle import load_bundle
+
+    model = load_bundle(path, device)
+    if engine == "vllm":
+        from ml.models.vllm_engine import serve_with_vllm
+
+        return serve_with_vllm(model)
+    if device == "cpu":
+        from ml.models.fastcpu import fast_cpu_bundle
+
+        fast_cpu_bundle(model, cpu_quant)
+    return model
+
+
+def bundle_loader(device: str, cpu_quant: str = "none", engine: str = "torch"):
     """What ``POST /v1/admin/bundle`` loads a bundle with (a ``BundleError`` is its 409)."""
 
     def load(path: Path):
-        from ml.models.bundle import load_bundle
-
-        return load_bundle(path, device)
+        return load_served_bundle(path, device, cpu_quant, engine)
 
     return load
 
@@ -143,6 +172,18 @@ def run(args: argparse.Namespace) -> int:
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
         print(f"error: GAZE2REPORT_TOKEN must be at least {MIN_TOKEN_LENGTH} characters", file=sys.stderr)
         return 2
+    bundle = None if args.untrained else (args.bundle or default_bundle())
+    if args.engine == "vllm":
+        from ml.models.vllm_engine import unavailable_reason
+
+        reason = (
+            unavailable_reason()
+            or (None if bundle else "the vllm engine serves a trained bundle; give --bundle")
+            or ("the vllm engine runs on the GPU; leave out --device cpu" if args.device == "cpu" else None)
+        )
+        if reason:
+            print(f"error: --engine vllm: {reason}", file=sys.stderr)
+            return 2
     generated = token is None
     token = token or new_token()
     watch = None
@@ -170,15 +211,15 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         max_body_bytes=args.max_body_mb << 20,
         queue_capacity=args.queue,
+        model_workers=args.concurrency or (16 if args.engine == "vllm" else 1),
         device=device,
     )
-    bundle = None if args.untrained else (args.bundle or default_bundle())
     app = create_app(
-        make_factory(bundle, args.llm, device, args.cpu_quant),
+        make_factory(bundle, args.llm, device, args.cpu_quant, args.engine),
         token,
         settings,
         admin_token=admin_token,
-        loader=bundle_loader(device),
+        loader=bundle_loader(device, args.cpu_quant, args.engine),
     )
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET

@@ -81,19 +81,22 @@ def _replace_linears(module: nn.Module, make) -> int:
     count = 0
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Linear):
-            setattr(module, name, make(child))
+            setattr(module, name, make(child, name))
             count += 1
         else:
             count += _replace_linears(child, make)
     return count
 
 
-def optimize_for_cpu(model: Any, scheme: str = "int4", group_size: int = 32) -> Any:
+def optimize_for_cpu(
+    model: Any, scheme: str = "int4", group_size: int = 32, int8_names: frozenset[str] | set[str] = frozenset()
+) -> Any:
     """Convert a loaded causal LM in place for CPU decoding; returns it.
 
     ``none`` leaves it; ``bf16`` casts it; ``int8``/``int4`` cast the rest to bf16 and swap every
     ``nn.Linear`` for a weight-only quantised one (``int4``: attention and MLP in int4, the output
-    head in int8; the embedding table stays bf16 for lookups). Inference only.
+    head in int8; the embedding table stays bf16 for lookups). Under ``int4``, linears named in
+    ``int8_names`` (e.g. ``q_proj``) get int8 instead. Inference only.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown CPU scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
@@ -107,14 +110,59 @@ def optimize_for_cpu(model: Any, scheme: str = "int4", group_size: int = 32) -> 
             model.config.tie_word_embeddings = False
     model.to(torch.bfloat16)
     if scheme == "int8":
-        _replace_linears(model, lambda lin: Int8WeightLinear(lin, torch.bfloat16))
+        _replace_linears(model, lambda lin, _: Int8WeightLinear(lin, torch.bfloat16))
     elif scheme == "int4":
         # the output head stays int8: it is the tied embedding, which GGUF keeps at 8 bits (Q8_0)
         # too, and 4 bits there costs measurable quality (benchmarks/cpu_speedup.py)
         head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
         if isinstance(head, nn.Linear):
             model.set_output_embeddings(Int8WeightLinear(head, torch.bfloat16))
-        _replace_linears(model, lambda lin: Int4WeightLinear(lin, group_size, torch.bfloat16))
+        _replace_linears(
+            model,
+            lambda lin, name: Int8WeightLinear(lin, torch.bfloat16)
+            if name in int8_names
+            else Int4WeightLinear(lin, group_size, torch.bfloat16),
+        )
     model.eval()
     model.gaze2report_cpu_scheme = scheme
     return model
+
+
+def merge_lora(model: Any) -> Any:
+    """The plain causal LM with a peft model's LoRA weights added into its base weights.
+
+    A merged model computes the same function as the adapter on its base, with no extra matmuls
+    per layer, and is an ordinary model that ``optimize_for_cpu`` (or any engine) can convert.
+    A model without an adapter is returned as it is.
+    """
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+def fast_cpu_bundle(drafter: Any, scheme: str = "int4") -> Any:
+    """Convert a loaded bundle's drafter (``Gaze2ReportDrafter``) for CPU decoding, in place.
+
+    The LoRA adapter is merged into the base weights first, then the LLM gets ``scheme``; the
+    encoder, scanpath predictor, GNN and projector stay fp32 (they run once per draft). Under
+    ``int4`` the layers the adapter changed stay int8: the embedded base weights are GGUF Q4_1
+    values, which int4 recovers exactly, but base + LoRA is off that grid, and rounding it to 4 bits
+    cost the demo bundle 0.16 nats/token of reference-report likelihood
+    (``benchmarks/results/fastcpu_quality*.json``). Its ``info()`` says which scheme serves it,
+    because a quantised model can change a word of a draft. ``none`` changes nothing.
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown CPU scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    net = drafter.net
+    if scheme != "none":
+        with drafter._lock:
+            adapted = _adapted_names(net.llm)
+            net.llm = optimize_for_cpu(merge_lora(net.llm), scheme, int8_names=adapted)
+    drafter.identity["inference"] = {"device": str(net.device), "cpu_scheme": scheme}
+    return drafter
+
+
+def _adapted_names(model: Any) -> set[str]:
+    """Names of the linear layers a peft model's LoRA adapter changes (e.g. ``q_proj``)."""
+    out: set[str] = set()
+    for cfg in getattr(model, "peft_config", {}).values():
+        out.update(cfg.target_modules or ())
+    return out

@@ -155,6 +155,8 @@ def build_prompt_parts(tokenizer: Any, system: str, instruction: str) -> PromptP
 
 
 class Gaze2Report(nn.Module):
+    engine: Any = None  # what decodes instead of ml.models.decode when set (serve --engine vllm)
+
     def __init__(self, cfg: ModelConfig, llm: nn.Module, tokenizer: Any):
         super().__init__()
         self.cfg = cfg
@@ -408,6 +410,24 @@ class Gaze2Report(nn.Module):
                 f"prompt ({prompt.shape[0]} tokens) + max_new_tokens ({decoding.max_new_tokens}) exceed "
                 f"the model's context of {limit} tokens"
             )
+        extra = [self.known_words] if decoding.known_words and self.known_words else []
+        if decoding.num_beams <= 1:  # greedy and sampling: our own loop (ml/models/decode.py)
+            from ml.models.decode import decode, processors
+
+            on_step = None
+            if streamer is not None:
+                streamer.put(torch.empty(0, dtype=torch.long))  # generate()'s (empty) prompt push
+                on_step = lambda t: streamer.put(torch.tensor([t]))  # noqa: E731
+            if self.engine is not None:  # another engine decodes (ml/models/vllm_engine.py)
+                return self.engine.decode(
+                    prompt, decoding, n, decoding.do_sample, decoding.temperature,
+                    tok.eos_token_id, tok.pad_token_id, on_step, should_stop,
+                )  # fmt: skip
+            temperature = decoding.temperature if decoding.do_sample else None
+            return decode(
+                self.llm, prompt, decoding.max_new_tokens, [tok.eos_token_id], tok.pad_token_id,
+                processors(decoding, extra, temperature), n, decoding.do_sample, on_step, should_stop,
+            )  # fmt: skip
         mask = torch.ones(1, prompt.shape[0], dtype=torch.long, device=prompt.device)
         with warnings.catch_warnings():
             # The prompt is embeddings only: penalties apply to generated tokens, which is what we want.
@@ -418,9 +438,7 @@ class Gaze2Report(nn.Module):
                 generation_config=gen_cfg,
                 streamer=streamer,
                 stopping_criteria=StoppingCriteriaList([_Stop()]) if should_stop else None,
-                logits_processor=LogitsProcessorList(
-                    [self.known_words] if decoding.known_words and self.known_words else []
-                ),
+                logits_processor=LogitsProcessorList(extra),
             )
 
 

@@ -39,6 +39,7 @@ class Settings:
     max_pixels: int = 36_000_000  # 6000 x 6000
     max_body_bytes: int = 128 << 20
     queue_capacity: int = 8
+    model_workers: int = 1  # model calls at once (an engine that batches them itself takes several)
     device: str = "cpu"
     version: str = "0.1.0"
     extra_info: dict[str, Any] = field(default_factory=dict)
@@ -66,7 +67,7 @@ class Backend:
         self.admin = TokenAuth(admin_token) if admin_token and loader is not None else None
         self.loader = loader
         self._swap_lock = asyncio.Lock()
-        self.queue = ModelQueue(settings.queue_capacity)
+        self.queue = ModelQueue(settings.queue_capacity, settings.model_workers)
         self.model: ReportModel | None = None
         self.error: str | None = None
         self.ready = threading.Event()

@@ -1,7 +1,8 @@
-"""The model queue: one model, one worker thread, a bounded number of waiting requests.
+"""The model queue: one model, its worker thread(s), a bounded number of waiting requests.
 
 Model calls (scanpaths, graphs, generation) run one at a time on a dedicated thread, so the event
-loop keeps answering health checks and streaming tokens. When ``capacity`` requests are already
+loop keeps answering health checks and streaming tokens; an engine that batches concurrent requests
+itself (``serve --engine vllm``) gets several threads (``workers``). When ``capacity`` requests are already
 waiting, ``submit`` raises ``Busy`` (HTTP 429) with a Retry-After estimated from recent job times.
 """
 
@@ -21,10 +22,12 @@ T = TypeVar("T")
 
 
 class ModelQueue:
-    def __init__(self, capacity: int = 8) -> None:
+    def __init__(self, capacity: int = 8, workers: int = 1) -> None:
         if capacity < 0:
             raise ValueError("queue capacity must be >= 0")
-        self.capacity = capacity
+        if workers < 1:
+            raise ValueError("queue workers must be >= 1")
+        self.capacity, self.workers = capacity, workers
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._admitted = 0  # running + waiting
@@ -40,12 +43,12 @@ class ModelQueue:
         return self._admitted - self._running
 
     def retry_after(self) -> int:
-        return max(1, math.ceil(self._avg_s * max(1, self.waiting)))
+        return max(1, math.ceil(self._avg_s * max(1, self.waiting) / self.workers))
 
     def admit(self) -> None:
         """Reserve a slot or raise ``Busy``; pair with ``run(..., admitted=True)`` or ``release``."""
         with self._lock:
-            if self._admitted >= self.capacity + 1:
+            if self._admitted >= self.capacity + self.workers:
                 raise Busy(
                     f"the model is busy ({self.waiting} requests waiting); retry shortly",
                     headers={"Retry-After": str(self.retry_after())},
@@ -79,7 +82,7 @@ class ModelQueue:
         try:
             with self._lock:
                 if self._executor is None:  # created lazily; again after a shutdown (app restarted)
-                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+                    self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="model")
                 executor = self._executor
             future = executor.submit(self._call, fn)
         except BaseException:
