@@ -1,5 +1,8 @@
-"""The demo bundle's default drafts on very different images hold only known words and both sections
-(slow: the real SmolLM2 and the real bundle; a few drafts)."""
+"""The demo bundle's drafts on images far from its training images hold only known words and both
+sections (slow: the real SmolLM2 and the real bundle). Two first drafts: images like these are where
+the case-garbled non-words appeared, and the redraft's samples go through the same logits processors
+(``ml.models.decode.processors``), whose word rule the property test checks over any token sequence;
+the default case's full default draft is checked in test_demo_bundle.py."""
 
 from __future__ import annotations
 
@@ -20,17 +23,14 @@ def _images():
     px = render.pixels.astype(np.float32)
     lo, hi = float(px.min()), float(px.max())
     rng = np.random.default_rng(0)
-    grey = np.full((512, 512), (lo + hi) / 2) + rng.normal(0.0, 0.01 * (hi - lo), (512, 512))
     return {
-        "cohort render": render,
         "pure noise": Image(pixels=rng.uniform(lo, hi, (512, 512)).astype(np.uint16), bits_stored=12),
-        "flat grey, a little noise": Image(pixels=grey.astype(np.uint16), bits_stored=12),
         "inverted render": Image(pixels=(hi + lo - px).astype(np.uint16), bits_stored=12),
     }
 
 
-@pytest.mark.timeout(1800)  # four default drafts, each a greedy draft and maybe a batch of redrafts
-def test_default_drafts_write_only_known_words_and_both_sections():
+@pytest.mark.timeout(900)
+def test_drafts_of_unfamiliar_images_write_only_known_words_and_both_sections():
     import torch
 
     from ml.contracts import Decoding
@@ -45,7 +45,7 @@ def test_default_drafts_write_only_known_words_and_both_sections():
     words = drafter.net.known_words.words
     problems = []
     for kind, image in _images().items():
-        draft = drafter.generate(image, None, Decoding())
+        draft = drafter.generate(image, None, Decoding(redraft=0))
         report = Report.parse(draft.text)
         bad = unknown_words(draft.text, words)
         if bad or not report.findings.strip() or not report.impression.strip():
