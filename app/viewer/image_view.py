@@ -20,7 +20,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.viewer.viewport import ViewportState, now_us
+from app.viewer.viewport import ViewportState
+from ml.gaze.sources.base import now_us
 from ml.types import Image, Window
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)

@@ -9,7 +9,6 @@ image pixels to global logical screen pixels: ``sx = m11*x + m21*y + dx``, ``sy 
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -49,7 +48,3 @@ class ViewportState:
         x, y, _ = np.linalg.solve(self.matrix(), np.array([sx, sy, 1.0]))
         return float(x), float(y)
 
-
-def now_us() -> int:
-    """Monotonic microseconds: the clock gaze samples use."""
-    return time.monotonic_ns() // 1000

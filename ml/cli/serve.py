@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ml.models.llm import pick_device
-    from ml.serve import Settings, create_app
+    from ml.serve import BackendSettings, create_app
 
     # OpenMP threads that spin on an oversubscribed CPU slow decoding down several-fold
     # (benchmarks/results/cpu_speedup.json), so by default leave half the cores to the GUI.
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     device = str(pick_device(args.device))
-    settings = Settings(
+    settings = BackendSettings(
         max_pixels=args.max_pixels,
         max_body_bytes=args.max_body_mb << 20,
         queue_capacity=args.queue,

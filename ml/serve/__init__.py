@@ -1,5 +1,5 @@
 """The backend service: a FastAPI app serving one ``ReportModel`` over HTTP (see docs/API.md)."""
 
-from ml.serve.app import Settings, create_app
+from ml.serve.app import BackendSettings, create_app
 
-__all__ = ["Settings", "create_app"]
+__all__ = ["BackendSettings", "create_app"]

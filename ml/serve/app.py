@@ -13,19 +13,19 @@ from fastapi import FastAPI
 
 from ml.contracts import ReportModel
 from ml.serve import errors
-from ml.serve.deps import Backend, BundleLoader, ModelFactory, Settings
+from ml.serve.deps import Backend, BackendSettings, BundleLoader, ModelFactory
 from ml.serve.guard import BodyLimit
 from ml.serve.routes import admin, model, reports, service
 
 API_VERSION = "v1"
 
-__all__ = ["API_VERSION", "Settings", "create_app"]
+__all__ = ["API_VERSION", "BackendSettings", "create_app"]
 
 
 def create_app(
     model_or_factory: ReportModel | ModelFactory,
     token: str,
-    settings: Settings | None = None,
+    settings: BackendSettings | None = None,
     *,
     admin_token: str | None = None,
     loader: BundleLoader | None = None,
@@ -33,7 +33,7 @@ def create_app(
     """Build the app. A factory is called in a background thread at start-up (health says
     ``ready: false`` meanwhile); a model instance is ready at once. With an ``admin_token`` and a
     bundle ``loader``, ``POST /v1/admin/bundle`` swaps in another bundle without a restart."""
-    settings = settings or Settings()
+    settings = settings or BackendSettings()
     backend = Backend(model_or_factory, token, settings, admin_token=admin_token, loader=loader)
 
     @asynccontextmanager

@@ -33,7 +33,7 @@ BundleLoader = Callable[[Path], ReportModel]
 
 
 @dataclass
-class Settings:
+class BackendSettings:
     """Limits and identity of one backend process (all configurable from ``serve``)."""
 
     max_pixels: int = 36_000_000  # 6000 x 6000
@@ -56,7 +56,7 @@ class Backend:
         self,
         model_or_factory: ReportModel | ModelFactory,
         token: str,
-        settings: Settings,
+        settings: BackendSettings,
         *,
         admin_token: str | None = None,
         loader: BundleLoader | None = None,

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ml.contracts import Decoding, DomainCheck
-from ml.serve import Settings, create_app
+from ml.serve import BackendSettings, create_app
 from ml.serve.auth import TokenAuth
 from tests.serve.conftest import AUTH, TOKEN, FakeModel, b64, png_bytes, raw_image
 
@@ -241,7 +241,7 @@ def test_unexpected_error_is_a_500_with_a_logged_id_and_the_server_keeps_serving
 def test_full_queue_answers_429_with_retry_after():
     block = threading.Event()
     model = FakeModel(block=block)
-    app = create_app(model, TOKEN, Settings(queue_capacity=0))
+    app = create_app(model, TOKEN, BackendSettings(queue_capacity=0))
     with TestClient(app) as c:
         result = {}
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import CHECKS, load_all_checks  # noqa: E402
 
 from ml.models.bundle import BundleError  # noqa: E402
-from ml.serve import Settings, create_app  # noqa: E402
+from ml.serve import BackendSettings, create_app  # noqa: E402
 from tests.serve.conftest import AUTH, TOKEN, FakeModel  # noqa: E402
 
 ADMIN = {"Authorization": "Bearer admin-token-0123456789abcdef"}
@@ -26,7 +26,7 @@ def _no_bundle(path):
 APP = create_app(
     FakeModel(),
     TOKEN,
-    Settings(max_pixels=250_000, max_body_bytes=1 << 20),
+    BackendSettings(max_pixels=250_000, max_body_bytes=1 << 20),
     admin_token=ADMIN["Authorization"].split()[1],
     loader=_no_bundle,
 )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from ml.serve import Settings, create_app
+from ml.serve import BackendSettings, create_app
 from tests.serve.conftest import AUTH, TOKEN, b64, dicom_bytes, png_bytes, raw_image
 
 JSON = {**AUTH, "Content-Type": "application/json"}
@@ -16,7 +16,7 @@ JSON = {**AUTH, "Content-Type": "application/json"}
 
 @pytest.fixture(scope="module")
 def client(tiny_drafter):
-    settings = Settings(max_pixels=100_000, max_body_bytes=2 << 20)
+    settings = BackendSettings(max_pixels=100_000, max_body_bytes=2 << 20)
     with TestClient(create_app(tiny_drafter, TOKEN, settings), raise_server_exceptions=False) as c:
         yield c
 
