@@ -173,3 +173,13 @@ def test_the_sr_of_an_addendum_names_the_signed_sr_it_amends(fixture, request, t
     assert addendum["texts"]["Finding"] == "Heart enlarged. Small right effusion."
     assert addendum["texts"]["Image domain check"].startswith("OUT OF DOMAIN")
     assert signed["predecessors"] == []
+
+
+def test_the_sr_preview_cuts_long_text_between_words():
+    from app.dialogs import shorten
+
+    text = "Moderate right pleural effusion with adjacent atelectasis and a left upper lobe nodule."
+    cut = shorten(text, 40)
+    assert len(cut) <= 40 and cut.endswith("…")
+    assert text.startswith(cut[:-1]) and text[len(cut) - 1] == " "  # the cut falls on a space, not mid-word
+    assert shorten("Short text.", 40) == "Short text."
