@@ -28,6 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="trained model bundle folder (default: the demo bundle if built)",
     )
+    p.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        help="serve a models folder's current bundle (main.py model promote|rollback), picking up a newly "
+        "promoted one without a restart; in place of --bundle",
+    )
     p.add_argument("--untrained", action="store_true", help="serve the untrained base-LLM drafter, no bundle")
     p.add_argument(
         "--llm", default=None, help="base LLM for the untrained drafter (default: embedded SmolLM2)"
@@ -96,9 +103,15 @@ def default_bundle() -> Path | None:
 
 
 def make_factory(
-    bundle: Path | None, llm: str | None, device: str, cpu_quant: str = "none", engine: str = "torch"
+    bundle: Path | None,
+    llm: str | None,
+    device: str,
+    cpu_quant: str = "none",
+    engine: str = "torch",
+    models: Path | None = None,
 ):
-    """A callable that loads the bundle, or the drafter (with the reason) when there is none."""
+    """A callable that loads the models folder's current bundle, or the bundle, or the drafter (with
+    the reason) when there is none."""
 
     def factory():
         import logging
@@ -107,6 +120,13 @@ def make_factory(
 
         log = logging.getLogger("gaze2report.serve")
         note = ""
+        if models is not None:
+            from ml.models.promoted import PromotedModel
+
+            def load(path, device):
+                return load_served_bundle(path, device, cpu_quant, engine)
+
+            return PromotedModel(models, device, loader=load)  # a folder without a bundle is an error
         if bundle is not None:
             try:
                 return load_served_bundle(bundle, device, cpu_quant, engine)
@@ -215,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
         device=device,
     )
     app = create_app(
-        make_factory(bundle, args.llm, device, args.cpu_quant, args.engine),
+        make_factory(bundle, args.llm, device, args.cpu_quant, args.engine, args.models),
         token,
         settings,
         admin_token=admin_token,

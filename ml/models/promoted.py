@@ -94,3 +94,6 @@ class PromotedModel:
 
     def generate(self, *args: Any, **kwargs: Any) -> Any:
         return self.model().generate(*args, **kwargs)
+
+    def check_domain(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model().check_domain(*args, **kwargs)

@@ -80,3 +80,25 @@ def test_the_registry_is_read_at_most_every_check_interval(tmp_path):
 def test_a_folder_without_a_current_bundle_is_refused(tmp_path):
     with pytest.raises(RegistryError, match="no current bundle"):
         PromotedModel(tmp_path / "empty", loader=_fake_loader)
+
+
+def test_serve_models_serves_the_folders_current_bundle_through_the_backends_loader(tmp_path, monkeypatch):
+    """``serve --models DIR``: the factory builds a PromotedModel whose loads go through the same
+    loader as ``--bundle`` (fast CPU format, engine), and it passes the domain check through."""
+    import ml.cli.serve as serve_cli
+
+    registry = ModelRegistry(tmp_path / "models")
+    _add(registry, tmp_path, "1.0")  # the first bundle added is the current one
+    loads = []
+
+    def fake_served(path, device, cpu_quant, engine):
+        loads.append((path.name, device, cpu_quant, engine))
+        model = FakeModel(path)
+        model.check_domain = lambda image: f"checked by {model.version}"
+        return model
+
+    monkeypatch.setattr(serve_cli, "load_served_bundle", fake_served)
+    served = serve_cli.make_factory(None, None, "cpu", "int4", "torch", tmp_path / "models")()
+    assert isinstance(served, PromotedModel)
+    assert served.info()["version"] == "1.0" and loads[0][1:] == ("cpu", "int4", "torch")
+    assert served.check_domain(None) == "checked by 1.0"
