@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 wait(lambda: False, 2)
                 key(QtCore.Qt.Key.Key_PageUp)
                 wait(lambda: False, 2)
-                guard.check(f"cycle {cycle}")
+                guard.check(f"cycle {cycle}", events + hand.events)
             except AssertionError as exc:
                 problems.append(f"cycle {cycle}: {exc}")
                 break

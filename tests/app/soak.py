@@ -28,20 +28,30 @@ Qt = QtCore.Qt
 
 
 class NoneGuard:
-    """Fails loudly when references to None go missing (see the module doc)."""
+    """Fails loudly when references to None go missing (see the module doc).
 
-    #: Ordinary code moves None's count by a few hundred; the defect moves it by one per hover item.
-    LIMIT = 2000
+    The baseline is taken after the garbage of earlier work is gone (deferred Qt deletions sent, a
+    full collection), so that freeing it is not mistaken for the defect; the allowance then grows with
+    the mouse events, which the defect outruns by dozens of references per event."""
+
+    #: Ordinary work moves None's count by up to a few thousand (objects freed mid-run); the defect by
+    #: one per hover item on every hover event.
+    LIMIT = 3000
+    PER_EVENT = 10  # the defect loses dozens per hover event over the default case (about 54 measured)
 
     def __init__(self) -> None:
+        import gc
+
+        QtWidgets.QApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+        gc.collect()
         self.start = sys.getrefcount(None)
 
     def drift(self) -> int:
         return self.start - sys.getrefcount(None)
 
-    def check(self, what: str) -> None:
+    def check(self, what: str, events: int = 0) -> None:
         lost = self.drift()
-        if lost > self.LIMIT:
+        if lost > self.LIMIT + self.PER_EVENT * events:
             raise AssertionError(
                 f"None lost {lost} references during {what}: the GUI toolkit leaks references to None "
                 "(PySide6 6.12.0's parentItem() defect) and would abort the workstation"
@@ -111,7 +121,7 @@ class Hand:
         if self.events % 25 == 0:
             process()
         if self.guard is not None and self.events % 50 == 0:
-            self.guard.check(f"{self.events} mouse events")
+            self.guard.check(f"{self.events} mouse events", self.events)
 
     def move(self, fx: float, fy: float) -> None:
         self._send(QtCore.QEvent.Type.MouseMove, self._point(fx, fy))

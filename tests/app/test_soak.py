@@ -56,7 +56,7 @@ def test_the_main_window_survives_thousands_of_hovers_drags_wheels_and_a_full_pl
     use(hand, rounds=8, moves=150)
     assert play_through(win, hand), "the scanpath playback did not run to its end"  # hovering all along
     use(hand, rounds=2, moves=150)
-    guard.check(f"{hand.hovers} hover events")
+    guard.check(f"{hand.hovers} hover events", hand.events)
     assert hand.hovers > 2500, hand.hovers  # each one sorts the items near the cursor up their parent chains
     _alive(win)
 
@@ -87,7 +87,7 @@ def test_the_compare_view_survives_the_same_use(qtbot, fake_backend, default_cas
         hand = Hand(v, guard)
         use(hand, rounds=10 // len(views), moves=150)
         hovers += hand.hovers
-    guard.check(f"{hovers} hover events in the compare view")
+    guard.check(f"{hovers} hover events in the compare view", hovers)
     assert hovers > 1500, hovers
     _alive(dialog)
     _alive(win)
