@@ -47,7 +47,14 @@ __all__ = [
 
 
 def detect_format(head: bytes) -> str:
-    """'dicom' | 'png' | 'jpeg' | 'tiff' | '' from a file's first 132+ bytes."""
+    """'dicom' | 'png' | 'jpeg' | 'tiff' | '' from a file's first 132+ bytes.
+
+    'DICM' after the 128-byte preamble wins over a raster magic at the start: PS3.10 lets the
+    preamble hold a TIFF header (dual-personality files, e.g. some CR archives), and reading such a
+    file as TIFF would lose its photometric interpretation, windows and pixel spacing.
+    """
+    if head[128:132] == b"DICM":
+        return "dicom"
     return sniff(head[:8]) or ("dicom" if is_dicom_header(head) else "")
 
 

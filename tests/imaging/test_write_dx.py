@@ -101,3 +101,16 @@ def test_rejects_what_is_not_a_dx_image(tmp_path):
         write_dx(np.full((4, 4), -1, np.int16), tmp_path / "x.dcm", spacing_mm=(1, 1))
     with pytest.raises(ValueError, match="BitsStored"):
         write_dx(np.full((4, 4), 5000, np.uint16), tmp_path / "x.dcm", spacing_mm=(1, 1), bits_stored=12)
+
+
+def test_a_dicom_file_whose_preamble_holds_a_tiff_header_is_read_as_dicom(tmp_path):
+    """PS3.10 lets the preamble carry a TIFF header (dual-personality CR files): 'DICM' at byte 128
+    decides, so the file keeps its MONOCHROME1 inversion, window and pixel spacing."""
+    path = write_dx(_image(), tmp_path / "dual.dcm", spacing_mm=(0.2, 0.2), photometric="MONOCHROME1")
+    data = bytearray(path.read_bytes())
+    data[:8] = b"II*\x00\x08\x00\x00\x00"  # a little-endian TIFF header in the preamble
+    path.write_bytes(bytes(data))
+    img = load_image(path)
+    assert img.metadata["format"] == "dicom"
+    assert img.photometric == "MONOCHROME1" and img.invert
+    assert img.spacing == (0.2, 0.2)
