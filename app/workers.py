@@ -62,26 +62,23 @@ def submit(
 ) -> None:
     """Run ``fn()`` on a worker thread; call ``on_done(result)`` or ``on_error(exc)`` on the GUI thread.
 
-    ``context`` (a QObject that lives on the GUI thread) makes the callbacks die with it.
+    ``context`` (a QObject that lives on the GUI thread): the callbacks are skipped once it is deleted.
     ``executor`` (a ``concurrent.futures`` executor) runs it there instead of the shared pool,
     e.g. the single thread that owns the SQLite connection.
     """
     signals = _Signals()
-    if context is not None:
-        signals.setParent(None)
-        context.destroyed.connect(lambda *_: _disconnect(signals))
     _live.add(signals)
 
     def alive() -> bool:
         return context is None or shiboken6.isValid(context)
 
     def finish_ok(result: Result) -> None:
-        _live.discard(signals)
+        _release(signals)
         if on_done is not None and alive():
             on_done(result.value)
 
     def finish_err(exc: BaseException) -> None:
-        _live.discard(signals)
+        _release(signals)
         if on_error is not None and alive():
             on_error(exc)
 
@@ -94,13 +91,16 @@ def submit(
         pool().start(task)
 
 
-def _disconnect(signals: _Signals) -> None:
+def _release(signals: _Signals) -> None:
+    """Drop a finished job's callbacks. Qt holds a connected callable outside Python's collector, so
+    a callback (and the dialog its closure names) would otherwise live as long as its signal object:
+    forever, for a long-lived context such as the store's worker."""
+    _live.discard(signals)
     try:
         signals.done.disconnect()
         signals.failed.disconnect()
     except (RuntimeError, TypeError):
         pass
-    _live.discard(signals)
 
 
 def error_text(exc: BaseException) -> str:

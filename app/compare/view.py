@@ -120,7 +120,7 @@ class ReadingLayer(ScanpathLayer):
 
     def set_time(self, t: float) -> None:
         super().set_time(t)
-        if self.scatter.points().size:
+        if len(self.scatter.data):  # not points(): its spot items and the scatter hold each other
             self.scatter.setPen(pg.mkPen(self.colour, width=3))
 
 
@@ -154,11 +154,15 @@ class CompareDialog(QtWidgets.QDialog):
         self.left_pick = QtWidgets.QComboBox()
         self.right_pick = QtWidgets.QComboBox()
         for pick in (self.left_pick, self.right_pick):
-            pick.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            pick.setSizeAdjustPolicy(
+                QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
             pick.setMinimumContentsLength(28)
             pick.currentIndexChanged.connect(self.show_pair)
         self.left_pick.setToolTip("The reference reading (left)")
-        self.right_pick.setToolTip("The reading compared with it (right): a predicted sample or another reader")
+        self.right_pick.setToolTip(
+            "The reading compared with it (right): a predicted sample or another reader"
+        )
         self.swap_btn = QtWidgets.QPushButton("Swap sides")
         self.swap_btn.setToolTip("The right-hand reading becomes the reference, and the other way round")
         self.swap_btn.clicked.connect(self.swap)
@@ -169,7 +173,9 @@ class CompareDialog(QtWidgets.QDialog):
         self.legend.setWordWrap(True)
         self.table = QtWidgets.QTableWidget(len(ROWS), 4)
         self.table.setHorizontalHeaderLabels(["Metric", "This pair", "Set: predicted", "Set: readers"])
-        self.table.horizontalHeaderItem(2).setToolTip("Predicted against the real readers, averaged over the set")
+        self.table.horizontalHeaderItem(2).setToolTip(
+            "Predicted against the real readers, averaged over the set"
+        )
         self.table.horizontalHeaderItem(3).setToolTip(
             "The readers against each other (studies with two or more readers): the human level"
         )
@@ -271,7 +277,9 @@ class CompareDialog(QtWidgets.QDialog):
                 notes.append(note)
             if len(got) == 2:
                 self.set_readings(
-                    got["sessions"] + dataset_readings(study) + predicted_readings(got["predicted"], draft_path),
+                    got["sessions"]
+                    + dataset_readings(study)
+                    + predicted_readings(got["predicted"], draft_path),
                     " ".join(notes),
                 )
 
@@ -360,7 +368,9 @@ class CompareDialog(QtWidgets.QDialog):
         workers.submit(lambda: compare_pair(b.scanpath, a.scanpath, size), done, self._error, context=self)
 
     @staticmethod
-    def _replace(old: ReadingLayer | None, reading: Reading, style: tuple[str, str], view: ImageView) -> ReadingLayer:
+    def _replace(
+        old: ReadingLayer | None, reading: Reading, style: tuple[str, str], view: ImageView
+    ) -> ReadingLayer:
         if old is not None:
             old.setParentItem(None)
             if old.scene() is not None:
@@ -458,5 +468,7 @@ class CompareDialog(QtWidgets.QDialog):
             return f"<span style='color:{layer.colour}'>●</span> {side}: {layer.name}"
 
         left, right = named(self.left_layer, "Left"), named(self.right_layer, "Right")
-        self.titles[0].setText(f"<b>{left} &nbsp;&nbsp; {right}</b>" if self.overlay_box.isChecked() else f"<b>{left}</b>")
+        self.titles[0].setText(
+            f"<b>{left} &nbsp;&nbsp; {right}</b>" if self.overlay_box.isChecked() else f"<b>{left}</b>"
+        )
         self.titles[1].setText(f"<b>{right}</b>")

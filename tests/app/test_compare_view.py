@@ -80,7 +80,9 @@ def test_a_recorded_session_is_compared_with_a_dataset_reader(qtbot, fake_backen
 def test_two_recorded_sessions_are_compared_side_by_side_and_overlaid(qtbot, fake_backend, png_path):
     win = open_case(qtbot, fake_backend, png_path)
     record_session(win, "Dr A", [[60, 60, 0.2], [120, 90, 0.3], [200, 140, 0.25]])
-    record_session(win, "Dr B", [[70, 80, 0.4], [130, 100, 0.2], [190, 150, 0.2], [100, 210, 0.3], [40, 40, 0.2]])
+    record_session(
+        win, "Dr B", [[70, 80, 0.4], [130, 100, 0.2], [190, 150, 0.2], [100, 210, 0.3], [40, 40, 0.2]]
+    )
     dlg = show_compare(qtbot, win)
     names = labels(dlg)
     a = next(i for i, n in enumerate(names) if n.startswith("Dr A"))
@@ -153,7 +155,9 @@ def test_the_set_average_includes_the_human_likeness_distances_and_the_readers_l
     qtbot, fake_backend, png_path
 ):
     win = open_case(qtbot, fake_backend, png_path)
-    second = Scanpath.from_array([[90, 90, 0.3], [140, 120, 0.2], [60, 200, 0.4]], (256, 256), ScanpathSource.RECORDED, "r3")
+    second = Scanpath.from_array(
+        [[90, 90, 0.3], [140, 120, 0.2], [60, 200, 0.4]], (256, 256), ScanpathSource.RECORDED, "r3"
+    )
     win.current.scanpaths += [DATASET, second]
     dlg = show_compare(qtbot, win)
     with qtbot.waitSignal(dlg.set_computed, timeout=30000) as sblock:
@@ -206,7 +210,10 @@ def test_without_a_backend_the_real_readings_and_the_drafts_path_are_compared(qt
     assert "No predicted scanpaths" in dlg.status.text()
     with qtbot.waitSignal(dlg.computed, timeout=30000):
         dlg.pick(0, 1)
-    assert dlg.status.text().startswith("Inter-reader agreement") and "No predicted scanpaths" in dlg.status.text()
+    assert (
+        dlg.status.text().startswith("Inter-reader agreement")
+        and "No predicted scanpaths" in dlg.status.text()
+    )
 
 
 def test_a_study_without_readings_says_how_to_get_one(qtbot, fake_backend, png_path):
@@ -227,3 +234,24 @@ def test_the_default_pair_is_the_newest_real_reading_against_a_prediction():
     assert default_pair([reading(d, "ds1"), reading(d, "ds2")]) == (0, 1)  # no prediction: two readers
     assert default_pair([reading(p, "p1"), reading(p, "p2")]) == (0, 1)
     assert session_label("Dr A", "2026-12-07T23:30:12+00:00", 3) == "Dr A · 2026-12-07 23:30 (session 3)"
+
+
+def test_a_closed_compare_view_is_freed_with_its_views_and_scanpaths(qtbot, fake_backend, png_path):
+    import gc
+    import weakref
+
+    from PySide6 import QtCore, QtWidgets
+
+    from tests.app.soak import process
+
+    win = open_case(qtbot, fake_backend, png_path)
+    win.current.scanpaths.append(DATASET)
+    first = show_compare(qtbot, win)
+    gone = [weakref.ref(first), weakref.ref(first.left_layer.scatter), weakref.ref(first.right_on_left)]
+    first.close()
+    del first
+    win.compare_dialog = show_compare(qtbot, win)  # the window now holds the second view only
+    process(50)
+    QtWidgets.QApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    gc.collect()
+    assert [ref() is None for ref in gone] == [True, True, True]
