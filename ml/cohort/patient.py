@@ -163,9 +163,12 @@ class Warp:
         if self.identity:
             return x
         out = ndimage.affine_transform(x, self.matrix, self.offset, order=1, mode="nearest")
-        if self.scale < 1.0:  # a child: air around a smaller body, faded in over a few mm
+        if self.scale < 1.0:  # a child: air around a smaller body, its corners rounded off
             inside = ndimage.affine_transform(np.ones_like(x), self.matrix, self.offset, order=1, cval=0.0)
-            out *= ndimage.gaussian_filter(inside, max(1.0, x.shape[1] / 20))
+            rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
+            cy, cx = (rows[0] + rows[-1]) / 2, (cols[0] + cols[-1]) / 2
+            body = _dome(x.shape, cy, cx, 0.62 * (rows[-1] - rows[0]), 0.6 * (cols[-1] - cols[0])) > 0
+            out *= ndimage.gaussian_filter(inside * body, max(1.0, x.shape[1] / 30))
         return out.astype(np.float32)
 
     def mask(self, m: np.ndarray) -> np.ndarray:
