@@ -331,7 +331,11 @@ class Renderer:
         hu = np.array(ph.hu)  # working copy the injectors edit
         stack = SlabStack(self.soft.sums + spec.bone_gain * self.bone.sums, self.edges, ph.spacing)
         lesions: list[L.Lesion] = []
-        for f in spec.findings:
+        who = spec.patient
+        # a child's heart is relatively larger: the same enlargement as a cardiomegaly, not a finding
+        own_heart = who.heart_scale > 1 and not any(f.kind == "cardiomegaly" for f in spec.findings)
+        heart = [FindingSpec("cardiomegaly", severity="mild", scale=who.heart_scale)] if own_heart else []
+        for f in [*spec.findings, *heart]:
             before = {}
             lesion = self._inject(rng, hu, f, before)
             box = tuple(slice(o, o + n) for o, n in zip(lesion.origin, lesion.region.shape, strict=True))
@@ -348,7 +352,12 @@ class Renderer:
         mg = replace(g, rows=g.rows // k, cols=g.cols // k, pixel_mm=g.pixel_mm * k)
         mproj = CTProjector(mg, projector.scene, ph.spacing)  # same mm field, coarser pixels
         anatomy = {n: self._mask(mproj, s, g, smooth=False) for n, s in self.mask_stacks.items()}
-        who = spec.patient
+        if own_heart:
+            grown = SlabStack.of_box(
+                lesions[-1].region.astype(np.float32), lesions[-1].origin, self.mask_stacks["heart"]
+            )
+            anatomy["heart"] = anatomy["heart"] | self._mask(mproj, grown, g)
+            lesions = lesions[: len(spec.findings)]
         apex = float(
             projector.to_pixels(np.array([projector.scene.center_mm[:2] + (self.lung_top_mm,)]))[0, 1]
         )

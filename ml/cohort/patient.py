@@ -11,7 +11,8 @@ own generator (``[seed, 4]``) so the fixed patient renders exactly the films it 
   hemidiaphragms sit lower or higher;
 - rotation: a wider spread of the patient's yaw about the long axis;
 - the AP portable film (for AP views): scapulae over the upper zones, fewer quanta, more scatter;
-- paediatric size: the same anatomy at a child's scale, smaller in the frame with air around it;
+- paediatric size: the same anatomy at a child's scale, smaller in the frame with air around it,
+  its heart relatively larger (enlarged as a cardiomegaly is, but not labelled one);
 - support devices: ECG electrodes and wires, a central venous line, an endotracheal tube, a
   pacemaker with its lead, drawn as high-attenuation line integrals.
 
@@ -95,6 +96,7 @@ class PatientDraw:
     inspiration: float = 1.0  # vertical scale of the lung fields (< 1: domes higher)
     yaw_deg: float = 0.0  # added to the geometry's yaw
     child_scale: float = 1.0  # < 1: a child, the anatomy this much smaller
+    heart_scale: float = 1.0  # > 1: the heart enlarged transversely (a child's relatively larger heart)
     age: int = 0  # years; 0 when not drawn
     portable: bool = False
     devices: tuple[str, ...] = ()
@@ -113,6 +115,8 @@ class PatientDraw:
             out["female"] = True
         if self.child_scale < 1:
             out["child"] = round(self.child_scale, 2)
+        if self.heart_scale > 1:
+            out["heart"] = round(self.heart_scale, 3)
         if self.portable:
             out["portable"] = True
         if self.devices:
@@ -138,9 +142,9 @@ def draw_patient(patient: Patient, seed: int, view: str) -> PatientDraw:
     if rng.random() < patient.devices:
         p = {"ecg": 0.7, "central_line": 0.45, "ett": 0.25 if view == "AP" else 0.08, "pacemaker": 0.2}
         devices = tuple(d for d in DEVICES if rng.random() < p[d]) or ("ecg",)
-    return PatientDraw(
-        habitus, female, inspiration, yaw, scale, age, patient.ap_portable and view == "AP", devices
-    )
+    heart = float(rng.uniform(1.05, 1.12)) if child else 1.0  # drawn last: the other draws keep their values
+    portable = patient.ap_portable and view == "AP"
+    return PatientDraw(habitus, female, inspiration, yaw, scale, heart, age, portable, devices)
 
 
 class Warp:

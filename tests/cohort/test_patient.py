@@ -164,3 +164,16 @@ def test_a_cohort_with_every_option_builds_from_the_command_line_and_records_eac
     for r in rows:
         report = (tmp_path / "a" / "ground_truth" / r["case_id"] / "report.txt").read_text()
         assert (r["Support Devices"] == "1") == (r in tubed) == (label_report(report)["Support Devices"] == 1)
+
+
+@pytest.mark.slow
+def test_a_childs_heart_is_relatively_larger_without_being_called_cardiomegaly():
+    from ml.cohort.case import get_renderer, sample_case
+
+    base = replace(sample_case("A", seed=11), findings=[])
+    renderer = get_renderer()
+    adult = renderer.render(base, scale=0.2)
+    child = renderer.render(replace(base, patient=PatientDraw(child_scale=0.75, heart_scale=1.1)), scale=0.2)
+    assert child.ctr > adult.ctr + 0.02
+    assert child.labels == adult.labels and child.labels["Cardiomegaly"] == 0 and not child.findings
+    assert child.patient["heart"] == 1.1
