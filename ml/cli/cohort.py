@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(ml/cohort/look.py); default plain, what the demo bundle was trained on",
     )  # fmt: skip
     p.add_argument(
+        "--patient", choices=("fixed", "varied"), default="fixed",
+        help="varied: habitus, breast shadows, inspiration, rotation, AP portable films, children and support "
+        "devices (ml/cohort/patient.py); default fixed, what the demo bundle was trained on",
+    )  # fmt: skip
+    p.add_argument(
         "--contact-sheet", type=Path, default=None, help="also draw a 16-case contact sheet PNG here"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         out = build_cohort(
             args.out, args.n, seed=args.seed, workers=args.workers, progress=not args.quiet, scale=args.scale,
             n_readers=args.readers, ap_fraction=args.ap_fraction, normal_fraction=args.normal_fraction, weights=args.weights,
-            add=args.add, look=args.look,
+            add=args.add, look=args.look, patient=args.patient,
         )  # fmt: skip
         if args.contact_sheet:
             from ml.cohort.contact_sheet import contact_sheet

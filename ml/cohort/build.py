@@ -34,7 +34,7 @@ SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 CASE_COLUMNS = (
     "case_id", "split", "seed", "view", "image", "png", "image_size_x", "image_size_y", "detector_pixel_mm",
     "pixel_spacing_mm", "magnification", "sid_mm", "yaw_deg", "tilt_deg", "roll_deg", "photons", "ctr",
-    "n_findings", "kinds", "subtle_kinds", *CHEXPERT_OBSERVATIONS, "look",
+    "n_findings", "kinds", "subtle_kinds", *CHEXPERT_OBSERVATIONS, "look", "patient",
 )  # fmt: skip
 
 
@@ -57,6 +57,7 @@ class Job:
     weights: tuple[tuple[str, float], ...] = ()
     add: tuple[tuple[str, float], ...] = ()
     look: str = "plain"
+    patient: str = "fixed"
 
 
 def case_seed(seed: int, index: int) -> int:
@@ -92,11 +93,12 @@ def _make_case(job: Job) -> dict[str, object]:
     from ml.cohort import readers, reports, writer
     from ml.cohort.case import get_renderer, sample_case
     from ml.cohort.look import LOOKS
+    from ml.cohort.patient import PATIENTS
 
     out = Path(job.out)
     spec = sample_case(
         job.case_id, job.seed, job.ap_fraction, job.normal_fraction, dict(job.weights), dict(job.add),
-        LOOKS[job.look],
+        LOOKS[job.look], PATIENTS[job.patient],
     )  # fmt: skip
     rc = get_renderer().render(spec, scale=job.scale)
     w, h = rc.size
@@ -111,7 +113,9 @@ def _make_case(job: Job) -> dict[str, object]:
     writer.write_masks(gt / "masks.npz", rc)
     rng = np.random.default_rng([job.seed, 2])
     all_findings = [writer.report_finding(tf) for tf in rc.findings]
-    (gt / "report.txt").write_text(reports.write_report(all_findings, job.style, rng).text + "\n")
+    (gt / "report.txt").write_text(
+        reports.write_report(all_findings, job.style, rng, spec.patient.devices).text + "\n"
+    )
     truth = [(tf.mask, tf.center, tf.lesion.subtle) for tf in rc.findings]
     display = readers.Display()
     box = writer.chest_box(rc)
@@ -122,8 +126,9 @@ def _make_case(job: Job) -> dict[str, object]:
         reading = readers.read_case(rr, profile, rc.anatomy, truth, rc.size, display)
         seen = [rc.findings[i] for i in reading.detected]
         report = reports.write_report(
-            [all_findings[i] for i in reading.detected], (job.style + 1 + r) % reports.N_STYLES, rr
-        )
+            [all_findings[i] for i in reading.detected], (job.style + 1 + r) % reports.N_STYLES, rr,
+            spec.patient.devices,
+        )  # fmt: skip
         t_end = float(reading.t[-1]) if len(reading.t) else 0.0
         words = reports.dictation_timestamps(report.text, 0.35 * t_end, rr)  # dictating while reading
         writer.write_reading(
@@ -142,7 +147,12 @@ def _make_case(job: Job) -> dict[str, object]:
         )  # fmt: skip
         for name in writer.ELLIPSE_LABELS:
             row[name] = 5 if any(writer.REFLACX_NAMES[tf.spec.kind] == name for tf in seen) else 0
-        row.update({f"report_{k}": v for k, v in chexpert_labels([tf.spec.kind for tf in seen]).items()})
+        row.update(
+            {
+                f"report_{k}": v
+                for k, v in chexpert_labels([tf.spec.kind for tf in seen], spec.patient.devices).items()
+            }
+        )
         readings.append(row)
     g = spec.geometry
     kinds = [tf.spec.kind for tf in rc.findings]
@@ -154,6 +164,7 @@ def _make_case(job: Job) -> dict[str, object]:
         photons=round(spec.exposure.photons), ctr=round(rc.ctr, 3), n_findings=len(kinds), kinds=";".join(kinds),
         subtle_kinds=";".join(tf.spec.kind for tf in rc.findings if tf.lesion.subtle), **writer.labels_row(rc.labels),
         look=";".join(k if v is True else f"{k}={v}" for k, v in rc.look.items()),
+        patient=";".join(k if v is True else f"{k}={v}" for k, v in rc.patient.items()),
     )  # fmt: skip
     frows = [dict(case_id=job.case_id, **r) for r in writer.finding_rows(rc)]
     return {"index": job.index, "case": case_row, "findings": frows, "readings": readings, "texts": texts}
@@ -172,6 +183,7 @@ def build_cohort(
     weights: dict[str, float] | None = None,
     add: dict[str, float] | None = None,
     look: str = "plain",
+    patient: str = "fixed",
 ) -> Path:
     """Render ``n`` cases into ``out`` (created; existing cohort files are overwritten) and return it.
 
@@ -180,7 +192,8 @@ def build_cohort(
     ``normal_fraction`` of the studies have no finding; ``weights`` change how often each finding
     kind is drawn; ``add`` gives every case each listed kind with its own probability, independent
     of its other findings (e.g. ``{"nodule": 0.5}`` for a nodule-rich set of extra training images);
-    ``look`` names the clinical look (``ml.cohort.look.LOOKS``: plain or clinical).
+    ``look`` names the clinical look (``ml.cohort.look.LOOKS``: plain or clinical); ``patient``
+    how patients vary (``ml.cohort.patient.PATIENTS``: fixed or varied).
     """
     from tqdm import tqdm
 
@@ -194,6 +207,11 @@ def build_cohort(
     if not 1 <= n_readers <= len(readers.READERS):
         raise CohortError(f"n_readers must be 1..{len(readers.READERS)}")
     from ml.cohort.case import check_add, kind_weights
+    from ml.cohort.look import LOOKS
+    from ml.cohort.patient import PATIENTS
+
+    if look not in LOOKS or patient not in PATIENTS:
+        raise CohortError(f"look must be one of {sorted(LOOKS)} and patient one of {sorted(PATIENTS)}")
 
     try:
         kind_weights(weights)
@@ -208,7 +226,7 @@ def build_cohort(
     splits, styles = plan(n, seed)
     width = max(5, len(str(n - 1)))
     jobs = [
-        Job(i, f"C{i:0{width}d}", case_seed(seed, i), splits[i], styles[i], str(root), scale, n_readers, ap_fraction, normal_fraction, tuple((weights or {}).items()), tuple((add or {}).items()), look)
+        Job(i, f"C{i:0{width}d}", case_seed(seed, i), splits[i], styles[i], str(root), scale, n_readers, ap_fraction, normal_fraction, tuple((weights or {}).items()), tuple((add or {}).items()), look, patient)
         for i in range(n)
     ]  # fmt: skip
     results: list[dict] = []

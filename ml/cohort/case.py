@@ -18,6 +18,16 @@ from scipy import ndimage
 from ml.cohort import lesions as L
 from ml.cohort.ct import LOBES
 from ml.cohort.look import LOOKS, Look, apply_look
+from ml.cohort.patient import (
+    LABELLED_DEVICES,
+    PATIENTS,
+    Patient,
+    PatientDraw,
+    Warp,
+    devices,
+    draw_patient,
+    soft_tissue,
+)
 from ml.cohort.render import MU_WATER, CTProjector, Exposure, Geometry, Scene, SlabStack, expose, to_stored
 from ml.types import CHEXPERT_OBSERVATIONS
 
@@ -47,6 +57,7 @@ class CaseSpec:
     gamma: float = 1.5
     findings: list[FindingSpec] = field(default_factory=list)
     look: Look = LOOKS["plain"]  # the clinical look added after the exposure (``ml.cohort.look``)
+    patient: PatientDraw = PatientDraw()  # habitus, inspiration, size, devices (``ml.cohort.patient``)
 
 
 @dataclass
@@ -92,6 +103,7 @@ class RenderedCase:
     magnification: float = 1.0  # at the beam centre: pixel spacing at the patient = pitch / this
     geometry: Geometry | None = None  # the geometry rendered (the spec's, scaled for small images)
     look: dict = field(default_factory=dict)  # what the clinical look added (``apply_look``'s notes)
+    patient: dict = field(default_factory=dict)  # what the patient got (``PatientDraw.notes``)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -222,8 +234,9 @@ def sample_case(
     weights: dict[str, float] | None = None,
     add: dict[str, float] | None = None,
     look: Look = LOOKS["plain"],
+    patient: Patient = PATIENTS["fixed"],
 ) -> CaseSpec:
-    """Everything random about a case, drawn from ``seed`` alone (the look from its own stream)."""
+    """Everything random about a case, drawn from ``seed`` alone (the look and patient from their own streams)."""
     rng = np.random.default_rng(seed)
     ap = bool(rng.random() < ap_fraction)
     geometry = Geometry(
@@ -242,10 +255,20 @@ def sample_case(
         compress=float(rng.uniform(0.4, 0.65)),
         edge_gain=float(rng.uniform(0.6, 1.1)),
     )
+    bone_gain, gamma = float(rng.uniform(2.1, 2.7)), float(rng.uniform(1.35, 1.65))
+    findings = sample_findings(rng, normal_fraction, weights, add)
+    who = draw_patient(patient, seed, geometry.view)
+    if who.yaw_deg:
+        geometry = replace(geometry, yaw_deg=geometry.yaw_deg + who.yaw_deg)
+    # more tissue scatters more; the portable film has fewer quanta and no air gap or grid to spare
+    scatter = exposure.scatter * (0.7 + 0.3 * who.habitus) * (1.25 if who.portable else 1.0)
+    if not who.fixed:
+        exposure = replace(
+            exposure, scatter=scatter, photons=exposure.photons * (0.6 if who.portable else 1.0)
+        )
     return CaseSpec(
-        case_id, seed, geometry, exposure,
-        bone_gain=float(rng.uniform(2.1, 2.7)), gamma=float(rng.uniform(1.35, 1.65)),
-        findings=sample_findings(rng, normal_fraction, weights, add), look=look,
+        case_id, seed, geometry, exposure, bone_gain=bone_gain, gamma=gamma, findings=findings, look=look,
+        patient=who,
     )  # fmt: skip
 
 
@@ -308,7 +331,11 @@ class Renderer:
         hu = np.array(ph.hu)  # working copy the injectors edit
         stack = SlabStack(self.soft.sums + spec.bone_gain * self.bone.sums, self.edges, ph.spacing)
         lesions: list[L.Lesion] = []
-        for f in spec.findings:
+        who = spec.patient
+        # a child's heart is relatively larger: the same enlargement as a cardiomegaly, not a finding
+        own_heart = who.heart_scale > 1 and not any(f.kind == "cardiomegaly" for f in spec.findings)
+        heart = [FindingSpec("cardiomegaly", severity="mild", scale=who.heart_scale)] if own_heart else []
+        for f in [*spec.findings, *heart]:
             before = {}
             lesion = self._inject(rng, hu, f, before)
             box = tuple(slice(o, o + n) for o, n in zip(lesion.origin, lesion.region.shape, strict=True))
@@ -321,16 +348,38 @@ class Renderer:
             lesions.append(lesion)
         projector = CTProjector(g, self.scene(g), ph.spacing)
         line = projector.project(stack)
+        k = MASK_FACTOR if g.rows % MASK_FACTOR == 0 and g.cols % MASK_FACTOR == 0 else 1
+        mg = replace(g, rows=g.rows // k, cols=g.cols // k, pixel_mm=g.pixel_mm * k)
+        mproj = CTProjector(mg, projector.scene, ph.spacing)  # same mm field, coarser pixels
+        anatomy = {n: self._mask(mproj, s, g, smooth=False) for n, s in self.mask_stacks.items()}
+        if own_heart:
+            grown = SlabStack.of_box(
+                lesions[-1].region.astype(np.float32), lesions[-1].origin, self.mask_stacks["heart"]
+            )
+            anatomy["heart"] = anatomy["heart"] | self._mask(mproj, grown, g)
+            lesions = lesions[: len(spec.findings)]
+        apex = float(
+            projector.to_pixels(np.array([projector.scene.center_mm[:2] + (self.lung_top_mm,)]))[0, 1]
+        )
+        warp = Warp(line.shape, apex, who.child_scale, who.inspiration)
+        if not who.fixed:
+            line = warp.image(line)
+            anatomy = {n: warp.mask(m) for n, m in anatomy.items()}
+            prng = np.random.default_rng([spec.seed, 5])
+            shown = {**anatomy, "lung_right": anatomy["RUL"] | anatomy["RML"] | anatomy["RLL"]}
+            shown["lung_left"] = anatomy["LUL"] | anatomy["LLL"]
+            line = line + soft_tissue(line.shape, shown, who, g.pixel_mm, prng)
+            if who.devices:
+                line = line + devices(line.shape, shown, who, g.pixel_mm, prng)
+            line = np.maximum(line, 0.0)
+            for lesion in lesions:
+                lesion.size_mm *= who.child_scale
         # The beam's quanta are per area: a smaller render's coarser pixels each collect more of
         # them, so it is as noisy as the full-size film averaged down, not pitch-ratio times noisier.
         area = (g.pixel_mm / spec.geometry.pixel_mm) ** 2
         image = expose(line, replace(spec.exposure, photons=spec.exposure.photons * area), g.pixel_mm, rng)
         image, look = apply_look(image, spec.look, spec.seed, g.pixel_mm, g.view)
         pixels = to_stored(image, 12, spec.gamma)
-        k = MASK_FACTOR if g.rows % MASK_FACTOR == 0 and g.cols % MASK_FACTOR == 0 else 1
-        mg = replace(g, rows=g.rows // k, cols=g.cols // k, pixel_mm=g.pixel_mm * k)
-        mproj = CTProjector(mg, projector.scene, ph.spacing)  # same mm field, coarser pixels
-        anatomy = {n: self._mask(mproj, s, g, smooth=False) for n, s in self.mask_stacks.items()}
         anatomy["lung_right"] = anatomy["RUL"] | anatomy["RML"] | anatomy["RLL"]
         anatomy["lung_left"] = anatomy["LUL"] | anatomy["LLL"]
         anatomy["below_diaphragm"] = below_diaphragm(anatomy["abdomen"])
@@ -338,7 +387,7 @@ class Renderer:
         findings = []
         for f, lesion in zip(spec.findings, lesions, strict=True):
             ls = SlabStack.of_box(lesion.region.astype(np.float32), lesion.origin, self.mask_stacks["heart"])
-            mask = self._mask(mproj, ls, g)
+            mask = warp.mask(self._mask(mproj, ls, g))
             if f.kind == "cardiomegaly":
                 anatomy["heart"] = anatomy["heart"] | mask
                 mask = anatomy["heart"].copy()
@@ -354,9 +403,9 @@ class Renderer:
         for tf in findings:
             if tf.spec.kind == "cardiomegaly":
                 tf.lesion.extra["ctr"] = ctr
-        labels = chexpert_labels([tf.spec.kind for tf in findings])
+        labels = chexpert_labels([tf.spec.kind for tf in findings], who.devices)
         mag = float(projector.magnification(projector.scene.center_mm[1]))
-        return RenderedCase(spec, pixels, findings, anatomy, ctr, labels, mag, g, look)
+        return RenderedCase(spec, pixels, findings, anatomy, ctr, labels, mag, g, look, who.notes())
 
     def _inject(self, rng, hu, f: FindingSpec, before: dict) -> L.Lesion:
         # the injectors edit ``hu`` in place inside their box; keep the box's old values first
@@ -495,12 +544,17 @@ def cardiothoracic_ratio(anatomy: dict[str, np.ndarray]) -> float:
     return float((heart_cols.max() - heart_cols.min() + 1) / (lung_cols.max() - lung_cols.min() + 1))
 
 
-def chexpert_labels(kinds: list[str]) -> dict[str, int]:
-    """CheXpert-14 labels from the injected kinds (No Finding = 1 only when nothing was injected)."""
+def chexpert_labels(kinds: list[str], devices: tuple[str, ...] | list[str] = ()) -> dict[str, int]:
+    """CheXpert-14 labels from the injected kinds and drawn devices.
+
+    No Finding = 1 only when no finding was injected; as in CheXpert, a device is not a finding.
+    """
     labels = dict.fromkeys(CHEXPERT_OBSERVATIONS, 0)
     for kind in kinds:
         for name, value in L.KIND_LABELS[kind].items():
             if value == 1 or labels[name] == 0:
                 labels[name] = value if labels[name] != 1 else 1
     labels["No Finding"] = 0 if kinds else 1
+    if any(d in LABELLED_DEVICES for d in devices):  # ECG leads alone are not one (CheXpert)
+        labels["Support Devices"] = 1
     return labels

@@ -237,8 +237,14 @@ _ORDERS = [
 ]
 
 
-def write_report(findings: list[ReportFinding], style: int, rng: np.random.Generator) -> Report:
-    """A report mentioning exactly ``findings`` (the ones this reader saw), in template ``style``."""
+def write_report(
+    findings: list[ReportFinding], style: int, rng: np.random.Generator, devices: tuple[str, ...] = ()
+) -> Report:
+    """A report mentioning exactly ``findings`` (the ones this reader saw) and the support ``devices``
+    (``ml.cohort.patient.DEVICES``; lines and tubes come first, as radiologists dictate them), in
+    template ``style``."""
+    from ml.cohort.patient import DEVICE_SENTENCES
+
     kinds = {f.kind for f in findings}
     positives = [_finding_sentence(f, rng) for f in findings]
     suppressed = set()
@@ -250,7 +256,7 @@ def write_report(findings: list[ReportFinding], style: int, rng: np.random.Gener
         suppressed |= {"effusion", "pleura"}
     if "pneumothorax" in kinds:
         suppressed |= {"pneumothorax", "pleura"}
-    sentences: list[str] = []
+    sentences: list[str] = [_pick(rng, list(DEVICE_SENTENCES[d])) for d in devices]
     for part in _ORDERS[style % len(_ORDERS)]:
         if part == "positives":
             sentences += [p[0] for p in positives]

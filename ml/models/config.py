@@ -125,6 +125,31 @@ class StageConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Encoder-stage augmentation (``ml.train.augment``): each effect's probability and its range.
+
+    Mild by default: a finding is a local change of density, and photometric jitter as large as the
+    cohort's exposures differ hid it from the encoder (``ml.train.augment``); the cohort's
+    ``--look clinical`` varies the tone per film on the render side.
+    """
+
+    enabled: bool = True
+    p_geometric: float = 0.8
+    rotate_deg: float = 5.0  # uniform in ± this
+    scale: float = 0.06  # isotropic, uniform in 1 ± this
+    translate: float = 0.03  # fraction of the image side, uniform in ± this
+    p_gamma: float = 0.3
+    gamma: float = 0.06  # log of the gamma, uniform in ± this
+    p_contrast: float = 0.3
+    contrast: float = 0.05  # uniform in 1 ± this, about the image mean
+    brightness: float = 0.02  # added, uniform in ± this (image range 0..1)
+    p_blur: float = 0.2  # half blur, half sharpen
+    blur_sigma: float = 0.8  # pixels of the training image
+    p_noise: float = 0.2
+    noise: float = 0.015  # Gaussian, standard deviation up to this
+
+
+@dataclass
 class TrainConfig:
     cohort: str = ""  # cohort directory (python main.py cohort --out DIR)
     # More images for the encoder stage only: every study of these cohorts pre-trains the encoder
@@ -149,6 +174,7 @@ class TrainConfig:
     max_val: int = 32  # cap on the studies periodic validation draws from (the encoder check uses all)
     num_threads: int = 0  # torch CPU threads (0 = torch default)
     eval_samples: int = 8  # greedy drafts on the validation split at the end (for the summary)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # encoder stage; {"enabled": false}: off
 
 
 @dataclass
@@ -214,7 +240,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 def _validate(obj: Any) -> None:
     if isinstance(obj, ModelConfig) and obj.gaze_mode not in GazeMode.values():
-        raise ConfigError(f"model.gaze_mode must be one of {', '.join(GazeMode.values())}, got '{obj.gaze_mode}'")
+        raise ConfigError(
+            f"model.gaze_mode must be one of {', '.join(GazeMode.values())}, got '{obj.gaze_mode}'"
+        )
     if isinstance(obj, TrainConfig):
         bad = set(obj.gaze_mix) - set(GazeMode.values())
         if bad:
@@ -224,6 +252,15 @@ def _validate(obj: Any) -> None:
         unknown = set(obj.stages) - {"encoder", "scanpath", "report"}
         if unknown:
             raise ConfigError(f"train.stages has unknown stages: {', '.join(sorted(unknown))}")
+    if isinstance(obj, AugmentConfig):
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            if f.name.startswith("p_") and not 0.0 <= v <= 1.0:
+                raise ConfigError(f"train.augment.{f.name} is a probability: it must be in [0, 1], got {v}")
+            if not isinstance(v, bool) and v < 0:
+                raise ConfigError(f"train.augment.{f.name} is a range: it must not be negative, got {v}")
+        if obj.scale >= 1:
+            raise ConfigError(f"train.augment.scale must be below 1, got {obj.scale}")
     if isinstance(obj, EncoderConfig) and obj.kind not in ("cnn", "hf", "timm"):
         raise ConfigError(f"model.encoder.kind must be cnn, hf or timm, got '{obj.kind}'")
     if isinstance(obj, GraphConfig) and obj.reduce not in ("longest", "first"):

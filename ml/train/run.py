@@ -138,7 +138,7 @@ def train(
         if name == "encoder":
             stage = st.encoder_stage(
                 net, prepared, tr + splits.get(data_mod.ENCODER_ONLY, []), va, device, tc.seed,
-                fit_norm=init is None,
+                fit_norm=init is None, augment=tc.augment,
             )  # fmt: skip
         elif name == "scanpath":
             stage = st.scanpath_stage(net, prepared, tr, va, device, tc.seed)

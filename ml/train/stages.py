@@ -15,9 +15,11 @@ import random
 import torch
 from torch import nn
 
+from ml.models.config import AugmentConfig
 from ml.models.gaze2report import LIKELY, Gaze2Report
 from ml.models.graph import fixation_table, reduce_fixations
 from ml.models.scanpath import scanpath_targets
+from ml.train.augment import Batch, build_augment
 from ml.train.data import Prepared
 from ml.train.loop import Stage
 from ml.types import CHEXPERT_OBSERVATIONS
@@ -46,17 +48,6 @@ def encode_all(net: Gaze2Report, data: Prepared, device: torch.device, chunk: in
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """A small translation (patient position varies).
-
-    No exposure/contrast jitter: in the cohort, as in the clinic, a finding *is* a local change of
-    density, and gamma/gain jitter of the same size hid it from the encoder (cohort, mean
-    validation AUC: 0.54 after 600 steps with both; 0.75 after 1200 with translation alone).
-    """
-    dy, dx = (int(v) for v in torch.randint(-6, 7, (2,), generator=gen))
-    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-
-
 class EncoderTask(nn.Module):
     def __init__(self, encoder: nn.Module, pos_weight: torch.Tensor | None = None):
         super().__init__()
@@ -71,10 +62,13 @@ class EncoderTask(nn.Module):
 
 
 def encoder_stage(
-    net: Gaze2Report, data: Prepared, train: list[int], val: list[int], device, seed: int, fit_norm: bool = True
-) -> Stage:
+    net: Gaze2Report, data: Prepared, train: list[int], val: list[int], device, seed: int, fit_norm: bool = True,
+    augment: AugmentConfig | None = None,
+) -> Stage:  # fmt: skip
     """``fit_norm``: centre the input on these training images (False: keep the encoder's, when
-    continuing from a bundle whose weights were learnt on its centring)."""
+    continuing from a bundle whose weights were learnt on its centring). ``augment``: the training
+    batches' augmentation (``ml.train.augment``; default ``AugmentConfig()``); the localisation maps
+    move with the images. The scanpath stage trains on features encoded once, so it is not augmented."""  # fmt: skip
     pos_weight = None
     if net.cfg.encoder.balance and train:
         y, m = data.labels[train], data.label_mask[train]
@@ -86,16 +80,17 @@ def encoder_stage(
     params = list(net.encoder.parameters())
     set_trainable(net, params)
     gen = torch.Generator().manual_seed(seed)
+    transform = build_augment(augment or AugmentConfig())
 
     def batch(idx: list[int], aug: bool):
-        x = data.float_images(idx)
-        if aug:
-            x = _augment(x, gen)
+        b = Batch(data.float_images(idx), data.loc[idx])
+        if aug and transform is not None:
+            b = transform(b, gen)
         return dict(
-            images=x.to(device),
+            images=b.images.to(device),
             labels=data.labels[idx].to(device),
             label_mask=data.label_mask[idx].to(device),
-            loc=data.loc[idx].to(device),
+            loc=b.maps.to(device),
         )
 
     def train_step(module, b, step):  # noqa: ANN001
@@ -127,7 +122,12 @@ def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float | None:
 
 @torch.no_grad()
 def encoder_check(
-    encoder: nn.Module, data: Prepared, rows: list[int], device, chunk: int = 32, calibration=None  # noqa: ANN001
+    encoder: nn.Module,
+    data: Prepared,
+    rows: list[int],
+    device,
+    chunk: int = 32,
+    calibration=None,  # noqa: ANN001
 ) -> dict[str, float | dict[str, float]]:
     """Per-finding ROC AUC of ``encoder`` on ``rows``, its support, and the spread of its probabilities.
 
